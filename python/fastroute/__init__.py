@@ -1,0 +1,1 @@
+"""fastroute: an LLM routing gateway."""

@@ -1,0 +1,15 @@
+//! fastroute's native core: pure CPU work on owned data (no I/O, no environment, no Python).
+//!
+//! Every module here compiles and tests with plain `cargo test`; the pyo3 glue lives in `py/`
+//! and is only built with the `python` feature (maturin turns it on).
+
+pub mod analyze;
+pub mod embed;
+pub mod features;
+pub mod hnsw;
+pub mod normalize;
+pub mod pii;
+pub mod tokens;
+
+#[cfg(feature = "python")]
+mod py;

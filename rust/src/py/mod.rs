@@ -1,0 +1,14 @@
+//! pyo3 glue for `fastroute._native`: converts Python inputs to owned Rust values, releases the GIL
+//! around the work, and maps core errors to exceptions that subclass builtins.
+
+use pyo3::prelude::*;
+
+mod analyze;
+
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    analyze::register(m)?;
+    Ok(())
+}
