@@ -4,11 +4,13 @@
 use pyo3::prelude::*;
 
 mod analyze;
+mod embed;
 
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     analyze::register(m)?;
+    embed::register(m)?;
     Ok(())
 }
