@@ -54,9 +54,7 @@ def env_float(
     return value
 
 
-def env_opt_float(
-    env: Env, name: str, *, minimum: float | None = None, maximum: float | None = None
-) -> float | None:
+def env_opt_float(env: Env, name: str, *, minimum: float | None = None, maximum: float | None = None) -> float | None:
     if env.get(name) in (None, ""):
         return None
     return env_float(env, name, 0.0, minimum=minimum, maximum=maximum)

@@ -27,7 +27,7 @@ __all__ = ["RouterSettings", "ServerSettings", "Settings", "SettingsError", "Ups
 REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -47,14 +47,12 @@ class ServerSettings:
             max_in_flight=env_int(env, "FASTROUTE_MAX_IN_FLIGHT", cls.max_in_flight, minimum=1),
             shutdown_grace_s=env_float(env, "FASTROUTE_SHUTDOWN_GRACE_S", cls.shutdown_grace_s, minimum=0),
             workers=env_int(env, "FASTROUTE_WORKERS", cls.workers, minimum=1, maximum=256),
-            log_level=env_choice(
-                env, "FASTROUTE_LOG_LEVEL", cls.log_level, ("debug", "info", "warning", "error")
-            ),
+            log_level=env_choice(env, "FASTROUTE_LOG_LEVEL", cls.log_level, ("debug", "info", "warning", "error")),
             access_log=env_bool(env, "FASTROUTE_ACCESS_LOG", cls.access_log),
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class UpstreamSettings:
     connect_timeout_s: float = 5.0
     first_token_timeout_s: float = 60.0
@@ -70,16 +68,12 @@ class UpstreamSettings:
             first_token_timeout_s=env_float(
                 env, "FASTROUTE_UPSTREAM_FIRST_TOKEN_TIMEOUT_S", cls.first_token_timeout_s, minimum=0.001
             ),
-            total_timeout_s=env_float(
-                env, "FASTROUTE_UPSTREAM_TOTAL_TIMEOUT_S", cls.total_timeout_s, minimum=0.001
-            ),
-            pool_limit_per_host=env_int(
-                env, "FASTROUTE_UPSTREAM_POOL_LIMIT", cls.pool_limit_per_host, minimum=1
-            ),
+            total_timeout_s=env_float(env, "FASTROUTE_UPSTREAM_TOTAL_TIMEOUT_S", cls.total_timeout_s, minimum=0.001),
+            pool_limit_per_host=env_int(env, "FASTROUTE_UPSTREAM_POOL_LIMIT", cls.pool_limit_per_host, minimum=1),
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RouterSettings:
     """How `model: "auto"` picks a tier. Exactly one of quality_target / frontier_share may be set."""
 
@@ -100,7 +94,7 @@ class RouterSettings:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Settings:
     """Everything fastroute is tuned by. Build with `Settings.from_env(os.environ)`."""
 

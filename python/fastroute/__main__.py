@@ -1,0 +1,5 @@
+"""`python -m fastroute` is the `fastroute` command."""
+
+from fastroute.cli import main
+
+main()

@@ -1,0 +1,147 @@
+"""The gateway service: runs one request through stages, analysis, routing and the upstream call.
+
+Knows nothing of HTTP framing (the server owns that); owns the order of the pipeline and spend math.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from fastroute.catalogue import Catalogue, ModelEntry
+from fastroute.errors import ContextLengthExceeded, FastrouteError, UpstreamError
+from fastroute.pipeline import RequestContext, Stage
+from fastroute.providers.base import CallTimeouts, Completion, Provider, UpstreamStream, Usage
+from fastroute.routing.router import Router
+
+log = logging.getLogger("fastroute.gateway")
+T = TypeVar("T")
+
+
+class Analyzer(Protocol):
+    def analyze(self, text: str) -> Any: ...
+
+
+class Gateway:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        providers: dict[str, Provider],
+        router: Router,
+        analyzer: Analyzer,
+        conversation_text: Callable[..., str],
+        stages: Sequence[Stage],
+        timeouts: CallTimeouts,
+    ) -> None:
+        self.catalogue = catalogue
+        self.providers = providers
+        self.router = router
+        self.analyzer = analyzer
+        self._conversation_text = conversation_text
+        self.stages = list(stages)
+        self.timeouts = timeouts
+
+    async def prepare(self, ctx: RequestContext) -> None:
+        """Stages' `on_request`, prompt analysis, routing, context-window check, stages' `on_routed`."""
+        for stage in self.stages:
+            await stage.on_request(ctx)
+        chat = ctx.chat
+        ctx.prompt_text = self._conversation_text(chat.messages, tools=chat.uses_tools, json_mode=chat.json_mode)
+        ctx.analysis = analysis = self.analyzer.analyze(ctx.prompt_text)
+        decision = self.router.decide(
+            chat.model, analysis.features, analysis.tokens, ctx.headers, ctx.allowed_tiers
+        )
+        needed = analysis.tokens + (chat.max_tokens or 0)
+        fitting = tuple(m for m in decision.chain if m.max_input_tokens >= needed)
+        if not fitting:
+            limit = max(m.max_input_tokens for m in decision.chain)
+            raise ContextLengthExceeded(
+                f"This request needs about {needed} tokens (prompt {analysis.tokens} + max_tokens "
+                f"{chat.max_tokens or 0}); the largest model available for it accepts {limit}.",
+                param="messages",
+            )
+        if fitting != decision.chain:
+            decision = type(decision)(decision.tier, fitting, decision.reason + "; context filter", decision.score)
+        ctx.decision = decision
+        for stage in self.stages:
+            await stage.on_routed(ctx)
+
+    async def _run_chain(self, ctx: RequestContext, call: Callable[[ModelEntry], Awaitable[T]]) -> T:
+        assert ctx.decision is not None
+        last: UpstreamError | None = None
+        for model in ctx.decision.chain:
+            ctx.attempts += 1
+            t0 = time.perf_counter()
+            try:
+                result = await call(model)
+            except UpstreamError as e:
+                last = e
+                ctx.fallback_reason = e.reason
+                if not e.retryable:
+                    raise
+                log.info("upstream %s failed (%s); trying the next deployment", model.name, e.reason)
+                continue
+            finally:
+                ctx.upstream_s += time.perf_counter() - t0
+            ctx.served_by = model.name
+            return result
+        assert last is not None
+        raise last
+
+    async def complete(self, ctx: RequestContext) -> dict[str, Any]:
+        """A whole answer, from the cache or the first deployment in the chain that succeeds."""
+        if ctx.cached_body is not None:
+            return ctx.cached_body
+
+        async def call(model: ModelEntry) -> Completion:
+            return await self.providers[model.provider].complete(model, ctx.chat, self.timeouts)
+
+        completion = await self._run_chain(ctx, call)
+        ctx.usage = completion.usage
+        return completion.body
+
+    async def open_stream(self, ctx: RequestContext) -> UpstreamStream:
+        """Opens a stream; failover across the chain happens here, before any byte reaches the client."""
+
+        async def call(model: ModelEntry) -> UpstreamStream:
+            return await self.providers[model.provider].open_stream(model, ctx.chat, self.timeouts)
+
+        return await self._run_chain(ctx, call)
+
+    def account(self, ctx: RequestContext, stream_usage: Usage | None = None) -> None:
+        """Sets usage and cost: reported usage when the upstream gave it, else an estimate of what was sent."""
+        if stream_usage is not None:
+            ctx.usage = stream_usage
+        if ctx.cached_body is not None:
+            ctx.cost_usd = 0.0
+            usage = ctx.cached_body.get("usage") or {}
+            tokens = Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+            ctx.counterfactual_usd = self.catalogue.frontier_reference().cost(tokens.prompt_tokens, tokens.completion_tokens)
+            return
+        if ctx.served_by is None:
+            return
+        model = self.catalogue.models[ctx.served_by]
+        if ctx.usage is None:
+            prompt = ctx.analysis.tokens if ctx.analysis is not None else 0
+            completion = sum(max(1, (len(t) + 3) // 4) for t in ctx.streamed_text if t)
+            ctx.usage = Usage(prompt, completion)
+            ctx.usage_estimated = True
+        ctx.cost_usd = model.cost(ctx.usage.prompt_tokens, ctx.usage.completion_tokens)
+        ref = self.catalogue.frontier_reference()
+        ctx.counterfactual_usd = ref.cost(ctx.usage.prompt_tokens, ctx.usage.completion_tokens)
+
+    async def finish(self, ctx: RequestContext) -> None:
+        """Runs every stage's `on_finish` (reverse order); a failing stage is logged, never re-raised."""
+        ctx.finished = time.perf_counter()
+        for stage in reversed(self.stages):
+            try:
+                await stage.on_finish(ctx)
+            except Exception:
+                log.exception("stage %s failed in on_finish for request %s", stage.name, ctx.request_id)
+
+    @staticmethod
+    def fail(ctx: RequestContext, error: FastrouteError) -> None:
+        ctx.error = error
+        ctx.status = error.http_status

@@ -1,0 +1,200 @@
+"""HTTP plumbing shared by adapters: a pooled client session per upstream origin, error mapping, SSE lines.
+
+Owns aiohttp client objects; knows nothing of request semantics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+from fastroute.errors import UpstreamError, UpstreamTimeout
+from fastroute.providers.base import CallTimeouts
+
+
+class SessionPool:
+    """One keep-alive `ClientSession` per upstream origin, created lazily, closed with the app."""
+
+    def __init__(self, limit_per_host: int) -> None:
+        self._limit = limit_per_host
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def session_for(self, base_url: str) -> aiohttp.ClientSession:
+        parts = urlsplit(base_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        session = self._sessions.get(origin)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=0, limit_per_host=self._limit, keepalive_timeout=30, enable_cleanup_closed=True
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
+            )
+            self._sessions[origin] = session
+        return session
+
+    async def close(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+
+
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    payload: bytes,
+    headers: Mapping[str, str],
+    timeouts: CallTimeouts,
+    provider: str,
+) -> aiohttp.ClientResponse:
+    """POSTs and returns a successful response; error statuses and transport failures raise `UpstreamError`."""
+    try:
+        resp = await session.post(url, data=payload, headers=headers, timeout=client_timeout(timeouts))
+    except TRANSPORT_ERRORS as e:
+        raise transport_error(provider, e) from e
+    if resp.status >= 400:
+        try:
+            body = await resp.read()
+        except TRANSPORT_ERRORS:
+            body = b""
+        finally:
+            resp.release()
+        raise error_from_status(provider, resp.status, resp.headers, body)
+    return resp
+
+
+async def read_json(resp: aiohttp.ClientResponse, provider: str) -> Any:
+    """Reads a whole JSON body; unreadable or non-JSON bodies raise `UpstreamError`."""
+    try:
+        raw = await resp.read()
+    except TRANSPORT_ERRORS as e:
+        raise transport_error(provider, e) from e
+    finally:
+        resp.release()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise malformed(provider, "body is not JSON") from e
+
+
+def client_timeout(t: CallTimeouts) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=t.total_s, connect=t.connect_s, sock_read=t.first_token_s)
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("retry-after-ms")
+    if raw:
+        try:
+            return max(0.0, float(raw) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            return None
+    return None
+
+
+def upstream_message(body: bytes) -> str:
+    """Best-effort error message out of an OpenAI- or Anthropic-shaped error body."""
+    try:
+        data: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body[:300].decode("utf-8", "replace").strip()
+        return text or "(empty body)"
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+        if isinstance(data.get("message"), str):
+            return str(data["message"])
+    return body[:300].decode("utf-8", "replace")
+
+
+_CONTEXT_HINTS = ("context length", "context_length", "maximum context", "too many tokens", "prompt is too long")
+
+
+def error_from_status(provider: str, status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    """Maps an upstream error status to the status fastroute answers with, and whether to retry."""
+    msg = upstream_message(body)
+    text = f"Upstream '{provider}' answered {status}: {msg}"
+    retry_after = parse_retry_after(headers)
+    if status == 429:
+        hdrs = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else {}
+        return UpstreamError(
+            text,
+            status=429,
+            retryable=True,
+            retry_after=retry_after,
+            upstream_status=status,
+            reason="rate_limited",
+            headers=hdrs,
+        )
+    if status in (401, 403):
+        return UpstreamError(text, status=502, retryable=False, upstream_status=status, reason="upstream_auth")
+    if status == 408:
+        return UpstreamTimeout(text, retryable=True, upstream_status=status, reason="timeout")
+    if status in (529, 503):
+        return UpstreamError(
+            text,
+            status=503,
+            retryable=True,
+            retry_after=retry_after,
+            upstream_status=status,
+            reason="overloaded",
+        )
+    if status >= 500:
+        return UpstreamError(text, status=502, retryable=True, upstream_status=status, reason=f"http_{status}")
+    reason = "context_length" if any(h in msg.lower() for h in _CONTEXT_HINTS) else "bad_request"
+    return UpstreamError(text, status=status, retryable=False, upstream_status=status, reason=reason)
+
+
+def transport_error(provider: str, exc: BaseException) -> UpstreamError:
+    """Connection refused/reset, timeouts and protocol errors: all retryable."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return UpstreamTimeout(f"Upstream '{provider}' timed out.", retryable=True, reason="timeout")
+    return UpstreamError(
+        f"Upstream '{provider}' is unreachable: {type(exc).__name__}: {exc}",
+        status=502,
+        retryable=True,
+        reason="connection",
+    )
+
+
+def malformed(provider: str, what: str) -> UpstreamError:
+    return UpstreamError(
+        f"Upstream '{provider}' sent a malformed answer: {what}", status=502, retryable=True, reason="malformed"
+    )
+
+
+async def sse_events(content: aiohttp.StreamReader) -> AsyncIterator[tuple[str | None, bytes]]:
+    """Yields (event name, data bytes) for each server-sent event, as it arrives."""
+    event: str | None = None
+    data: list[bytes] = []
+    async for line in content:
+        line = line.rstrip(b"\r\n")
+        if not line:
+            if data:
+                yield event, b"\n".join(data)
+            event, data = None, []
+            continue
+        if line.startswith(b"data:"):
+            data.append(line[5:].lstrip(b" "))
+        elif line.startswith(b"event:"):
+            event = line[6:].strip().decode("utf-8", "replace")
+    if data:
+        yield event, b"\n".join(data)

@@ -1,0 +1,1 @@
+"""Routing: which tier and deployment chain answers a request, and why."""

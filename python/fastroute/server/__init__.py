@@ -1,0 +1,1 @@
+"""The HTTP server: aiohttp app factory, middlewares, handlers and the run loop."""

@@ -1,0 +1,64 @@
+"""Runs an app on uvloop until SIGINT/SIGTERM, then shuts down gracefully (stop accepting, drain, close)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+
+import uvloop
+from aiohttp import web
+
+log = logging.getLogger("fastroute.server")
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket; with `reuse_port` several worker processes may share the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve_until_stopped(
+    app: web.Application,
+    sock: socket.socket,
+    *,
+    shutdown_grace_s: float,
+    on_ready: Callable[[str], Awaitable[None] | None] | None = None,
+    access_log: bool = False,
+) -> None:
+    runner = web.AppRunner(
+        app, shutdown_timeout=shutdown_grace_s, access_log=log if access_log else None, handle_signals=False
+    )
+    await runner.setup()
+    site = web.SockSite(runner, sock)
+    await site.start()
+    host, port = sock.getsockname()[:2]
+    url = f"http://{host}:{port}"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if on_ready is not None:
+            result = on_ready(url)
+            if result is not None:
+                await result
+        await stop.wait()
+        log.info("shutting down: draining in-flight requests (up to %.1fs)", shutdown_grace_s)
+    finally:
+        await runner.cleanup()
+
+
+def run(main: Callable[[], Awaitable[None]]) -> None:
+    """Runs `main` on a uvloop event loop."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
