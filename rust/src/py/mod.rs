@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod analyze;
 mod embed;
+mod tokens;
 
 #[pymodule]
 #[pyo3(name = "_native")]
@@ -12,5 +13,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     analyze::register(m)?;
     embed::register(m)?;
+    tokens::register(m)?;
     Ok(())
 }

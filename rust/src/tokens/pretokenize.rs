@@ -1,0 +1,426 @@
+//! The pre-tokenizers of cl100k_base and o200k_base: hand-written scanners equivalent to tiktoken's regexes.
+//!
+//! Pure. tiktoken splits text with a `fancy-regex` pattern before byte-pair merging; running that regex
+//! costs more than everything else `analyze` does, so each pattern is written out here as a scanner that
+//! returns the end of the next piece, reproducing the regex's leftmost-first backtracking exactly
+//! (including o200k's overlapping upper/lower letter classes and combining marks taken as a prefix).
+//! Unicode classes come from `regex-syntax` (the tables the `regex` crate, and so tiktoken, uses);
+//! `\s` is the White_Space property, which is what `char::is_whitespace` tests.
+//!
+//! cl100k_base: `'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|
+//!               \s++$|\s*[\r\n]|\s+(?!\S)|\s`
+//! o200k_base:  `[^\r\n\p{L}\p{N}]?[UP]*[LO]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|
+//!               [^\r\n\p{L}\p{N}]?[UP]+[LO]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|
+//!               \s*[\r\n]+|\s+(?!\S)|\s+`  with UP = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}], LO = [\p{Ll}\p{Lm}\p{Lo}\p{M}].
+
+use std::sync::OnceLock;
+
+/// \p{L}
+pub(crate) const LETTER: u8 = 1;
+/// \p{N}
+pub(crate) const NUMBER: u8 = 2;
+/// \s (White_Space)
+pub(crate) const SPACE: u8 = 4;
+/// o200k's "upper" class [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
+pub(crate) const UPPER: u8 = 8;
+/// o200k's "lower" class [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+pub(crate) const LOWER: u8 = 16;
+
+const BLOCK: usize = 128;
+
+const ASCII: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        let c = i as u8;
+        t[i] = if c.is_ascii_lowercase() {
+            LETTER | LOWER
+        } else if c.is_ascii_uppercase() {
+            LETTER | UPPER
+        } else if c.is_ascii_digit() {
+            NUMBER
+        } else if matches!(c, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ') {
+            SPACE
+        } else {
+            0
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Class bits of every code point, as a two-level table of deduplicated 128-code-point blocks (~40 KB).
+pub(crate) struct CharClasses {
+    index: Vec<u16>,
+    blocks: Vec<u8>,
+}
+
+impl CharClasses {
+    /// The table, built once from regex-syntax's Unicode data on first use and immutable afterwards.
+    pub(crate) fn get() -> &'static CharClasses {
+        static TABLE: OnceLock<CharClasses> = OnceLock::new();
+        TABLE.get_or_init(CharClasses::build)
+    }
+
+    fn build() -> CharClasses {
+        let mut flat = vec![0u8; 0x11_0000];
+        let classes: [(&str, u8); 4] = [
+            (r"\p{L}", LETTER),
+            (r"\p{N}", NUMBER),
+            (r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", UPPER),
+            (r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]", LOWER),
+        ];
+        for (pattern, bit) in classes {
+            for (start, end) in unicode_ranges(pattern) {
+                for slot in &mut flat[start as usize..=end as usize] {
+                    *slot |= bit;
+                }
+            }
+        }
+        for (cp, slot) in flat.iter_mut().enumerate() {
+            if char::from_u32(cp as u32).is_some_and(char::is_whitespace) {
+                *slot |= SPACE;
+            }
+        }
+        let mut index = Vec::with_capacity(flat.len() / BLOCK);
+        let mut blocks: Vec<u8> = Vec::new();
+        let mut seen: rustc_hash::FxHashMap<&[u8], u16> = rustc_hash::FxHashMap::default();
+        for chunk in flat.chunks_exact(BLOCK) {
+            let next = seen.len() as u16;
+            let id = *seen.entry(chunk).or_insert_with(|| {
+                blocks.extend_from_slice(chunk);
+                next
+            });
+            index.push(id);
+        }
+        CharClasses { index, blocks }
+    }
+
+    #[inline]
+    pub(crate) fn of(&self, c: char) -> u8 {
+        let cp = c as usize;
+        if cp < 128 {
+            return ASCII[cp];
+        }
+        let block = self.index[cp / BLOCK] as usize;
+        self.blocks[block * BLOCK + cp % BLOCK]
+    }
+}
+
+/// Code-point ranges of a Unicode class expression, straight from regex-syntax.
+fn unicode_ranges(pattern: &str) -> Vec<(u32, u32)> {
+    use regex_syntax::hir::{Class, HirKind};
+    let hir = regex_syntax::Parser::new().parse(pattern).expect("constant class pattern parses");
+    match hir.kind() {
+        HirKind::Class(Class::Unicode(class)) => {
+            class.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect()
+        }
+        _ => unreachable!("constant pattern is a Unicode class"),
+    }
+}
+
+/// Which encoding's pre-tokenizer to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pattern {
+    Cl100k,
+    O200k,
+}
+
+/// Iterator over the pre-token pieces of a text, in order, covering every byte.
+pub(crate) struct Pieces<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    classes: &'static CharClasses,
+    pattern: Pattern,
+    pos: usize,
+}
+
+impl<'a> Pieces<'a> {
+    pub(crate) fn new(text: &'a str, pattern: Pattern) -> Pieces<'a> {
+        Pieces { text, bytes: text.as_bytes(), classes: CharClasses::get(), pattern, pos: 0 }
+    }
+
+    /// (char, class bits, UTF-8 length) of the char starting at byte `i`.
+    #[inline(always)]
+    fn at(&self, i: usize) -> Option<(char, u8, usize)> {
+        let b = *self.bytes.get(i)?;
+        if b < 0x80 {
+            return Some((b as char, ASCII[b as usize], 1));
+        }
+        let c = self.text.get(i..)?.chars().next()?;
+        Some((c, self.classes.of(c), c.len_utf8()))
+    }
+
+    /// UTF-8 length of the char that ends at byte `i` (`i` > 0 and a char boundary).
+    #[inline]
+    fn len_before(&self, i: usize) -> usize {
+        self.text.get(..i).and_then(|s| s.chars().next_back()).map_or(1, char::len_utf8)
+    }
+
+    /// End of the run, starting at `i`, of chars whose class has any of `bits`.
+    #[inline(always)]
+    fn run(&self, mut i: usize, bits: u8) -> usize {
+        while let Some((_, f, l)) = self.at(i) {
+            if f & bits == 0 {
+                break;
+            }
+            i += l;
+        }
+        i
+    }
+
+    /// End of the run, starting at `i`, of chars whose class has none of `bits`.
+    #[inline(always)]
+    fn run_without(&self, mut i: usize, bits: u8) -> usize {
+        while let Some((_, f, l)) = self.at(i) {
+            if f & bits != 0 {
+                break;
+            }
+            i += l;
+        }
+        i
+    }
+
+    /// End of up to three \p{N} from `i`.
+    #[inline]
+    fn digits(&self, mut i: usize) -> usize {
+        for _ in 0..3 {
+            match self.at(i) {
+                Some((_, f, l)) if f & NUMBER != 0 => i += l,
+                _ => break,
+            }
+        }
+        i
+    }
+
+    /// End of the run of ASCII bytes in `set` from `i`.
+    #[inline]
+    fn run_bytes(&self, mut i: usize, set: &[u8]) -> usize {
+        while self.bytes.get(i).is_some_and(|b| set.contains(b)) {
+            i += 1;
+        }
+        i
+    }
+
+    /// After an apostrophe at `i - 1`: end of `(?i:[sdmt]|ll|ve|re)` starting at `i`, if it matches.
+    #[inline]
+    fn contraction_tail(&self, i: usize) -> Option<usize> {
+        let (c1, _, l1) = self.at(i)?;
+        let f1 = fold(c1)?;
+        if matches!(f1, b's' | b'd' | b'm' | b't') {
+            return Some(i + l1);
+        }
+        let (c2, _, l2) = self.at(i + l1)?;
+        let f2 = fold(c2)?;
+        matches!((f1, f2), (b'l', b'l') | (b'v', b'e') | (b'r', b'e')).then_some(i + l1 + l2)
+    }
+
+    /// Whitespace alternatives shared by both patterns, for a run of \s starting at `i`.
+    /// `end_anchor` is cl100k's `\s++$`.
+    #[inline]
+    fn whitespace(&self, i: usize, first_len: usize, end_anchor: bool) -> usize {
+        let e = self.run(i, SPACE);
+        if end_anchor && e == self.bytes.len() {
+            return e;
+        }
+        // \s*[\r\n] (cl100k) / \s*[\r\n]+ (o200k): backtracking lands on the run's last line break.
+        if let Some(j) = self.bytes[i..e].iter().rposition(|&b| b == b'\n' || b == b'\r') {
+            return i + j + 1;
+        }
+        // \s+(?!\S): the whole run at the end of the text, else all but its last char.
+        if e == self.bytes.len() {
+            return e;
+        }
+        if e > i + first_len {
+            return e - self.len_before(e);
+        }
+        i + first_len
+    }
+
+    fn next_cl100k(&self, i: usize) -> usize {
+        let Some((c0, f0, l0)) = self.at(i) else { return i };
+        if c0 == '\'' {
+            if let Some(e) = self.contraction_tail(i + 1) {
+                return e;
+            }
+        }
+        if f0 & LETTER != 0 {
+            return self.run(i + l0, LETTER);
+        }
+        if f0 & NUMBER == 0 && c0 != '\r' && c0 != '\n' {
+            if let Some((_, f1, l1)) = self.at(i + l0) {
+                if f1 & LETTER != 0 {
+                    return self.run(i + l0 + l1, LETTER);
+                }
+            }
+        }
+        if f0 & NUMBER != 0 {
+            return self.digits(i);
+        }
+        let q = if c0 == ' ' { i + 1 } else { i };
+        if let Some((_, fq, _)) = self.at(q) {
+            if fq & (SPACE | LETTER | NUMBER) == 0 {
+                let e = self.run_without(q, SPACE | LETTER | NUMBER);
+                return self.run_bytes(e, b"\r\n");
+            }
+        }
+        self.whitespace(i, l0, true)
+    }
+
+    /// `[UP]*[LO]+` from `s` with the regex's backtracking: the longest UP run, then back off one char
+    /// at a time until a LO char starts the LO run.
+    fn upper_star_lower_plus(&self, s: usize) -> Option<usize> {
+        let up_end = self.run(s, UPPER);
+        let mut u = up_end;
+        loop {
+            if let Some((_, f, l)) = self.at(u) {
+                if f & LOWER != 0 {
+                    return Some(self.run(u + l, LOWER));
+                }
+            }
+            if u == s {
+                return None;
+            }
+            u -= self.len_before(u);
+        }
+    }
+
+    /// `[UP]+[LO]*` from `s`.
+    fn upper_plus_lower_star(&self, s: usize) -> Option<usize> {
+        let up_end = self.run(s, UPPER);
+        (up_end > s).then(|| self.run(up_end, LOWER))
+    }
+
+    /// Optional `(?i:'s|'t|'re|'ve|'m|'ll|'d)` at `e`.
+    #[inline]
+    fn optional_contraction(&self, e: usize) -> usize {
+        if self.bytes.get(e) == Some(&b'\'') {
+            if let Some(end) = self.contraction_tail(e + 1) {
+                return end;
+            }
+        }
+        e
+    }
+
+    fn next_o200k(&self, i: usize) -> usize {
+        let Some((c0, f0, l0)) = self.at(i) else { return i };
+        let prefix = f0 & (LETTER | NUMBER) == 0 && c0 != '\r' && c0 != '\n';
+        let starts = [prefix.then_some(i + l0), Some(i)];
+        for s in starts.into_iter().flatten() {
+            if let Some(e) = self.upper_star_lower_plus(s) {
+                return self.optional_contraction(e);
+            }
+        }
+        for s in starts.into_iter().flatten() {
+            if let Some(e) = self.upper_plus_lower_star(s) {
+                return self.optional_contraction(e);
+            }
+        }
+        if f0 & NUMBER != 0 {
+            return self.digits(i);
+        }
+        let q = if c0 == ' ' { i + 1 } else { i };
+        if let Some((_, fq, _)) = self.at(q) {
+            if fq & (SPACE | LETTER | NUMBER) == 0 {
+                let e = self.run_without(q, SPACE | LETTER | NUMBER);
+                return self.run_bytes(e, b"\r\n/");
+            }
+        }
+        self.whitespace(i, l0, false)
+    }
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        let start = self.pos;
+        if start >= self.bytes.len() {
+            return None;
+        }
+        let mut end = match self.pattern {
+            Pattern::Cl100k => self.next_cl100k(start),
+            Pattern::O200k => self.next_o200k(start),
+        };
+        if end <= start {
+            // Unreachable by construction (every char starts some alternative); never loop forever.
+            end = start + self.at(start).map_or(1, |(_, _, l)| l);
+        }
+        self.pos = end;
+        self.text.get(start..end)
+    }
+}
+
+/// Simple case folding of the letters the contraction alternatives use: ASCII, plus U+017F LONG S
+/// (folds to `s`) and U+212A KELVIN SIGN (folds to `k`), as `(?i)` does in the regex crate.
+#[inline]
+fn fold(c: char) -> Option<u8> {
+    match c {
+        'a'..='z' => Some(c as u8),
+        'A'..='Z' => Some(c.to_ascii_lowercase() as u8),
+        '\u{17F}' => Some(b's'),
+        '\u{212A}' => Some(b'k'),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(text: &str, p: Pattern) -> Vec<&str> {
+        Pieces::new(text, p).collect()
+    }
+
+    #[test]
+    fn cl100k_splits_like_tiktoken() {
+        let p = Pattern::Cl100k;
+        assert_eq!(split("Hello world", p), ["Hello", " world"]);
+        assert_eq!(split("I'm don't 'LL", p), ["I", "'m", " don", "'t", " '", "LL"]);
+        assert_eq!(split("12345 x", p), ["123", "45", " x"]);
+        assert_eq!(split("a  \n\n  b", p), ["a", "  \n\n", " ", " b"]);
+        assert_eq!(split("x   ", p), ["x", "   "]);
+        assert_eq!(split("x   y", p), ["x", "  ", " y"]);
+        assert_eq!(split("f(x) = {y};\n", p), ["f", "(x", ")", " =", " {", "y", "};\n"]);
+        assert_eq!(split("\u{17F}'\u{17F}", p), ["\u{17F}", "'\u{17F}"]);
+    }
+
+    #[test]
+    fn o200k_splits_like_tiktoken() {
+        let p = Pattern::O200k;
+        assert_eq!(split("HelloWorld FOOBar", p), ["Hello", "World", " FOOBar"]);
+        assert_eq!(split("they're", p), ["they're"]);
+        assert_eq!(split("a/b\n/", p), ["a", "/b", "\n", "/"]);
+        assert_eq!(split("x  \n  ", p), ["x", "  \n", "  "]);
+        assert_eq!(split("1234", p), ["123", "4"]);
+    }
+
+    #[test]
+    fn pieces_cover_the_text() {
+        let text = "Mixed: ÄÖü 日本語 emoji 🎉🎉 \u{301}x \t\u{3000}\r\n9९٣ done";
+        for p in [Pattern::Cl100k, Pattern::O200k] {
+            assert_eq!(split(text, p).concat(), text);
+        }
+    }
+
+    #[test]
+    fn classes_agree_with_regex_syntax_case_folding() {
+        use regex_syntax::hir::{Class, HirKind};
+        for letter in ['s', 't', 'm', 'd', 'l', 'v', 'r', 'e'] {
+            let hir = regex_syntax::Parser::new().parse(&format!("(?i){letter}")).unwrap();
+            let HirKind::Class(Class::Unicode(class)) = hir.kind() else { panic!("class expected") };
+            for r in class.ranges() {
+                for c in r.start()..=r.end() {
+                    assert_eq!(fold(c), Some(letter as u8), "{c:?} folds to {letter}");
+                }
+            }
+        }
+        let table = CharClasses::get();
+        assert_eq!(table.of('é'), LETTER | LOWER);
+        assert_eq!(table.of('\u{3000}'), SPACE);
+        assert_eq!(table.of('٣'), NUMBER);
+        assert_eq!(table.of('\u{301}'), UPPER | LOWER);
+        assert_eq!(table.of('日'), LETTER | UPPER | LOWER);
+    }
+}
