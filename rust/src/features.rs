@@ -1,13 +1,401 @@
-//! The complexity classifier's feature vector (versioned); see `FEATURE_VERSION`.
+//! The complexity classifier's feature vector (versioned): cheap structure and cue statistics of a prompt.
 //!
-//! Pure: placeholder until the complexity-router work lands.
+//! Pure: no I/O, no allocation per call. The router model card records `FEATURE_VERSION`; the scorer refuses a
+//! model trained on another version, so bump it whenever the meaning of any slot changes.
+//!
+//! # Version 1 (`FEATURE_DIM` = 40), slot by slot (names in `FEATURE_NAMES`)
+//! Sizes and counts are measured on a bounded *window*: the whole text up to `WINDOW_BYTES`, else its
+//! first and last `WINDOW_BYTES / 2` bytes (cut on UTF-8 boundaries). Counts seen in the window are scaled by
+//! `total / window` so they estimate the whole text; fractions are window fractions. This keeps the cost
+//! O(1) in the prompt length (a 16,000-token prompt costs the same as a 4,000-token one).
+//! - 0 `ln_bytes`: ln(1 + UTF-8 bytes of the whole text).
+//! - 1 `ln_words`, 2 `ln_lines`, 3 `ln_numbers`: ln(1 + estimated count) of words (ASCII-letter runs),
+//!   line breaks, and numbers (digit runs, `3.5` counts once).
+//! - 4 `digit_frac`, 5 `math_frac` (`+-*/=^<>`), 6 `bracket_frac` (`{}[]();`), 7 `upper_frac`,
+//!   8 `punct_frac` (`.,:;!?`): share of window bytes.
+//! - 9 `mean_word_len`: mean word length in letters; 10 `long_word_frac`: share of words over 8 letters.
+//! - 11 `has_options`: 1 if at least two lines start like multiple-choice options (`A.`/`A)` .. `E.`);
+//!   12 `ln_option_len`: ln(1 + mean option line length); 13 `option_digit_frac`: share of option lines
+//!   holding a digit.
+//! - 14 `ln_stem_bytes`: ln(1 + bytes before the first option line (the whole text if none));
+//!   15 `ln_sentence_words`: ln(1 + stem words per sentence); 16 `ln_sentences`: ln(1 + stem sentences
+//!   (`.?!` followed by space or end)).
+//! - 17 `has_dollar`, 18 `has_percent`, 19 `has_code_fence` (```` ``` ````): 0/1.
+//! - 20..=39 cue groups: ln(1 + number of whole-word (lower-cased ASCII) hits) for each group listed in
+//!   `CUE_GROUPS` (quantity questions, arithmetic, math terms, code, logic, negation, statement/scenario
+//!   formats, explanation, creative writing, role play, extraction/format, multi-step, comparison, science,
+//!   law/medicine, history/society, business/money, choice questions, hedging, time).
 
 /// Bumped whenever the meaning of any feature slot changes; the model card records it.
-pub const FEATURE_VERSION: u32 = 0;
+pub const FEATURE_VERSION: u32 = 1;
 /// Number of f32 slots `extract` writes.
-pub const FEATURE_DIM: usize = 1;
+pub const FEATURE_DIM: usize = 40;
+/// Longest stretch of text scanned (half from the head, half from the tail beyond it).
+pub const WINDOW_BYTES: usize = 16 * 1024;
 
-/// Writes the feature vector of `text` into `out` (length `FEATURE_DIM`).
+const N_STRUCT: usize = 20;
+const N_CUES: usize = FEATURE_DIM - N_STRUCT;
+
+/// Name of every slot, in order (for model cards and debugging).
+pub const FEATURE_NAMES: [&str; FEATURE_DIM] = [
+    "ln_bytes", "ln_words", "ln_lines", "ln_numbers", "digit_frac", "math_frac", "bracket_frac", "upper_frac",
+    "punct_frac", "mean_word_len", "long_word_frac", "has_options", "ln_option_len", "option_digit_frac",
+    "ln_stem_bytes", "ln_sentence_words", "ln_sentences", "has_dollar", "has_percent", "has_code_fence",
+    "cue_quantity", "cue_arithmetic", "cue_math", "cue_code", "cue_logic", "cue_negation", "cue_statement",
+    "cue_explain", "cue_creative", "cue_roleplay", "cue_extract", "cue_steps", "cue_compare", "cue_science",
+    "cue_law_medicine", "cue_history_society", "cue_business", "cue_choice", "cue_hedge", "cue_time",
+];
+
+/// Whole words (lower-cased) that count towards each cue group; bigram cues are handled in `bigram_cue`.
+pub const CUE_GROUPS: [&[&str]; N_CUES] = [
+    &["many", "much"],
+    &["calculate", "compute", "total", "each", "per", "every", "remaining", "left", "twice", "half", "times",
+      "percent", "average", "sum", "difference", "ratio", "rate", "cost", "costs", "price"],
+    &["equation", "probability", "derivative", "integral", "matrix", "solve", "prove", "theorem", "polynomial",
+      "function", "integer", "prime", "vector", "graph", "variable", "limit", "series", "root", "modulo"],
+    &["code", "python", "program", "algorithm", "implement", "debug", "sql", "java", "javascript", "class",
+      "return", "def", "array", "string", "compile", "bug", "api", "regex", "recursion", "complexity"],
+    &["logic", "implies", "valid", "invalid", "argument", "premise", "premises", "conclusion", "therefore",
+      "fallacy", "entails", "contradiction", "if", "then", "only", "necessarily", "sufficient"],
+    &["not", "except", "false", "incorrect", "least", "never", "neither", "nor"],
+    &["statement", "scenario", "scenarios", "statements"],
+    &["explain", "why", "describe", "analyze", "analyse", "reason", "reasoning", "justify", "discuss"],
+    &["write", "story", "poem", "essay", "email", "blog", "letter", "creative", "draft", "limerick", "song"],
+    &["imagine", "pretend", "roleplay", "persona", "character", "act"],
+    &["extract", "json", "format", "table", "csv", "list", "yaml", "summarize", "summarise", "rephrase"],
+    &["step", "steps", "first", "second", "finally", "next", "after", "before", "then"],
+    &["compare", "contrast", "versus", "better", "best", "worse", "most", "more", "less"],
+    &["energy", "force", "cell", "molecule", "atom", "electron", "acid", "gene", "protein", "velocity",
+      "mass", "temperature", "reaction", "species"],
+    &["court", "law", "legal", "plaintiff", "defendant", "contract", "statute", "patient", "disease",
+      "treatment", "symptoms", "diagnosis", "clinical", "drug"],
+    &["war", "century", "president", "government", "society", "social", "culture", "political", "religion",
+      "moral", "morally", "ethics", "ethical"],
+    &["company", "market", "business", "profit", "sales", "tax", "income", "accounting", "money", "dollars",
+      "bank", "economy", "interest"],
+    &["which", "following", "best", "likely", "correct", "true"],
+    &["probably", "might", "maybe", "possibly", "could", "would", "should"],
+    &["hours", "hour", "minutes", "days", "day", "weeks", "week", "years", "year", "months", "month"],
+];
+
+/// Extra cue hits from a (previous word, word) pair: "how many/much", "which of", "statement 1".
+fn bigram_cue(prev: &[u8], word: &[u8]) -> Option<usize> {
+    match (prev, word) {
+        (b"how", b"many") | (b"how", b"much") | (b"how", b"long") => Some(0),
+        (b"step", b"by") | (b"multi", b"step") => Some(11),
+        (b"act", b"as") | (b"you", b"are") => Some(9),
+        _ => None,
+    }
+}
+
+fn cue_group(word: &[u8]) -> Option<usize> {
+    // Cue lists are tiny; a linear scan over ~250 short words costs less than hashing every word.
+    CUE_GROUPS.iter().position(|group| group.iter().any(|w| w.as_bytes() == word))
+}
+
+/// Byte ranges scanned for `text`: the whole text, or a head and a tail of `WINDOW_BYTES / 2` each.
+fn window(text: &str) -> (&str, &str) {
+    if text.len() <= WINDOW_BYTES {
+        return (text, "");
+    }
+    let half = WINDOW_BYTES / 2;
+    let mut head_end = half;
+    while !text.is_char_boundary(head_end) {
+        head_end -= 1;
+    }
+    let mut tail_start = text.len() - half;
+    while !text.is_char_boundary(tail_start) {
+        tail_start += 1;
+    }
+    (&text[..head_end], &text[tail_start..])
+}
+
+/// Running counts over the scanned window.
+#[derive(Default)]
+struct Counts {
+    bytes: usize,
+    words: usize,
+    word_letters: usize,
+    long_words: usize,
+    lines: usize,
+    numbers: usize,
+    digits: usize,
+    math: usize,
+    brackets: usize,
+    upper: usize,
+    punct: usize,
+    options: usize,
+    option_bytes: usize,
+    option_digit_lines: usize,
+    stem_bytes: Option<usize>,
+    stem_words: usize,
+    stem_sentences: usize,
+    dollar: bool,
+    percent: bool,
+    code_fence: bool,
+    cues: [u32; N_CUES],
+}
+
+const MAX_WORD: usize = 24;
+
+impl Counts {
+    fn scan(&mut self, part: &str, offset: usize) {
+        let bytes = part.as_bytes();
+        let mut word = [0u8; MAX_WORD];
+        let mut word_len = 0usize;
+        let mut word_overflow = false;
+        let mut prev = [0u8; MAX_WORD];
+        let mut prev_len = 0usize;
+        let mut in_number = false;
+        let mut line_start = 0usize;
+        let mut backticks = 0usize;
+        for (i, &b) in bytes.iter().enumerate() {
+            if i == line_start {
+                self.line_begins(bytes, i, offset);
+            }
+            if b.is_ascii_alphabetic() {
+                if word_len < MAX_WORD {
+                    word[word_len] = b.to_ascii_lowercase();
+                    word_len += 1;
+                } else {
+                    word_overflow = true;
+                }
+                if b.is_ascii_uppercase() {
+                    self.upper += 1;
+                }
+            } else {
+                if word_len > 0 || word_overflow {
+                    self.end_word(&word[..word_len], word_overflow, &mut prev, &mut prev_len);
+                    word_len = 0;
+                    word_overflow = false;
+                }
+                self.symbol(b);
+            }
+            if b.is_ascii_digit() {
+                self.digits += 1;
+                if !in_number {
+                    self.numbers += 1;
+                    in_number = true;
+                }
+            } else if !(in_number && b == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+                in_number = false;
+            }
+            if b == b'`' {
+                backticks += 1;
+                if backticks >= 3 {
+                    self.code_fence = true;
+                }
+            } else {
+                backticks = 0;
+            }
+            if matches!(b, b'.' | b'?' | b'!')
+                && self.stem_bytes.is_none()
+                && bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace())
+            {
+                self.stem_sentences += 1;
+            }
+            if b == b'\n' {
+                self.lines += 1;
+                self.end_line(bytes, line_start, i);
+                line_start = i + 1;
+            }
+        }
+        if word_len > 0 || word_overflow {
+            self.end_word(&word[..word_len], word_overflow, &mut prev, &mut prev_len);
+        }
+        if line_start < bytes.len() {
+            self.end_line(bytes, line_start, bytes.len());
+        }
+        self.bytes += bytes.len();
+    }
+
+    fn symbol(&mut self, b: u8) {
+        match b {
+            b'+' | b'-' | b'*' | b'/' | b'=' | b'^' | b'<' | b'>' => self.math += 1,
+            b'{' | b'}' | b'[' | b']' | b'(' | b')' | b';' => self.brackets += 1,
+            b'.' | b',' | b':' | b'!' | b'?' => self.punct += 1,
+            b'$' => self.dollar = true,
+            b'%' => self.percent = true,
+            _ => {}
+        }
+        if b == b';' {
+            self.punct += 1;
+        }
+    }
+
+    fn end_word(&mut self, word: &[u8], overflow: bool, prev: &mut [u8; MAX_WORD], prev_len: &mut usize) {
+        self.words += 1;
+        let letters = if overflow { MAX_WORD + 1 } else { word.len() };
+        self.word_letters += letters;
+        if letters > 8 {
+            self.long_words += 1;
+        }
+        if self.stem_bytes.is_none() {
+            self.stem_words += 1;
+        }
+        if overflow {
+            *prev_len = 0;
+            return;
+        }
+        if let Some(g) = cue_group(word) {
+            self.cues[g] += 1;
+        }
+        if let Some(g) = bigram_cue(&prev[..*prev_len], word) {
+            self.cues[g] += 1;
+        }
+        prev[..word.len()].copy_from_slice(word);
+        *prev_len = word.len();
+    }
+
+    /// Marks the stem end at the first option line (`A.`, `A)`, `(A)` .. `E`).
+    fn line_begins(&mut self, bytes: &[u8], i: usize, offset: usize) {
+        if option_line(&bytes[i..]) && self.stem_bytes.is_none() && offset == 0 {
+            // Options are only looked for in the head part: MCQ prompts are short.
+            self.stem_bytes = Some(i);
+        }
+    }
+
+    fn end_line(&mut self, bytes: &[u8], start: usize, end: usize) {
+        let line = &bytes[start..end];
+        if option_line(line) {
+            self.options += 1;
+            self.option_bytes += line.len();
+            if line[2..].iter().any(u8::is_ascii_digit) {
+                self.option_digit_lines += 1;
+            }
+        }
+    }
+}
+
+fn option_line(line: &[u8]) -> bool {
+    match line {
+        [b'(', l, b')', ..] | [l, b'.' | b')', b' ' | b'\t', ..] => (b'A'..=b'E').contains(l),
+        _ => false,
+    }
+}
+
+fn ln1p(x: f64) -> f32 {
+    x.ln_1p() as f32
+}
+
+/// Writes the feature vector of `text` into `out` (length `FEATURE_DIM`); see the module doc for slots.
+///
+/// # Panics
+/// If `out.len() != FEATURE_DIM`.
 pub fn extract(text: &str, out: &mut [f32]) {
-    out[0] = (text.len() as f32 + 1.0).ln();
+    assert_eq!(out.len(), FEATURE_DIM, "feature buffer has the wrong length");
+    let (head, tail) = window(text);
+    let mut c = Counts::default();
+    c.scan(head, 0);
+    if !tail.is_empty() {
+        c.scan(tail, head.len());
+    }
+    let total = text.len() as f64;
+    let window = c.bytes.max(1) as f64;
+    let scale = if c.bytes == 0 { 1.0 } else { total / window };
+    let frac = |n: usize| (n as f64 / window) as f32;
+    let has_options = c.options >= 2;
+    let stem_bytes = if has_options { c.stem_bytes.unwrap_or(c.bytes) } else { text.len() };
+    let stem_words = if has_options { c.stem_words as f64 } else { c.words as f64 * scale };
+    let sentences = if has_options { c.stem_sentences as f64 } else { c.stem_sentences as f64 * scale };
+    out[0] = ln1p(total);
+    out[1] = ln1p(c.words as f64 * scale);
+    out[2] = ln1p(c.lines as f64 * scale);
+    out[3] = ln1p(c.numbers as f64 * scale);
+    out[4] = frac(c.digits);
+    out[5] = frac(c.math);
+    out[6] = frac(c.brackets);
+    out[7] = frac(c.upper);
+    out[8] = frac(c.punct);
+    out[9] = if c.words > 0 { (c.word_letters as f64 / c.words as f64) as f32 } else { 0.0 };
+    out[10] = if c.words > 0 { (c.long_words as f64 / c.words as f64) as f32 } else { 0.0 };
+    out[11] = if has_options { 1.0 } else { 0.0 };
+    out[12] = if has_options { ln1p(c.option_bytes as f64 / c.options as f64) } else { 0.0 };
+    out[13] = if has_options { (c.option_digit_lines as f64 / c.options as f64) as f32 } else { 0.0 };
+    out[14] = ln1p(stem_bytes as f64);
+    out[15] = ln1p(stem_words / sentences.max(1.0));
+    out[16] = ln1p(sentences);
+    out[17] = f32::from(u8::from(c.dollar));
+    out[18] = f32::from(u8::from(c.percent));
+    out[19] = f32::from(u8::from(c.code_fence));
+    for (slot, &hits) in out[N_STRUCT..].iter_mut().zip(c.cues.iter()) {
+        *slot = ln1p(f64::from(hits) * scale);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feats(text: &str) -> Vec<f32> {
+        let mut out = vec![f32::NAN; FEATURE_DIM];
+        extract(text, &mut out);
+        out
+    }
+
+    fn slot(name: &str) -> usize {
+        FEATURE_NAMES.iter().position(|n| *n == name).unwrap()
+    }
+
+    #[test]
+    fn every_slot_is_written_and_finite() {
+        for text in ["", "a", "Hello, world!", &"x".repeat(100_000), "é漢字 🎉"] {
+            assert!(feats(text).iter().all(|v| v.is_finite()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn multiple_choice_is_detected_with_its_stem() {
+        let mcq = "What is 2 + 3? Pick one.\nA. 4\nB. 5\nC. 6\nD. 7\nAnswer:";
+        let f = feats(mcq);
+        assert_eq!(f[slot("has_options")], 1.0);
+        assert_eq!(f[slot("option_digit_frac")], 1.0);
+        assert!((f[slot("ln_stem_bytes")] - ln1p(mcq.find("\nA.").unwrap() as f64 + 1.0)).abs() < 1e-6);
+        assert_eq!(f[slot("ln_sentences")], ln1p(2.0));
+        let open = feats("Write a poem about the sea.");
+        assert_eq!(open[slot("has_options")], 0.0);
+        assert_eq!(open[slot("ln_option_len")], 0.0);
+    }
+
+    #[test]
+    fn cues_count_whole_words_case_insensitively() {
+        let f = feats("How many apples? HOW MUCH is left? Write Python code.");
+        assert_eq!(f[slot("cue_quantity")], ln1p(4.0)); // many, much + two "how x" bigrams
+        assert_eq!(f[slot("cue_code")], ln1p(2.0));
+        assert_eq!(f[slot("cue_creative")], ln1p(1.0));
+        assert_eq!(feats("manyfold")[slot("cue_quantity")], 0.0);
+    }
+
+    #[test]
+    fn numbers_count_once_with_decimals() {
+        let f = feats("It costs 3.50 dollars, 12 items, version 1.2.3");
+        assert_eq!(f[slot("ln_numbers")], ln1p(3.0)); // 3.50, 12, 1.2.3
+        assert_eq!(f[slot("has_code_fence")], 0.0);
+        assert_eq!(feats("```py\nx=1\n```")[slot("has_code_fence")], 1.0);
+    }
+
+    #[test]
+    fn long_texts_cost_a_bounded_window_and_scale_counts() {
+        let unit = "Solve the equation step by step. ";
+        let short = feats(&unit.repeat(100));
+        let long = feats(&unit.repeat(10_000));
+        // Fractions stay put and counts scale with the length, up to window-edge effects.
+        assert!((short[slot("punct_frac")] - long[slot("punct_frac")]).abs() < 1e-3);
+        let ratio = (long[slot("ln_words")].exp() - 1.0) / (short[slot("ln_words")].exp() - 1.0);
+        assert!((ratio - 100.0).abs() < 1.0, "{ratio}");
+    }
+
+    #[test]
+    fn window_cuts_on_char_boundaries() {
+        let text = "é".repeat(WINDOW_BYTES);
+        let (head, tail) = window(&text);
+        assert!(head.len() <= WINDOW_BYTES / 2 && tail.len() <= WINDOW_BYTES / 2);
+        assert!(!tail.is_empty());
+    }
+
+    #[test]
+    fn names_match_the_dimension_and_groups() {
+        assert_eq!(FEATURE_NAMES.len(), FEATURE_DIM);
+        assert!(FEATURE_NAMES[N_STRUCT..].iter().all(|n| n.starts_with("cue_")));
+    }
 }
