@@ -26,7 +26,7 @@ from fastroute.errors import (
 
 log = logging.getLogger("fastroute.server")
 REQUEST_ID = "x-request-id"
-REQUEST_ID_KEY = "fastroute_request_id"
+REQUEST_ID_KEY = web.RequestKey("fastroute_request_id", str)
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 _HTTP_ERRORS: dict[int, type[FastrouteError]] = {
@@ -38,9 +38,7 @@ _HTTP_ERRORS: dict[int, type[FastrouteError]] = {
 
 
 def request_id(request: web.Request) -> str:
-    rid = request.get(REQUEST_ID_KEY)
-    assert isinstance(rid, str)
-    return rid
+    return request[REQUEST_ID_KEY]
 
 
 def error_response(error: FastrouteError, rid: str) -> web.Response:

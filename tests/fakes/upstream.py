@@ -1,0 +1,38 @@
+"""A fault-injecting fake upstream: the product's simulator with a programmable fault queue."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastroute.simulator.upstream import Fault, SimulatedModel, Simulator
+
+FAST_MODELS: dict[str, SimulatedModel] = {
+    "sim-budget-1": SimulatedModel(),
+    "sim-mid-1": SimulatedModel(),
+    "sim-frontier-1": SimulatedModel(),
+}
+
+
+@dataclass
+class FaultPlan:
+    """Faults to inject, consumed in order; each may target one upstream model id (None = any)."""
+
+    queue: deque[tuple[str | None, Fault]] = field(default_factory=deque)
+
+    def add(self, fault: Fault, *, model: str | None = None, times: int = 1) -> None:
+        for _ in range(times):
+            self.queue.append((model, fault))
+
+    def __call__(self, flavour: str, body: dict[str, Any]) -> Fault | None:
+        for i, (model, fault) in enumerate(self.queue):
+            if model is None or model == body.get("model"):
+                del self.queue[i]
+                return fault
+        return None
+
+
+def fake_upstream(models: dict[str, SimulatedModel] | None = None) -> tuple[Simulator, FaultPlan]:
+    plan = FaultPlan()
+    return Simulator(dict(models or FAST_MODELS), fault_hook=plan), plan
