@@ -47,13 +47,16 @@ GatewayFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application
 async def make_gateway(
     aiohttp_client: Any, catalogue: Catalogue, settings_env: dict[str, str]
 ) -> GatewayFactory:
-    """Starts the gateway on a real socket: `await make_gateway(stages=[...], **env_overrides)`."""
+    """Starts the gateway on a real socket: `await make_gateway(stages=[...], **env_overrides)`.
+
+    `stages=None` gives the default stages built from the settings, as in production.
+    """
 
     async def factory(
         stages: list[Stage] | None = None, catalogue_override: Catalogue | None = None, **env: str
     ) -> TestClient[web.Request, web.Application]:
         settings = Settings.from_env({**settings_env, **env})
-        app = create_app(settings, catalogue=catalogue_override or catalogue, stages=stages or [])
+        app = create_app(settings, catalogue=catalogue_override or catalogue, stages=stages)
         client: TestClient[web.Request, web.Application] = await aiohttp_client(app)
         return client
 

@@ -23,6 +23,7 @@ from fastroute.providers.http import SessionPool
 from fastroute.routing.loader import load_scorer
 from fastroute.routing.router import Router
 from fastroute.server.chat import chat_completions, list_models
+from fastroute.server.composition import build_stages, install_routes
 from fastroute.server.keys import GATEWAY, SETTINGS
 from fastroute.server.middleware import error_middleware
 from fastroute.settings import Settings
@@ -48,10 +49,14 @@ def create_app(
     *,
     catalogue: Catalogue | None = None,
     secrets: Mapping[str, str] | None = None,
-    stages: Sequence[Stage] = (),
+    stages: Sequence[Stage] | None = None,
 ) -> web.Application:
-    """Builds the aiohttp application. `secrets` maps env-var names (providers' `api_key_env`) to keys."""
+    """Builds the aiohttp application. `secrets` maps env-var names (providers' `api_key_env`) to keys.
+
+    `stages=None` builds the default stages from settings (`composition.build_stages`).
+    """
     catalogue = catalogue or load_catalogue(settings)
+    stage_list = list(stages) if stages is not None else build_stages(settings, catalogue)
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.max_body_bytes)
     pool = SessionPool(settings.upstream.pool_limit_per_host)
     providers = build_providers(catalogue, pool, secrets or {})
@@ -63,7 +68,7 @@ def create_app(
         first_token_s=settings.upstream.first_token_timeout_s,
         total_s=settings.upstream.total_timeout_s,
     )
-    gateway = Gateway(catalogue, providers, router, analyzer, conversation_text, stages, timeouts)
+    gateway = Gateway(catalogue, providers, router, analyzer, conversation_text, stage_list, timeouts)
     app[SETTINGS] = settings
     app[GATEWAY] = gateway
     app[POOL] = pool
@@ -72,6 +77,7 @@ def create_app(
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    install_routes(app, settings, stage_list)
     return app
 
 

@@ -1,0 +1,26 @@
+"""The composition root for pipeline stages and extra routes: which subsystems run, in which order.
+
+Order matters: `on_request` / `on_routed` run first to last, `on_finish` last to first, so observers
+(metrics, logs, ledger) sit first and see every request's final state. Each subsystem adds itself here.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from fastroute.catalogue import Catalogue
+from fastroute.pipeline import Stage
+from fastroute.settings import Settings
+
+
+def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
+    """The default stages for a gateway built from `settings`."""
+    stages: list[Stage] = []
+    # observers first (visibility: metrics + request log; governance: ledger)
+    # then tenants, policy, PII, rate limits and budgets (governance)
+    # then the response cache (semantic cache)
+    return stages
+
+
+def install_routes(app: web.Application, settings: Settings, stages: list[Stage]) -> None:
+    """Admin, metrics and dashboard routes contributed by subsystems."""
