@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from fastroute.catalogue import Catalogue
+from fastroute.ledger import LedgerStage, SqliteLedger
 from fastroute.pipeline import Stage
 from fastroute.settings import Settings
 
@@ -17,6 +18,7 @@ def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
     """The default stages for a gateway built from `settings`."""
     stages: list[Stage] = []
     # observers first (visibility: metrics + request log; governance: ledger)
+    stages.append(LedgerStage(SqliteLedger(settings.data_dir / "ledger.sqlite3")))
     # then tenants, policy, PII, rate limits and budgets (governance)
     # then the response cache (semantic cache)
     return stages

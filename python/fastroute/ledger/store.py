@@ -1,0 +1,319 @@
+"""The ledger store: SQLite (WAL) with batched writes on one worker thread; spend and record queries.
+
+Must not block the event loop: every SQLite call runs on the store's single executor thread, which also
+serialises access to the one connection. `append` only queues; a background task writes batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from fastroute.ledger.record import LedgerRecord
+
+log = logging.getLogger("fastroute.ledger")
+
+When = float | datetime | None
+
+# group_by name -> SQL expression
+GROUP_BY: dict[str, str] = {
+    "app": "app",
+    "department": "department",
+    "key_id": "key_id",
+    "tier": "tier",
+    "model": "model",
+    "provider": "provider",
+    "status": "status",
+    "cache_status": "cache_status",
+    "hour": "strftime('%Y-%m-%dT%H:00:00Z', ts, 'unixepoch')",
+    "day": "date(ts, 'unixepoch')",
+    "month": "strftime('%Y-%m', ts, 'unixepoch')",
+}
+FILTERS = ("app", "department", "key_id", "tier", "model")
+
+_COLUMNS = [f.name for f in fields(LedgerRecord)]
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    request_id TEXT NOT NULL,
+    app TEXT NOT NULL,
+    department TEXT NOT NULL,
+    key_id TEXT,
+    tier TEXT,
+    model TEXT,
+    provider TEXT,
+    status INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    counterfactual_usd REAL NOT NULL,
+    cache_status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    overhead_ms REAL NOT NULL,
+    ttft_ms REAL,
+    stream INTEGER NOT NULL,
+    usage_estimated INTEGER NOT NULL,
+    fallback_reason TEXT,
+    error_code TEXT,
+    decisions TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+CREATE INDEX IF NOT EXISTS requests_app_ts ON requests (app, ts);
+CREATE INDEX IF NOT EXISTS requests_dept_ts ON requests (department, ts);
+"""
+_INSERT = f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+
+
+class Ledger(Protocol):
+    """What the rest of fastroute uses; SQLite is the embedded default."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def append(self, record: LedgerRecord) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def spend(
+        self,
+        *,
+        app: str | None = None,
+        department: str | None = None,
+        since: When = None,
+        until: When = None,
+        group_by: Sequence[str] = ("app",),
+        **filters: str,
+    ) -> list[dict[str, Any]]: ...
+
+    async def records(
+        self,
+        *,
+        app: str | None = None,
+        department: str | None = None,
+        since: When = None,
+        until: When = None,
+        limit: int = 100,
+        **filters: str,
+    ) -> list[LedgerRecord]: ...
+
+
+def _epoch(value: When) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value)
+
+
+def _where(
+    app: str | None, department: str | None, since: When, until: When, filters: dict[str, str]
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for name, value in (("app", app), ("department", department), *filters.items()):
+        if value is None:
+            continue
+        if name not in FILTERS:
+            raise ValueError(f"unknown ledger filter {name!r} (use {', '.join(FILTERS)})")
+        clauses.append(f"{name} = ?")
+        params.append(value)
+    start, end = _epoch(since), _epoch(until)
+    if start is not None:
+        clauses.append("ts >= ?")
+        params.append(start)
+    if end is not None:
+        clauses.append("ts < ?")
+        params.append(end)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _spend_sql(group_by: Sequence[str], where: str) -> str:
+    for g in group_by:
+        if g not in GROUP_BY:
+            raise ValueError(f"unknown group_by {g!r} (use {', '.join(GROUP_BY)})")
+    keys = [f"{GROUP_BY[g]} AS {g}" for g in group_by]
+    aggregates = [
+        "COUNT(*) AS requests",
+        "SUM(CASE WHEN model IS NOT NULL AND status < 400 THEN 1 ELSE 0 END) AS served",
+        "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS errors",
+        "COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens",
+        "COALESCE(SUM(completion_tokens), 0) AS completion_tokens",
+        "COALESCE(SUM(cost_usd), 0.0) AS cost_usd",
+        "COALESCE(SUM(counterfactual_usd), 0.0) AS counterfactual_usd",
+        "SUM(CASE WHEN cache_status LIKE 'hit%' THEN 1 ELSE 0 END) AS cache_hits",
+        "SUM(CASE WHEN decisions LIKE '%block%' THEN 1 ELSE 0 END) AS blocked",
+        "SUM(CASE WHEN decisions LIKE '%downgrade%' THEN 1 ELSE 0 END) AS downgraded",
+        "SUM(CASE WHEN decisions LIKE '%redact%' THEN 1 ELSE 0 END) AS redacted",
+    ]
+    sql = f"SELECT {', '.join(keys + aggregates)} FROM requests{where}"
+    if group_by:
+        order = ", ".join(str(i + 1) for i in range(len(group_by)))
+        sql += f" GROUP BY {order} ORDER BY {order}"
+    return sql
+
+
+def _row(record: LedgerRecord) -> tuple[Any, ...]:
+    values: list[Any] = []
+    for name in _COLUMNS:
+        v = getattr(record, name)
+        if name == "decisions":
+            v = orjson.dumps(list(v)).decode()
+        elif isinstance(v, bool):
+            v = int(v)
+        values.append(v)
+    return tuple(values)
+
+
+def _record(row: sqlite3.Row) -> LedgerRecord:
+    data = {name: row[name] for name in _COLUMNS}
+    data["decisions"] = tuple(orjson.loads(data["decisions"]))
+    data["stream"] = bool(data["stream"])
+    data["usage_estimated"] = bool(data["usage_estimated"])
+    return LedgerRecord(**data)
+
+
+class SqliteLedger:
+    """SQLite in WAL mode at `path`; appends are batched every `flush_interval_s` or `batch_size` records."""
+
+    def __init__(self, path: Path, *, flush_interval_s: float = 0.2, batch_size: int = 512) -> None:
+        self.path = path
+        self.flush_interval_s = flush_interval_s
+        self.batch_size = batch_size
+        self._pending: list[LedgerRecord] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._write_lock = asyncio.Lock()
+        self.written = 0
+
+    async def start(self) -> None:
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastroute-ledger")
+        await self._run(self._open)
+        self._wake = asyncio.Event()
+        self._write_lock = asyncio.Lock()
+        self._writer = asyncio.create_task(self._write_loop(), name="ledger-writer")
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        assert self._executor is not None, "ledger not started"
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def append(self, record: LedgerRecord) -> None:
+        """Queues a record; it reaches disk within `flush_interval_s` (or at once when a batch is full)."""
+        self._pending.append(record)
+        if len(self._pending) >= self.batch_size:
+            self._wake.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("ledger: writing a batch failed; it stays queued")
+
+    async def flush(self) -> None:
+        """Writes everything queued so far (in one transaction)."""
+        async with self._write_lock:
+            if not self._pending or self._conn is None:
+                return
+            batch, self._pending = self._pending, []
+            try:
+                await self._run(self._insert, [_row(r) for r in batch])
+            except BaseException:
+                self._pending[:0] = batch
+                raise
+            self.written += len(batch)
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        assert self._conn is not None
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.executemany(_INSERT, rows)
+
+    async def close(self) -> None:
+        """Stops the writer and flushes what is queued, so a restart loses nothing."""
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        if self._executor is None:
+            return
+        try:
+            await self.flush()
+        finally:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await self._run(conn.close)
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def spend(
+        self,
+        *,
+        app: str | None = None,
+        department: str | None = None,
+        since: When = None,
+        until: When = None,
+        group_by: Sequence[str] = ("app",),
+        **filters: str,
+    ) -> list[dict[str, Any]]:
+        """Requests, tokens, cost, counterfactual cost and policy outcomes, grouped by `group_by`."""
+        where, params = _where(app, department, since, until, filters)
+        sql = _spend_sql(tuple(group_by), where)
+        await self.flush()
+        rows: list[sqlite3.Row] = await self._run(self._query, sql, params)
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["savings_usd"] = item["counterfactual_usd"] - item["cost_usd"]
+            out.append(item)
+        return [o for o in out if o["requests"]]
+
+    async def records(
+        self,
+        *,
+        app: str | None = None,
+        department: str | None = None,
+        since: When = None,
+        until: When = None,
+        limit: int = 100,
+        **filters: str,
+    ) -> list[LedgerRecord]:
+        """The newest matching records first (at most `limit`)."""
+        where, params = _where(app, department, since, until, filters)
+        sql = f"SELECT * FROM requests{where} ORDER BY ts DESC, id DESC LIMIT ?"
+        await self.flush()
+        rows: list[sqlite3.Row] = await self._run(self._query, sql, [*params, int(limit)])
+        return [_record(r) for r in rows]
+
+    def _query(self, sql: str, params: list[Any]) -> list[sqlite3.Row]:
+        assert self._conn is not None, "ledger not started"
+        return self._conn.execute(sql, params).fetchall()
