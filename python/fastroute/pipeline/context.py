@@ -47,6 +47,7 @@ class RequestContext:
     cost_usd: float = 0.0
     counterfactual_usd: float = 0.0
     upstream_s: float = 0.0
+    route_s: float = 0.0  # prompt analysis + routing decision, set by Gateway.prepare
     ttft_s: float | None = None
     status: int = 200
     error: FastrouteError | None = None
