@@ -266,7 +266,7 @@ impl StaticEmbedder {
             return Err("embedding dim must be > 0".into());
         }
         let tokenizer = WordPiece::from_tokenizer_json(tokenizer_json)?;
-        if table_f16_le.len() % (2 * dim) != 0 {
+        if !table_f16_le.len().is_multiple_of(2 * dim) {
             return Err(format!("table size {} is not a multiple of 2*dim ({})", table_f16_le.len(), 2 * dim));
         }
         let rows = table_f16_le.len() / (2 * dim);

@@ -1,3 +1,728 @@
-//! HNSW approximate nearest-neighbour index over unit vectors (cosine), with insert, delete, search, save/load.
+//! HNSW approximate nearest-neighbour index over unit vectors (inner product), with insert, delete, search,
+//! and save/load to owned bytes.
 //!
-//! Pure: works on owned byte buffers for persistence, never touches files. Placeholder.
+//! Pure: never touches files; persistence is `to_bytes` / `from_bytes`. `search` takes `&self`, so callers
+//! share one index between threads behind an `RwLock` (many readers, one writer).
+//!
+//! Follows Malkov & Yashunin (hnswlib's layout): layer 0 holds `2*m` links per node in one flat array,
+//! upper layers `m`, neighbours chosen by the diversity heuristic. Deletion is a tombstone: the node keeps
+//! routing searches but is never returned, and its slot is reused by a later insert (the slot is relinked;
+//! stale in-links from old neighbours stay as extra long-range edges).
+
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap;
+
+/// Errors from index operations (mapped to `ValueError` in Python).
+#[derive(Debug, PartialEq)]
+pub enum IndexError {
+    DimMismatch { expected: usize, got: usize },
+    Full(usize),
+    Corrupt(&'static str),
+}
+
+impl std::fmt::Display for IndexError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IndexError::DimMismatch { expected, got } => write!(f, "vector has {got} dims, index has {expected}"),
+            IndexError::Full(n) => write!(f, "index is full ({n} elements); raise max_elements or delete"),
+            IndexError::Corrupt(what) => write!(f, "corrupt index bytes: {what}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+struct Cand {
+    dist: f32,
+    node: u32,
+}
+
+impl Eq for Cand {}
+
+impl Ord for Cand {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist.total_cmp(&other.dist).then(self.node.cmp(&other.node))
+    }
+}
+
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Min-heap adapter.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Near(std::cmp::Reverse<Cand>);
+
+thread_local! {
+    /// Per-thread visited marks (generation-stamped so a search never clears the array).
+    static VISITED: RefCell<(Vec<u32>, u32)> = const { RefCell::new((Vec::new(), 0)) };
+}
+
+/// Inner product, dispatched to an AVX2+FMA kernel when the CPU has it.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the required CPU features were just checked.
+            return unsafe { dot_avx2(a, b) };
+        }
+    }
+    dot_portable(a, b)
+}
+
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = a.len() / 8;
+    for i in 0..chunks {
+        for j in 0..8 {
+            acc[j] += a[i * 8 + j] * b[i * 8 + j];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for i in chunks * 8..a.len() {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + 16 <= n {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 8)), _mm256_loadu_ps(pb.add(i + 8)), acc1);
+        i += 16;
+    }
+    if i + 8 <= n {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+        i += 8;
+    }
+    let acc = _mm256_add_ps(acc0, acc1);
+    let hi = _mm256_extractf128_ps(acc, 1);
+    let lo = _mm256_castps256_ps128(acc);
+    let s4 = _mm_add_ps(hi, lo);
+    let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    let mut s = _mm_cvtss_f32(s1);
+    while i < n {
+        s += *pa.add(i) * *pb.add(i);
+        i += 1;
+    }
+    s
+}
+
+/// An HNSW graph over `dim`-dimensional vectors keyed by caller-chosen `u64` ids.
+pub struct Hnsw {
+    dim: usize,
+    m: usize,
+    m0: usize,
+    ef_construction: usize,
+    max_elements: usize,
+    ml: f64,
+    vectors: Vec<f32>,
+    labels: Vec<u64>,
+    levels: Vec<u8>,
+    /// Layer 0: per node `[count, n_1..n_m0]`.
+    links0: Vec<u32>,
+    /// Layers >= 1: per node, `level` blocks of `[count, n_1..n_m]`.
+    upper: Vec<Vec<u32>>,
+    deleted: Vec<bool>,
+    free: Vec<u32>,
+    by_label: FxHashMap<u64, u32>,
+    entry: Option<u32>,
+    max_level: usize,
+    rng: u64,
+}
+
+impl Hnsw {
+    pub fn new(dim: usize, m: usize, ef_construction: usize, max_elements: usize) -> Hnsw {
+        let m = m.clamp(2, 128);
+        Hnsw {
+            dim,
+            m,
+            m0: 2 * m,
+            ef_construction: ef_construction.max(m),
+            max_elements,
+            ml: 1.0 / (m as f64).ln(),
+            vectors: Vec::new(),
+            labels: Vec::new(),
+            levels: Vec::new(),
+            links0: Vec::new(),
+            upper: Vec::new(),
+            deleted: Vec::new(),
+            free: Vec::new(),
+            by_label: FxHashMap::default(),
+            entry: None,
+            max_level: 0,
+            rng: 0x2545_f491_4f6c_dd1d,
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of live (not deleted) entries.
+    pub fn len(&self) -> usize {
+        self.by_label.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_label.is_empty()
+    }
+
+    pub fn contains(&self, id: u64) -> bool {
+        self.by_label.contains_key(&id)
+    }
+
+    /// Slots allocated, live or tombstoned (memory is proportional to this).
+    pub fn capacity_used(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn vec(&self, node: u32) -> &[f32] {
+        let i = node as usize * self.dim;
+        &self.vectors[i..i + self.dim]
+    }
+
+    fn dist(&self, q: &[f32], node: u32) -> f32 {
+        1.0 - dot(q, self.vec(node))
+    }
+
+    fn links(&self, node: u32, level: usize) -> &[u32] {
+        if level == 0 {
+            let base = node as usize * (self.m0 + 1);
+            let n = self.links0[base] as usize;
+            &self.links0[base + 1..base + 1 + n]
+        } else {
+            let block = &self.upper[node as usize];
+            let base = (level - 1) * (self.m + 1);
+            let n = block[base] as usize;
+            &block[base + 1..base + 1 + n]
+        }
+    }
+
+    fn set_links(&mut self, node: u32, level: usize, ns: &[u32]) {
+        if level == 0 {
+            let base = node as usize * (self.m0 + 1);
+            self.links0[base] = ns.len() as u32;
+            self.links0[base + 1..base + 1 + ns.len()].copy_from_slice(ns);
+        } else {
+            let base = (level - 1) * (self.m + 1);
+            let block = &mut self.upper[node as usize];
+            block[base] = ns.len() as u32;
+            block[base + 1..base + 1 + ns.len()].copy_from_slice(ns);
+        }
+    }
+
+    fn random_level(&mut self) -> usize {
+        // xorshift64*: deterministic per index, good enough for level draws.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let u = ((r >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        ((-u.ln() * self.ml) as usize).min(16)
+    }
+
+    /// Inserts (or replaces) the vector for `id`. Vectors are expected to be unit length.
+    pub fn insert(&mut self, id: u64, v: &[f32]) -> Result<(), IndexError> {
+        if v.len() != self.dim {
+            return Err(IndexError::DimMismatch { expected: self.dim, got: v.len() });
+        }
+        if self.by_label.contains_key(&id) {
+            self.delete(id);
+        }
+        // Never reuse the entry point's slot: relinking it would cut the graph off from its top.
+        let reusable = self.free.iter().rposition(|&s| Some(s) != self.entry);
+        let node = if let Some(slot) = reusable.map(|pos| self.free.swap_remove(pos)) {
+            let i = slot as usize * self.dim;
+            self.vectors[i..i + self.dim].copy_from_slice(v);
+            self.labels[slot as usize] = id;
+            self.deleted[slot as usize] = false;
+            slot
+        } else {
+            if self.labels.len() >= self.max_elements {
+                return Err(IndexError::Full(self.max_elements));
+            }
+            let node = self.labels.len() as u32;
+            let level = self.random_level();
+            self.vectors.extend_from_slice(v);
+            self.labels.push(id);
+            self.levels.push(level as u8);
+            self.links0.resize(self.links0.len() + self.m0 + 1, 0);
+            self.upper.push(vec![0; level * (self.m + 1)]);
+            self.deleted.push(false);
+            node
+        };
+        self.by_label.insert(id, node);
+        self.link(node);
+        Ok(())
+    }
+
+    /// Connects `node` (vector and level already in place) into the graph.
+    fn link(&mut self, node: u32) {
+        let level = self.levels[node as usize] as usize;
+        // A reused slot forgets its out-links. Old neighbours' in-links stay: removing them measured worse
+        // recall (they keep the neighbourhood connected) than keeping them as extra long-range edges.
+        for l in 0..=level {
+            self.set_links(node, l, &[]);
+        }
+        let Some(entry) = self.entry else {
+            self.entry = Some(node);
+            self.max_level = level;
+            return;
+        };
+        let q = self.vec(node).to_vec();
+        let mut cur = Cand { dist: self.dist(&q, entry), node: entry };
+        for l in (level + 1..=self.max_level).rev() {
+            cur = self.greedy(&q, cur, l);
+        }
+        for l in (0..=level.min(self.max_level)).rev() {
+            // A reused slot can be reached through stale in-links: never link a node to itself.
+            let mut found = self.search_layer(&q, &[cur], self.ef_construction, l, false);
+            found.retain(|c| c.node != node);
+            let max_links = if l == 0 { self.m0 } else { self.m };
+            let chosen = self.select(&found, self.m, Some(node));
+            let ids: Vec<u32> = chosen.iter().map(|c| c.node).collect();
+            self.set_links(node, l, &ids);
+            for &nb in &ids {
+                let existing = self.links(nb, l);
+                if existing.contains(&node) {
+                    continue;
+                }
+                if existing.len() < max_links {
+                    let mut v = existing.to_vec();
+                    v.push(node);
+                    self.set_links(nb, l, &v);
+                } else {
+                    let base = self.vec(nb).to_vec();
+                    let mut cands: Vec<Cand> =
+                        existing.iter().map(|&e| Cand { dist: self.dist(&base, e), node: e }).collect();
+                    cands.push(Cand { dist: self.dist(&base, node), node });
+                    cands.sort();
+                    let kept = self.select(&cands, max_links, Some(nb));
+                    let v: Vec<u32> = kept.iter().map(|c| c.node).collect();
+                    self.set_links(nb, l, &v);
+                }
+            }
+            if let Some(best) = found.first() {
+                cur = *best;
+            }
+        }
+        if level > self.max_level {
+            self.entry = Some(node);
+            self.max_level = level;
+        }
+    }
+
+    /// hnswlib's neighbour heuristic over candidates sorted nearest first: keep a candidate only if it is
+    /// nearer to the query than to every neighbour already kept.
+    fn select(&self, sorted: &[Cand], m: usize, exclude: Option<u32>) -> Vec<Cand> {
+        let mut kept: Vec<Cand> = Vec::with_capacity(m);
+        for c in sorted {
+            if Some(c.node) == exclude {
+                continue;
+            }
+            if kept.len() >= m {
+                break;
+            }
+            let cv = self.vec(c.node);
+            if kept.iter().all(|k| 1.0 - dot(cv, self.vec(k.node)) >= c.dist) {
+                kept.push(*c);
+            }
+        }
+        kept
+    }
+
+    fn greedy(&self, q: &[f32], mut cur: Cand, level: usize) -> Cand {
+        loop {
+            let mut changed = false;
+            for &nb in self.links(cur.node, level) {
+                let d = self.dist(q, nb);
+                if d < cur.dist {
+                    cur = Cand { dist: d, node: nb };
+                    changed = true;
+                }
+            }
+            if !changed {
+                return cur;
+            }
+        }
+    }
+
+    /// Best-first search on one layer; returns up to `ef` candidates sorted nearest first. With
+    /// `skip_deleted`, tombstoned nodes route the search but are left out of the result.
+    fn search_layer(&self, q: &[f32], starts: &[Cand], ef: usize, level: usize, skip_deleted: bool) -> Vec<Cand> {
+        VISITED.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let (marks, gen) = &mut *guard;
+            if marks.len() < self.labels.len() {
+                marks.resize(self.labels.len(), 0);
+            }
+            *gen = gen.wrapping_add(1);
+            if *gen == 0 {
+                marks.fill(0);
+                *gen = 1;
+            }
+            let g = *gen;
+            let mut frontier: BinaryHeap<Near> = BinaryHeap::with_capacity(ef * 2);
+            let mut best: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
+            for &s in starts {
+                marks[s.node as usize] = g;
+                frontier.push(Near(std::cmp::Reverse(s)));
+                if !(skip_deleted && self.deleted[s.node as usize]) {
+                    best.push(s);
+                }
+            }
+            let mut bound = best.peek().map_or(f32::INFINITY, |c| c.dist);
+            while let Some(Near(std::cmp::Reverse(c))) = frontier.pop() {
+                if c.dist > bound && best.len() >= ef {
+                    break;
+                }
+                let nbs = self.links(c.node, level);
+                for &nb in nbs {
+                    let slot = &mut marks[nb as usize];
+                    if *slot == g {
+                        continue;
+                    }
+                    *slot = g;
+                    let d = self.dist(q, nb);
+                    if best.len() < ef || d < bound {
+                        frontier.push(Near(std::cmp::Reverse(Cand { dist: d, node: nb })));
+                        if !(skip_deleted && self.deleted[nb as usize]) {
+                            best.push(Cand { dist: d, node: nb });
+                            if best.len() > ef {
+                                best.pop();
+                            }
+                        }
+                        bound = best.peek().map_or(f32::INFINITY, |b| b.dist);
+                    }
+                }
+            }
+            best.into_sorted_vec()
+        })
+    }
+
+    /// Marks `id` deleted (it stops appearing in results; its slot is reused by a later insert).
+    /// Returns whether it was present.
+    pub fn delete(&mut self, id: u64) -> bool {
+        match self.by_label.remove(&id) {
+            Some(node) => {
+                self.deleted[node as usize] = true;
+                self.free.push(node);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The `k` nearest live entries as `(id, similarity)` (similarity = inner product), best first.
+    pub fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<(u64, f32)>, IndexError> {
+        if q.len() != self.dim {
+            return Err(IndexError::DimMismatch { expected: self.dim, got: q.len() });
+        }
+        let Some(entry) = self.entry else { return Ok(Vec::new()) };
+        if k == 0 || self.by_label.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cur = Cand { dist: self.dist(q, entry), node: entry };
+        for l in (1..=self.max_level).rev() {
+            cur = self.greedy(q, cur, l);
+        }
+        let found = self.search_layer(q, &[cur], ef.max(k), 0, true);
+        Ok(found.iter().take(k).map(|c| (self.labels[c.node as usize], 1.0 - c.dist)).collect())
+    }
+
+    /// Serialises the whole index (little-endian, versioned).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.vectors.len() * 4 + self.links0.len() * 4);
+        out.extend_from_slice(MAGIC);
+        for v in [
+            self.dim,
+            self.m,
+            self.ef_construction,
+            self.max_elements,
+            self.labels.len(),
+            self.max_level,
+            self.entry.map_or(usize::MAX, |e| e as usize),
+        ] {
+            out.extend_from_slice(&(v as u64).to_le_bytes());
+        }
+        out.extend_from_slice(&self.rng.to_le_bytes());
+        for i in 0..self.labels.len() {
+            out.extend_from_slice(&self.labels[i].to_le_bytes());
+            out.push(self.levels[i]);
+            out.push(self.deleted[i] as u8);
+        }
+        self.vectors.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        self.links0.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        for block in &self.upper {
+            block.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        }
+        out
+    }
+
+    /// Restores an index written by `to_bytes`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Hnsw, IndexError> {
+        let mut r = Reader { b: bytes, pos: 0 };
+        if r.take(MAGIC.len())? != MAGIC {
+            return Err(IndexError::Corrupt("bad magic"));
+        }
+        let dim = r.u64()? as usize;
+        let m = r.u64()? as usize;
+        let ef_c = r.u64()? as usize;
+        let max_elements = r.u64()? as usize;
+        let n = r.u64()? as usize;
+        let max_level = r.u64()? as usize;
+        let entry = r.u64()?;
+        let rng = r.u64()?;
+        if dim == 0 || !(2..=128).contains(&m) || n > bytes.len() || max_level > 16 {
+            return Err(IndexError::Corrupt("bad header"));
+        }
+        let mut h = Hnsw::new(dim, m, ef_c, max_elements);
+        h.rng = rng;
+        h.max_level = max_level;
+        h.entry = if entry == u64::MAX { None } else { Some(entry as u32) };
+        if matches!(h.entry, Some(e) if e as usize >= n) {
+            return Err(IndexError::Corrupt("entry point out of range"));
+        }
+        for i in 0..n {
+            let label = r.u64()?;
+            let level = r.take(1)?[0];
+            let deleted = r.take(1)?[0] != 0;
+            if level as usize > max_level {
+                return Err(IndexError::Corrupt("level above max level"));
+            }
+            h.labels.push(label);
+            h.levels.push(level);
+            h.deleted.push(deleted);
+            if deleted {
+                h.free.push(i as u32);
+            } else {
+                h.by_label.insert(label, i as u32);
+            }
+        }
+        h.vectors = r.f32s(n.checked_mul(dim).ok_or(IndexError::Corrupt("size overflow"))?)?;
+        h.links0 = r.u32s(n * (h.m0 + 1))?;
+        for i in 0..n {
+            h.upper.push(r.u32s(h.levels[i] as usize * (h.m + 1))?);
+        }
+        if r.pos != bytes.len() {
+            return Err(IndexError::Corrupt("trailing bytes"));
+        }
+        // Validate links so a corrupt buffer cannot index out of bounds later.
+        let ok0 = h.links0.chunks_exact(h.m0 + 1).all(|c| c[0] as usize <= h.m0 && c[1..].iter().all(|&x| (x as usize) < n));
+        let ok_up = h.upper.iter().all(|b| {
+            b.chunks_exact(h.m + 1).all(|c| c[0] as usize <= h.m && c[1..].iter().all(|&x| (x as usize) < n))
+        });
+        if !ok0 || !ok_up {
+            return Err(IndexError::Corrupt("link out of range"));
+        }
+        Ok(h)
+    }
+}
+
+const MAGIC: &[u8] = b"FRHNSW01";
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], IndexError> {
+        let end = self.pos.checked_add(n).ok_or(IndexError::Corrupt("size overflow"))?;
+        if end > self.b.len() {
+            return Err(IndexError::Corrupt("truncated"));
+        }
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u64(&mut self) -> Result<u64, IndexError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+
+    fn f32s(&mut self, n: usize) -> Result<Vec<f32>, IndexError> {
+        let raw = self.take(n.checked_mul(4).ok_or(IndexError::Corrupt("size overflow"))?)?;
+        Ok(raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
+    }
+
+    fn u32s(&mut self, n: usize) -> Result<Vec<u32>, IndexError> {
+        let raw = self.take(n.checked_mul(4).ok_or(IndexError::Corrupt("size overflow"))?)?;
+        Ok(raw.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, RwLock};
+
+    fn unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut s = seed;
+        let mut next = move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        };
+        let centers: Vec<Vec<f32>> = (0..20).map(|_| (0..dim).map(|_| next()).collect()).collect();
+        (0..n)
+            .map(|i| {
+                let c = &centers[i % centers.len()];
+                let mut v: Vec<f32> = c.iter().map(|x| x + 0.3 * next()).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter_mut().for_each(|x| *x /= norm);
+                v
+            })
+            .collect()
+    }
+
+    fn exact(data: &[Vec<f32>], alive: &[bool], q: &[f32]) -> u64 {
+        let mut best = (f32::MIN, 0u64);
+        for (i, v) in data.iter().enumerate() {
+            if alive[i] {
+                let d = dot(q, v);
+                if d > best.0 {
+                    best = (d, i as u64);
+                }
+            }
+        }
+        best.1
+    }
+
+    #[test]
+    fn dot_kernels_agree() {
+        let v = unit_vectors(2, 37, 1);
+        assert!((dot(&v[0], &v[1]) - dot_portable(&v[0], &v[1])).abs() < 1e-5);
+    }
+
+    #[test]
+    fn recall_against_exact_search_with_deletes_and_reuse() {
+        let dim = 32;
+        let data = unit_vectors(3000, dim, 7);
+        let mut h = Hnsw::new(dim, 16, 100, 10_000);
+        for (i, v) in data.iter().enumerate() {
+            h.insert(i as u64, v).unwrap();
+        }
+        let mut alive = vec![true; data.len()];
+        for i in (0..data.len()).step_by(3) {
+            assert!(h.delete(i as u64));
+            alive[i] = false;
+        }
+        assert!(!h.delete(0));
+        assert_eq!(h.len(), 2000);
+        // Reuse freed slots with fresh vectors under new ids.
+        let extra = unit_vectors(500, dim, 99);
+        let mut all = data.clone();
+        for (j, v) in extra.iter().enumerate() {
+            h.insert((data.len() + j) as u64, v).unwrap();
+            all.push(v.clone());
+            alive.push(true);
+        }
+        assert_eq!(h.capacity_used(), 3000);
+        let queries = unit_vectors(200, dim, 1234);
+        let mut hits = 0;
+        for q in &queries {
+            let got = h.search(q, 1, 64).unwrap();
+            assert!(alive[got[0].0 as usize], "deleted id returned");
+            if got[0].0 == exact(&all, &alive, q) {
+                hits += 1;
+            }
+        }
+        // Queries come from clusters unlike the data, a hard case: compare with a fresh build of the same set.
+        let mut fresh = Hnsw::new(dim, 16, 100, 10_000);
+        for (i, v) in all.iter().enumerate() {
+            if alive[i] {
+                fresh.insert(i as u64, v).unwrap();
+            }
+        }
+        let fresh_hits = queries.iter().filter(|q| fresh.search(q, 1, 64).unwrap()[0].0 == exact(&all, &alive, q)).count();
+        assert!(hits >= 170 && hits + 6 >= fresh_hits, "recall@1 {hits}/200, fresh build {fresh_hits}/200");
+        // In-distribution queries (perturbed live points) find their point almost always.
+        let mut near = 0;
+        for (i, v) in all.iter().enumerate().filter(|(i, _)| alive[*i]).take(300) {
+            let q: Vec<f32> = v.iter().map(|x| x * 1.01).collect();
+            if h.search(&q, 1, 64).unwrap()[0].0 == i as u64 {
+                near += 1;
+            }
+        }
+        assert!(near >= 297, "self-recall {near}/300");
+    }
+
+    #[test]
+    fn round_trip_bytes_and_reject_corrupt() {
+        let dim = 16;
+        let data = unit_vectors(300, dim, 3);
+        let mut h = Hnsw::new(dim, 8, 50, 1000);
+        for (i, v) in data.iter().enumerate() {
+            h.insert(i as u64 * 10, v).unwrap();
+        }
+        h.delete(50);
+        let bytes = h.to_bytes();
+        let h2 = Hnsw::from_bytes(&bytes).unwrap();
+        assert_eq!(h2.len(), h.len());
+        for q in data.iter().take(20) {
+            assert_eq!(h.search(q, 3, 30).unwrap(), h2.search(q, 3, 30).unwrap());
+        }
+        assert!(Hnsw::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(Hnsw::from_bytes(b"nonsense").is_err());
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] = 0xff;
+        bad[last - 1] = 0xff;
+        assert!(Hnsw::from_bytes(&bad).is_err() || !h.is_empty());
+    }
+
+    #[test]
+    fn full_and_dim_errors() {
+        let mut h = Hnsw::new(4, 4, 10, 2);
+        h.insert(1, &[1.0, 0.0, 0.0, 0.0]).unwrap();
+        h.insert(2, &[0.0, 1.0, 0.0, 0.0]).unwrap();
+        assert_eq!(h.insert(3, &[0.0, 0.0, 1.0, 0.0]), Err(IndexError::Full(2)));
+        assert!(matches!(h.insert(3, &[0.0]), Err(IndexError::DimMismatch { .. })));
+        // Replacing an existing id reuses its slot.
+        h.insert(2, &[0.0, 0.0, 1.0, 0.0]).unwrap();
+        assert_eq!(h.search(&[0.0, 0.0, 1.0, 0.0], 1, 10).unwrap()[0].0, 2);
+        assert!(h.search(&[0.0, 0.0, 1.0, 0.0], 1, 10).unwrap()[0].1 > 0.99);
+    }
+
+    #[test]
+    fn concurrent_search_from_threads() {
+        let dim = 16;
+        let data = unit_vectors(1000, dim, 5);
+        let mut h = Hnsw::new(dim, 12, 60, 2000);
+        for (i, v) in data.iter().enumerate() {
+            h.insert(i as u64, v).unwrap();
+        }
+        let shared = Arc::new(RwLock::new(h));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let idx = Arc::clone(&shared);
+                let qs = data.clone();
+                std::thread::spawn(move || {
+                    let mut ok = 0;
+                    for (i, q) in qs.iter().enumerate().skip(t).step_by(4) {
+                        if idx.read().unwrap().search(q, 1, 32).unwrap()[0].0 == i as u64 {
+                            ok += 1;
+                        }
+                    }
+                    ok
+                })
+            })
+            .collect();
+        let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(total >= 990, "self-recall {total}/1000");
+    }
+}

@@ -1,0 +1,141 @@
+//! Bindings for the HNSW vector index (`VectorIndex`): numpy in, numpy out, GIL released while it works.
+
+use std::sync::RwLock;
+
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::hnsw::{Hnsw, IndexError};
+
+fn to_py(e: IndexError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+fn poisoned<T>(_: T) -> PyErr {
+    PyRuntimeError::new_err("vector index lock poisoned by an earlier panic")
+}
+
+/// HNSW index over unit vectors (inner product). Searches from many threads run in parallel; writes are
+/// exclusive.
+#[pyclass(name = "VectorIndex", module = "fastroute._native", frozen)]
+pub struct PyVectorIndex {
+    inner: RwLock<Hnsw>,
+}
+
+type SearchResult<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<f32>>);
+type BatchResult<'py> = (Bound<'py, PyArray2<u64>>, Bound<'py, PyArray2<f32>>);
+
+#[pymethods]
+impl PyVectorIndex {
+    #[new]
+    #[pyo3(signature = (dim, m = 16, ef_construction = 200, max_elements = 1_000_000))]
+    fn new(dim: usize, m: usize, ef_construction: usize, max_elements: usize) -> PyResult<Self> {
+        if dim == 0 {
+            return Err(PyValueError::new_err("dim must be > 0"));
+        }
+        Ok(PyVectorIndex { inner: RwLock::new(Hnsw::new(dim, m, ef_construction, max_elements)) })
+    }
+
+    #[getter]
+    fn dim(&self) -> PyResult<usize> {
+        Ok(self.inner.read().map_err(poisoned)?.dim())
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(self.inner.read().map_err(poisoned)?.len())
+    }
+
+    fn __contains__(&self, id: u64) -> PyResult<bool> {
+        Ok(self.inner.read().map_err(poisoned)?.contains(id))
+    }
+
+    /// Adds (or replaces) one vector per id; `vectors` is float32 of shape (len(ids), dim).
+    fn add(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, u64>, vectors: PyReadonlyArray2<'_, f32>) -> PyResult<()> {
+        let ids: Vec<u64> = ids.as_array().iter().copied().collect();
+        let arr = vectors.as_array();
+        if arr.nrows() != ids.len() {
+            return Err(PyValueError::new_err(format!("{} ids but {} vectors", ids.len(), arr.nrows())));
+        }
+        let dim = arr.ncols();
+        let flat: Vec<f32> = arr.iter().copied().collect();
+        py.detach(|| {
+            let mut idx = self.inner.write().map_err(poisoned)?;
+            if dim != idx.dim() {
+                return Err(to_py(IndexError::DimMismatch { expected: idx.dim(), got: dim }));
+            }
+            for (id, v) in ids.iter().zip(flat.chunks_exact(dim)) {
+                idx.insert(*id, v).map_err(to_py)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes `id`; returns whether it was present.
+    fn delete(&self, py: Python<'_>, id: u64) -> PyResult<bool> {
+        py.detach(|| Ok(self.inner.write().map_err(poisoned)?.delete(id)))
+    }
+
+    /// The `k` nearest ids and their inner-product similarities, best first.
+    #[pyo3(signature = (vector, k = 1, ef = 64))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        vector: PyReadonlyArray1<'py, f32>,
+        k: usize,
+        ef: usize,
+    ) -> PyResult<SearchResult<'py>> {
+        let q: Vec<f32> = vector.as_array().iter().copied().collect();
+        let found = py.detach(|| self.inner.read().map_err(poisoned)?.search(&q, k, ef).map_err(to_py))?;
+        let (ids, sims): (Vec<u64>, Vec<f32>) = found.into_iter().unzip();
+        Ok((ids.into_pyarray(py), sims.into_pyarray(py)))
+    }
+
+    /// Searches each row of `vectors`; rows with fewer than `k` results are padded with id 2**64-1, sim -inf.
+    #[pyo3(signature = (vectors, k = 1, ef = 64))]
+    fn search_batch<'py>(
+        &self,
+        py: Python<'py>,
+        vectors: PyReadonlyArray2<'py, f32>,
+        k: usize,
+        ef: usize,
+    ) -> PyResult<BatchResult<'py>> {
+        let arr = vectors.as_array();
+        let (n, dim) = (arr.nrows(), arr.ncols());
+        let flat: Vec<f32> = arr.iter().copied().collect();
+        let (ids, sims) = py.detach(|| -> PyResult<(Vec<u64>, Vec<f32>)> {
+            let idx = self.inner.read().map_err(poisoned)?;
+            let mut ids = vec![u64::MAX; n * k];
+            let mut sims = vec![f32::NEG_INFINITY; n * k];
+            for (r, q) in flat.chunks_exact(dim.max(1)).enumerate().take(n) {
+                for (j, (id, s)) in idx.search(q, k, ef).map_err(to_py)?.into_iter().enumerate() {
+                    ids[r * k + j] = id;
+                    sims[r * k + j] = s;
+                }
+            }
+            Ok((ids, sims))
+        })?;
+        let ids = Array2::from_shape_vec((n, k), ids).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let sims = Array2::from_shape_vec((n, k), sims).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok((ids.into_pyarray(py), sims.into_pyarray(py)))
+    }
+
+    /// The whole index as bytes (see `from_bytes`).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = py.detach(|| Ok::<_, PyErr>(self.inner.read().map_err(poisoned)?.to_bytes()))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: Vec<u8>) -> PyResult<Self> {
+        let h = py.detach(move || Hnsw::from_bytes(&data)).map_err(to_py)?;
+        Ok(PyVectorIndex { inner: RwLock::new(h) })
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyVectorIndex>()?;
+    Ok(())
+}
