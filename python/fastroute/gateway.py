@@ -102,6 +102,7 @@ class Gateway:
 
         completion = await self._run_chain(ctx, call)
         ctx.usage = completion.usage
+        ctx.response_body = completion.body
         return completion.body
 
     async def open_stream(self, ctx: RequestContext) -> UpstreamStream:

@@ -39,6 +39,7 @@ class RequestContext:
     latency_class: str = "standard"
     cache_status: str = "off"  # off | bypass | miss | hit-exact | hit-semantic
     cached_body: dict[str, Any] | None = None
+    response_body: dict[str, Any] | None = None  # the upstream's whole (non-streamed) answer
     served_by: str | None = None  # model name that actually answered
     attempts: int = 0
     fallback_reason: str | None = None

@@ -53,6 +53,8 @@ class Fault:
 
 
 FaultHook = Callable[[str, dict[str, Any]], "Fault | None"]
+# (upstream model id, prompt text, normal answer) -> the answer to send instead (tests: answer quality)
+AnswerHook = Callable[[str, str, str], str]
 
 
 @dataclass(slots=True)
@@ -94,9 +96,15 @@ def answer_text(model: str, prompt: str, profile: SimulatedModel) -> str:
 class Simulator:
     """Serves simulated completions for the models it knows (unknown models get a 404)."""
 
-    def __init__(self, models: dict[str, SimulatedModel], fault_hook: FaultHook | None = None) -> None:
+    def __init__(
+        self,
+        models: dict[str, SimulatedModel],
+        fault_hook: FaultHook | None = None,
+        answer_hook: AnswerHook | None = None,
+    ) -> None:
         self.models = models
         self.fault_hook = fault_hook
+        self.answer_hook = answer_hook
         self.stats = UpstreamStats()
 
     def app(self) -> web.Application:
@@ -132,6 +140,10 @@ class Simulator:
     def _profile(self, model: str) -> SimulatedModel | None:
         return self.models.get(model)
 
+    def _answer(self, model: str, prompt: str, profile: SimulatedModel) -> str:
+        text = answer_text(model, prompt, profile)
+        return self.answer_hook(model, prompt, text) if self.answer_hook else text
+
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         body, fault = await self._prelude(request, "openai")
         if fault is not None and fault.kind == "status":
@@ -149,7 +161,7 @@ class Simulator:
             }
             return web.json_response(err, status=404)
         prompt = "\n".join(message_text(m) for m in body.get("messages", []))
-        text = answer_text(model, prompt, profile)
+        text = self._answer(model, prompt, profile)
         p_tok, c_tok = approx_tokens(prompt), approx_tokens(text)
         cid = "chatcmpl-sim" + hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
         created = int(time.time())
@@ -221,7 +233,7 @@ class Simulator:
             b.get("text", "") for m in body.get("messages", []) for b in m.get("content", []) if b.get("type") == "text"
         ]
         prompt = "\n".join([system, *turns]) if system else "\n".join(turns)
-        text = answer_text(model, "\n".join(turns), profile)
+        text = self._answer(model, "\n".join(turns), profile)
         p_tok, c_tok = approx_tokens(prompt), approx_tokens(text)
         mid = "msg_sim" + hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
         if fault is not None and fault.kind == "malformed":
