@@ -45,7 +45,43 @@ impl EncodingName {
 pub struct Encoding {
     name: EncodingName,
     pattern: Pattern,
-    ranks: FxHashMap<&'static [u8], u32>,
+    /// Tokens of at most `SHORT_MAX` bytes, keyed by `short_key` (integer compare, no memcmp).
+    short: FxHashMap<u128, u32>,
+    /// Longer tokens.
+    long: FxHashMap<&'static [u8], u32>,
+}
+
+/// Longest token kept in the integer-keyed map.
+const SHORT_MAX: usize = 15;
+
+/// The bytes (at most 15) zero-padded little-endian, with the length in the top byte: one u128 per
+/// distinct byte string. Built from overlapping unaligned loads rather than a byte copy.
+#[inline(always)]
+fn short_key(b: &[u8]) -> u128 {
+    let n = b.len();
+    let word = |at: usize| -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let half = |at: usize| -> u64 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[at..at + 4]);
+        u32::from_le_bytes(w) as u64
+    };
+    let (lo, hi) = if n >= 8 {
+        let hi = if n == 8 { 0 } else { word(n - 8) >> (8 * (16 - n)) };
+        (word(0), hi)
+    } else if n >= 4 {
+        (half(0) | ((half(n - 4) >> (8 * (8 - n))) << 32), 0)
+    } else {
+        let mut lo = 0u64;
+        for (k, &byte) in b.iter().enumerate() {
+            lo |= (byte as u64) << (8 * k);
+        }
+        (lo, 0)
+    };
+    lo as u128 | (hi as u128) << 64 | (n as u128) << 120
 }
 
 impl Encoding {
@@ -66,17 +102,22 @@ impl Encoding {
 
     /// Parses a rank table: for rank 0, 1, 2, ...: one length byte, then the token's bytes.
     fn from_table(name: EncodingName, pattern: Pattern, table: &'static [u8]) -> Encoding {
-        let mut ranks = FxHashMap::with_capacity_and_hasher(table.len() / 6, Default::default());
+        let mut short = FxHashMap::with_capacity_and_hasher(table.len() / 7, Default::default());
+        let mut long = FxHashMap::default();
         let mut pos = 0;
         let mut rank = 0u32;
         while pos < table.len() {
             let len = table[pos] as usize;
             let Some(token) = table.get(pos + 1..pos + 1 + len) else { break };
-            ranks.insert(token, rank);
+            if len <= SHORT_MAX {
+                short.insert(short_key(token), rank);
+            } else {
+                long.insert(token, rank);
+            }
             pos += 1 + len;
             rank += 1;
         }
-        Encoding { name, pattern, ranks }
+        Encoding { name, pattern, short, long }
     }
 
     pub fn name(&self) -> EncodingName {
@@ -85,12 +126,18 @@ impl Encoding {
 
     /// Number of tokens in the vocabulary (special tokens excluded).
     pub fn vocab_size(&self) -> usize {
-        self.ranks.len()
+        self.short.len() + self.long.len()
     }
 
     /// Exact number of tokens tiktoken's `encode_ordinary(text)` returns.
     pub fn count(&self, text: &str) -> usize {
-        Pieces::new(text, self.pattern).map(|piece| self.count_piece(piece.as_bytes())).sum()
+        let bytes = text.as_bytes();
+        let mut pieces = Pieces::new(text, self.pattern);
+        let mut total = 0;
+        while let Some((start, end)) = pieces.next_range() {
+            total += self.count_piece(&bytes[start..end]);
+        }
+        total
     }
 
     /// The pre-token pieces of `text` (tiktoken's regex split), for tests and debugging.
@@ -111,12 +158,16 @@ impl Encoding {
 
     #[inline]
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
-        self.ranks.get(bytes).copied()
+        if bytes.len() <= SHORT_MAX {
+            self.short.get(&short_key(bytes)).copied()
+        } else {
+            self.long.get(bytes).copied()
+        }
     }
 
     #[inline]
     fn count_piece(&self, piece: &[u8]) -> usize {
-        if piece.len() <= 1 || self.ranks.contains_key(piece) {
+        if piece.len() <= 1 || self.rank(piece).is_some() {
             return piece.len().min(1);
         }
         self.merge(piece).len() - 1
@@ -295,8 +346,81 @@ mod tests {
     }
 
     #[test]
+    fn short_keys_are_distinct_per_byte_string() {
+        let mut seen = std::collections::HashMap::new();
+        let samples: Vec<Vec<u8>> = (0..=15usize)
+            .flat_map(|n| [vec![0u8; n], vec![0xffu8; n], (0..n as u8).collect(), (0..n as u8).rev().collect()])
+            .collect();
+        for s in samples {
+            if let Some(prev) = seen.insert(short_key(&s), s.clone()) {
+                assert_eq!(prev, s);
+            }
+        }
+        assert_eq!(short_key(b"ab") & 0xffff, u128::from(u16::from_le_bytes(*b"ab")));
+        assert_ne!(short_key(b"a"), short_key(b"a\0"));
+    }
+
+    #[test]
     fn parses_names() {
         assert_eq!(EncodingName::parse("o200k_base"), Ok(EncodingName::O200kBase));
         assert!(EncodingName::parse("p50k_base").is_err());
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    fn best_of(mut f: impl FnMut() -> usize) -> (std::time::Duration, usize) {
+        let mut best = std::time::Duration::MAX;
+        let mut out = 0;
+        for _ in 0..30 {
+            let t = std::time::Instant::now();
+            for _ in 0..100 {
+                out = std::hint::black_box(f());
+            }
+            best = best.min(t.elapsed() / 100);
+        }
+        (best, out)
+    }
+
+    /// `cargo test --release tokens::timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn time_count() {
+        let words = "The quick brown fox jumps over the lazy dog while developers write functions, \
+                     e.g. parse_json(x) -> Result<T, E>; it's 2026 and we're counting 12345 tokens.\n";
+        let text: String = words.repeat(25);
+        for name in [EncodingName::Cl100kBase, EncodingName::O200kBase] {
+            let e = Encoding::get(name);
+            let (split, pieces) = best_of(|| Pieces::new(&text, e.pattern).count());
+            let (total, tokens) = best_of(|| e.count(&text));
+            println!("{name:?}: {} bytes, {pieces} pieces, {tokens} tokens: split {split:?}, count {total:?}",
+                text.len());
+        }
+    }
+}
+
+#[cfg(test)]
+mod perf_probe {
+    use super::*;
+
+    fn text() -> String {
+        "The quick brown fox jumps over the lazy dog while developers write functions, \
+         e.g. parse_json(x) -> Result<T, E>; it's 2026 and we're counting 12345 tokens.\n"
+            .repeat(25)
+    }
+
+    #[test]
+    #[ignore]
+    fn probe_count_cl100k() {
+        let e = Encoding::get(EncodingName::Cl100kBase);
+        let t = text();
+        let n: usize = std::env::var("PROBE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut s = 0;
+        for _ in 0..n {
+            s += std::hint::black_box(e.count(std::hint::black_box(&t)));
+        }
+        println!("{s}");
     }
 }

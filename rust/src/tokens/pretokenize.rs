@@ -28,7 +28,7 @@ pub(crate) const LOWER: u8 = 16;
 
 const BLOCK: usize = 128;
 
-const ASCII: [u8; 128] = {
+static ASCII: [u8; 128] = {
     let mut t = [0u8; 128];
     let mut i = 0;
     while i < 128 {
@@ -160,11 +160,20 @@ impl<'a> Pieces<'a> {
     /// End of the run, starting at `i`, of chars whose class has any of `bits`.
     #[inline(always)]
     fn run(&self, mut i: usize, bits: u8) -> usize {
-        while let Some((_, f, l)) = self.at(i) {
-            if f & bits == 0 {
-                break;
+        let bytes = self.bytes;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                if ASCII[b as usize] & bits == 0 {
+                    break;
+                }
+                i += 1;
+            } else {
+                match self.at(i) {
+                    Some((_, f, l)) if f & bits != 0 => i += l,
+                    _ => break,
+                }
             }
-            i += l;
         }
         i
     }
@@ -172,11 +181,20 @@ impl<'a> Pieces<'a> {
     /// End of the run, starting at `i`, of chars whose class has none of `bits`.
     #[inline(always)]
     fn run_without(&self, mut i: usize, bits: u8) -> usize {
-        while let Some((_, f, l)) = self.at(i) {
-            if f & bits != 0 {
-                break;
+        let bytes = self.bytes;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                if ASCII[b as usize] & bits != 0 {
+                    break;
+                }
+                i += 1;
+            } else {
+                match self.at(i) {
+                    Some((_, f, l)) if f & bits == 0 => i += l,
+                    _ => break,
+                }
             }
-            i += l;
         }
         i
     }
@@ -330,11 +348,10 @@ impl<'a> Pieces<'a> {
     }
 }
 
-impl<'a> Iterator for Pieces<'a> {
-    type Item = &'a str;
-
+impl Pieces<'_> {
+    /// Byte range of the next piece.
     #[inline]
-    fn next(&mut self) -> Option<&'a str> {
+    pub(crate) fn next_range(&mut self) -> Option<(usize, usize)> {
         let start = self.pos;
         if start >= self.bytes.len() {
             return None;
@@ -348,6 +365,15 @@ impl<'a> Iterator for Pieces<'a> {
             end = start + self.at(start).map_or(1, |(_, _, l)| l);
         }
         self.pos = end;
+        Some((start, end))
+    }
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let (start, end) = self.next_range()?;
         self.text.get(start..end)
     }
 }
