@@ -147,5 +147,12 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
 
 
+class UpstreamUnavailable(UpstreamError):
+    """No deployment may be called now (every circuit breaker on the way is open)."""
+
+    status = 503
+    code = "upstream_unavailable"
+
+
 class InternalError(FastrouteError):
     pass

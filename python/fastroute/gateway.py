@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from fastroute.catalogue import Catalogue, ModelEntry
-from fastroute.errors import ContextLengthExceeded, FastrouteError, UpstreamError
+from fastroute.errors import ContextLengthExceeded, FastrouteError
 from fastroute.pipeline import RequestContext, Stage
 from fastroute.providers.base import CallTimeouts, Completion, Provider, UpstreamStream, Usage
+from fastroute.reliability import Dispatcher, default_dispatcher
 from fastroute.routing.router import Router
 
 log = logging.getLogger("fastroute.gateway")
-T = TypeVar("T")
 
 
 class Analyzer(Protocol):
@@ -34,6 +34,7 @@ class Gateway:
         conversation_text: Callable[..., str],
         stages: Sequence[Stage],
         timeouts: CallTimeouts,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self.catalogue = catalogue
         self.providers = providers
@@ -42,6 +43,7 @@ class Gateway:
         self._conversation_text = conversation_text
         self.stages = list(stages)
         self.timeouts = timeouts
+        self.dispatcher = dispatcher or default_dispatcher(catalogue)  # failover, retries, breakers, hedging
 
     async def prepare(self, ctx: RequestContext) -> None:
         """Stages' `on_request`, prompt analysis, routing, context-window check, stages' `on_routed`."""
@@ -70,28 +72,6 @@ class Gateway:
         for stage in self.stages:
             await stage.on_routed(ctx)
 
-    async def _run_chain(self, ctx: RequestContext, call: Callable[[ModelEntry], Awaitable[T]]) -> T:
-        assert ctx.decision is not None
-        last: UpstreamError | None = None
-        for model in ctx.decision.chain:
-            ctx.attempts += 1
-            t0 = time.perf_counter()
-            try:
-                result = await call(model)
-            except UpstreamError as e:
-                last = e
-                ctx.fallback_reason = e.reason
-                if not e.retryable:
-                    raise
-                log.info("upstream %s failed (%s); trying the next deployment", model.name, e.reason)
-                continue
-            finally:
-                ctx.upstream_s += time.perf_counter() - t0
-            ctx.served_by = model.name
-            return result
-        assert last is not None
-        raise last
-
     async def complete(self, ctx: RequestContext) -> dict[str, Any]:
         """A whole answer, from the cache or the first deployment in the chain that succeeds."""
         if ctx.cached_body is not None:
@@ -100,7 +80,7 @@ class Gateway:
         async def call(model: ModelEntry) -> Completion:
             return await self.providers[model.provider].complete(model, ctx.chat, self.timeouts)
 
-        completion = await self._run_chain(ctx, call)
+        completion = await self.dispatcher.complete(ctx, call)
         ctx.usage = completion.usage
         ctx.response_body = completion.body
         return completion.body
@@ -111,7 +91,7 @@ class Gateway:
         async def call(model: ModelEntry) -> UpstreamStream:
             return await self.providers[model.provider].open_stream(model, ctx.chat, self.timeouts)
 
-        return await self._run_chain(ctx, call)
+        return await self.dispatcher.stream(ctx, call)
 
     def account(self, ctx: RequestContext, stream_usage: Usage | None = None) -> None:
         """Sets usage and cost: reported usage when the upstream gave it, else an estimate of what was sent."""

@@ -21,6 +21,8 @@ from fastroute.env_values import (
     env_path,
     env_str,
 )
+from fastroute.observability.settings import ObservabilitySettings
+from fastroute.reliability.settings import ReliabilitySettings
 
 __all__ = ["RouterSettings", "ServerSettings", "Settings", "SettingsError", "UpstreamSettings"]
 
@@ -101,6 +103,8 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     router: RouterSettings = field(default_factory=RouterSettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
     config_path: Path | None = None
     policy_path: Path | None = None
     models_dir: Path = REPO_MODELS_DIR
@@ -124,6 +128,8 @@ class Settings:
             server=ServerSettings.from_env(env),
             upstream=UpstreamSettings.from_env(env),
             router=RouterSettings.from_env(env),
+            observability=ObservabilitySettings.from_env(env),
+            reliability=ReliabilitySettings.from_env(env),
             config_path=config_path,
             policy_path=policy_path,
             models_dir=models_dir,

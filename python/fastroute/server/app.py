@@ -20,6 +20,7 @@ from fastroute.prompt import conversation_text
 from fastroute.providers import build_providers
 from fastroute.providers.base import CallTimeouts
 from fastroute.providers.http import SessionPool
+from fastroute.reliability.wiring import build_dispatcher, install_reliability
 from fastroute.routing.loader import load_scorer
 from fastroute.routing.router import Router
 from fastroute.server.chat import chat_completions, list_models
@@ -68,7 +69,8 @@ def create_app(
         first_token_s=settings.upstream.first_token_timeout_s,
         total_s=settings.upstream.total_timeout_s,
     )
-    gateway = Gateway(catalogue, providers, router, analyzer, conversation_text, stage_list, timeouts)
+    dispatcher = build_dispatcher(settings, catalogue, settings.reliability)
+    gateway = Gateway(catalogue, providers, router, analyzer, conversation_text, stage_list, timeouts, dispatcher)
     app[SETTINGS] = settings
     app[GATEWAY] = gateway
     app[POOL] = pool
@@ -78,6 +80,7 @@ def create_app(
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     install_routes(app, settings, stage_list)
+    install_reliability(app, settings, dispatcher)
     return app
 
 

@@ -1,0 +1,128 @@
+"""HTTP side of reliability: the in-flight bound middleware, `/admin/upstreams`, and app wiring.
+
+Everything lives under typed AppKeys; the Redis breaker store is opened and closed in `cleanup_ctx`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from fastroute.catalogue import Catalogue
+from fastroute.errors import AuthenticationError, Overloaded
+from fastroute.reliability.breaker import BreakerBoard, BreakerPolicy, BreakerStore, InProcessBreakerStore
+from fastroute.reliability.dispatcher import Dispatcher
+from fastroute.reliability.latency import LatencyBoard
+from fastroute.reliability.limiter import InFlightLimiter
+from fastroute.reliability.settings import ReliabilitySettings
+from fastroute.settings import Settings
+
+log = logging.getLogger("fastroute.reliability")
+
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+LIMITER = web.AppKey("in_flight_limiter", InFlightLimiter)
+ADMIN_TOKEN = web.AppKey("reliability_admin_token", str)
+
+# Paths that do upstream work and count against the in-flight bound; health and admin never do.
+LIMITED_PREFIX = "/v1/"
+RETRY_AFTER_S = "1"
+
+
+def build_dispatcher(settings: Settings, catalogue: Catalogue, reliability: ReliabilitySettings) -> Dispatcher:
+    """The dispatcher with breakers in Redis when `FASTROUTE_REDIS_URL` is set, else in this process."""
+    policy = BreakerPolicy(
+        failures=reliability.breaker_failures,
+        window_s=reliability.breaker_window_s,
+        cooldown_s=reliability.breaker_cooldown_s,
+        probe_ttl_s=max(settings.upstream.total_timeout_s, reliability.breaker_cooldown_s),
+        retry_after_cap_s=reliability.breaker_retry_after_cap_s,
+    )
+    store: BreakerStore
+    if settings.redis_url:
+        from fastroute.reliability.breaker_redis import RedisBreakerStore
+
+        store = RedisBreakerStore.from_url(settings.redis_url, policy)
+    else:
+        store = InProcessBreakerStore(policy)
+    board = BreakerBoard(store, catalogue.models)
+    return Dispatcher(catalogue, reliability, board, LatencyBoard(reliability.ewma_alpha))
+
+
+def install_reliability(app: web.Application, settings: Settings, dispatcher: Dispatcher) -> None:
+    """Adds the in-flight bound, `/admin/upstreams`, draining on shutdown, and closing the breaker store.
+
+    Call before the app starts; the middleware goes after (inside) the error middleware so its
+    refusals are rendered as OpenAI-shaped errors.
+    """
+    app[DISPATCHER] = dispatcher
+    app[LIMITER] = InFlightLimiter(settings.server.max_in_flight)
+    if settings.admin_token:
+        app[ADMIN_TOKEN] = settings.admin_token
+    app.middlewares.append(in_flight_middleware)
+    app.router.add_get("/admin/upstreams", admin_upstreams)
+    app.on_shutdown.append(_start_draining)
+    app.cleanup_ctx.append(_close_breakers)
+
+
+@web.middleware
+async def in_flight_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith(LIMITED_PREFIX):
+        return await handler(request)
+    limiter = request.app[LIMITER]
+    if not limiter.try_enter():
+        why = "shutting down" if limiter.draining else f"at its limit of {limiter.limit} requests in flight"
+        headers = {"Retry-After": RETRY_AFTER_S}
+        if limiter.draining:
+            headers["Connection"] = "close"
+        raise Overloaded(f"The gateway is {why}; retry shortly.", headers=headers)
+    try:
+        return await handler(request)
+    finally:
+        limiter.leave()
+
+
+async def admin_upstreams(request: web.Request) -> web.Response:
+    """`GET /admin/upstreams`: each deployment's breaker state and latency statistics."""
+    token = request.app.get(ADMIN_TOKEN)
+    if token is not None:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise AuthenticationError("This admin endpoint needs 'Authorization: Bearer <FASTROUTE_ADMIN_TOKEN>'.")
+    dispatcher = request.app[DISPATCHER]
+    limiter = request.app[LIMITER]
+    views = await dispatcher.breakers.views()
+    latency = dispatcher.latency.snapshot()
+    upstreams = {}
+    for name, view in views.items():
+        model = dispatcher.catalogue.models.get(name)
+        entry: dict[str, object] = {**view.as_dict()}
+        if model is not None:
+            entry.update(provider=model.provider, tier=model.tier)
+        entry["latency"] = {
+            mode: latency[f"{name}/{mode}"] for mode in ("stream", "complete") if f"{name}/{mode}" in latency
+        }
+        upstreams[name] = entry
+    body = {
+        "upstreams": upstreams,
+        "in_flight": limiter.in_flight,
+        "max_in_flight": limiter.limit,
+        "refused": limiter.refused,
+        "draining": limiter.draining,
+        "shared_state": type(dispatcher.breakers.store).__name__,
+    }
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def _start_draining(app: web.Application) -> None:
+    log.info("draining: new requests are refused while %d in flight finish", app[LIMITER].in_flight)
+    app[LIMITER].start_draining()
+
+
+async def _close_breakers(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[DISPATCHER].breakers.close()
