@@ -1,0 +1,235 @@
+"""The load benchmark: fake upstream direct vs fastroute (vs nginx) in one run, reported as ratios.
+
+    python benchmarks/load/run.py                      # 1 and 64 connections, plain and streaming
+    python benchmarks/load/run.py --connections 1,4,16,64,128 --plot benchmarks/results/latency.png
+
+fastroute is pinned to core 0 (`taskset -c 0`); this driver and the fake upstream share core 1. Targets
+are measured in alternation (A B A B ...) so machine noise lands on both sides of every ratio.
+Writes a JSON with every figure and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from driver import LoadResult, Workload, percentile, run_load
+from targets import Target, bench_config, start_fastroute, start_nginx, start_upstream
+
+
+def summarise(results: list[LoadResult], cpu_s: float | None) -> dict[str, Any]:
+    """Pools rounds: latencies together, RPS as total requests over total window."""
+    lat = sorted(x for r in results for x in r.latencies)
+    ttft = sorted(x for r in results for x in r.ttfts)
+    requests = sum(r.requests for r in results)
+    window = sum(r.window_s for r in results)
+    failures: dict[str, int] = {}
+    for r in results:
+        for k, v in r.failures.items():
+            failures[k] = failures.get(k, 0) + v
+    out: dict[str, Any] = {
+        "requests": requests,
+        "ok": sum(r.ok for r in results),
+        "failures": failures,
+        "rps": requests / window if window else 0.0,
+        "rps_rounds": [r.requests / r.window_s for r in results],
+        "p50_ms": percentile(lat, 50) * 1e3,
+        "p90_ms": percentile(lat, 90) * 1e3,
+        "p99_ms": percentile(lat, 99) * 1e3,
+        "p50_ms_rounds": [percentile(sorted(r.latencies), 50) * 1e3 for r in results],
+    }
+    if ttft:
+        out.update(ttft_p50_ms=percentile(ttft, 50) * 1e3, ttft_p99_ms=percentile(ttft, 99) * 1e3)
+    if cpu_s is not None and requests:
+        out["cpu_us_per_request"] = cpu_s / requests * 1e6
+    return out
+
+
+async def measure(
+    targets: list[Target], stream: bool, connections: int, rounds: int, duration_s: float, warmup_s: float,
+    nonce: list[int],
+) -> dict[str, dict[str, Any]]:
+    """Alternates targets round by round; each target gets `rounds` windows of `duration_s`."""
+    per: dict[str, list[LoadResult]] = {t.name: [] for t in targets}
+    cpu: dict[str, float] = {t.name: 0.0 for t in targets}
+    workload = Workload(stream=stream)
+    for _ in range(rounds):
+        for t in targets:
+            c0 = t.cpu_s()
+            res = await run_load("127.0.0.1", t.port, workload, connections=connections, duration_s=duration_s,
+                                 warmup_s=warmup_s, first_nonce=nonce[0])
+            # CPU is counted over warm-up too: scale it to the measured window's share of requests.
+            cpu[t.name] += (t.cpu_s() - c0) * duration_s / (duration_s + warmup_s)
+            nonce[0] += 10_000_000
+            per[t.name].append(res)
+    return {name: summarise(rs, cpu[name] if name != "direct" else None) for name, rs in per.items()}
+
+
+def add_ratios(row: dict[str, dict[str, Any]]) -> None:
+    direct = row["direct"]
+    for name, s in row.items():
+        if name == "direct":
+            continue
+        for q in ("p50", "p90", "p99"):
+            s[f"added_{q}_ms"] = s[f"{q}_ms"] - direct[f"{q}_ms"]
+        s["rps_ratio"] = s["rps"] / direct["rps"] if direct["rps"] else 0.0
+        if "ttft_p50_ms" in s and "ttft_p50_ms" in direct:
+            s["added_ttft_p50_ms"] = s["ttft_p50_ms"] - direct["ttft_p50_ms"]
+        # Round-by-round ratios show the noise: each pair of windows ran back to back.
+        s["rps_ratio_rounds"] = [a / b for a, b in zip(s["rps_rounds"], direct["rps_rounds"], strict=True)]
+        s["added_p50_ms_rounds"] = [a - b for a, b in zip(s["p50_ms_rounds"], direct["p50_ms_rounds"],
+                                                          strict=True)]
+
+
+def machine() -> dict[str, str]:
+    def sh(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+        except OSError:
+            return "n/a"
+
+    lscpu = sh(["lscpu"])
+    model = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("Model name")), "?")
+    return {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": model,
+        "cpus": str(os.cpu_count()),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "rustc": sh(["rustc", "--version"]),
+        "loadavg_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        "lscpu": lscpu,
+    }
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [
+        "| mode | conns | target | RPS | RPS ratio | p50 ms | p90 ms | p99 ms | added p50 | added p99 "
+        "| TTFT p50 | added TTFT p50 | CPU us/req | ok / sent |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["rows"]:
+        for name, s in row["targets"].items():
+            ratio = f"{s['rps_ratio']:.2f}" if "rps_ratio" in s else "1"
+            added50 = f"{s['added_p50_ms']:+.3f}" if "added_p50_ms" in s else ""
+            added99 = f"{s['added_p99_ms']:+.3f}" if "added_p99_ms" in s else ""
+            ttft = f"{s['ttft_p50_ms']:.3f}" if "ttft_p50_ms" in s else ""
+            attft = f"{s['added_ttft_p50_ms']:+.3f}" if "added_ttft_p50_ms" in s else ""
+            cpu = f"{s['cpu_us_per_request']:.0f}" if "cpu_us_per_request" in s else ""
+            lines.append(
+                f"| {row['mode']} | {row['connections']} | {name} | {s['rps']:.0f} | {ratio} | {s['p50_ms']:.3f} "
+                f"| {s['p90_ms']:.3f} | {s['p99_ms']:.3f} | {added50} | {added99} | {ttft} | {attft} | {cpu} "
+                f"| {s['ok']} / {s['requests']} |"
+            )
+    lines.append("")
+    lines.append("Peak RSS (VmHWM): " + ", ".join(f"{k} {v:.0f} MB" for k, v in report["peak_rss_mb"].items()))
+    return "\n".join(lines)
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        out[key] = value
+    return out
+
+
+async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    cpus = os.cpu_count() or 1
+    gw_cpu, drv_cpu = ("0", "1") if cpus >= 2 else (None, None)
+    if drv_cpu is not None:
+        os.sched_setaffinity(0, {int(drv_cpu)})
+    started: list[Target] = []
+    try:
+        upstream = start_upstream(drv_cpu, args.chunk_delay_ms, tmp / "upstream.log")
+        started.append(upstream)
+        env = {**os.environ, **parse_env(args.env)}
+        env["FASTROUTE_CONFIG"] = str(bench_config(upstream.port, tmp / "bench.yaml"))
+        env.setdefault("FASTROUTE_DATA_DIR", str(tmp / "data"))
+        targets = [upstream]
+        if "fastroute" in args.targets:
+            gateway = start_fastroute(gw_cpu if args.workers == 1 else None,
+                                      {**env, "FASTROUTE_WORKERS": str(args.workers)}, tmp / "fastroute.log")
+            started.append(gateway)
+            targets.append(gateway)
+        if "nginx" in args.targets:
+            nginx = start_nginx(gw_cpu, upstream.port, tmp)
+            if nginx is None:
+                print("nginx not installed: skipping the nginx peer", file=sys.stderr)
+            else:
+                started.append(nginx)
+                targets.append(nginx)
+        rows = []
+        nonce = [1]
+        for mode in args.modes.split(","):
+            for conns in (int(c) for c in args.connections.split(",")):
+                print(f"-- {mode} x{conns}: {', '.join(t.name for t in targets)}", file=sys.stderr, flush=True)
+                row = await measure(targets, mode == "stream", conns, args.rounds, args.duration, args.warmup, nonce)
+                add_ratios(row)
+                rows.append({"mode": mode, "connections": conns, "targets": row})
+        rss = {t.name: t.peak_rss_mb() for t in targets}
+        return {
+            "machine": machine(),
+            "settings": {"rounds": args.rounds, "duration_s": args.duration, "warmup_s": args.warmup,
+                         "workers": args.workers, "chunk_delay_ms": args.chunk_delay_ms,
+                         "env": parse_env(args.env), "pinning": f"gateway/nginx cpu {gw_cpu}, driver+upstream "
+                                                               f"cpu {drv_cpu}", "note": args.note},
+            "rows": rows,
+            "peak_rss_mb": rss,
+            "loadavg_end": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+        }
+    finally:
+        for t in reversed(started):
+            t.stop()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="fastroute load benchmark (gateway vs direct, one run).")
+    parser.add_argument("--connections", default="1,64")
+    parser.add_argument("--modes", default="plain,stream")
+    parser.add_argument("--targets", default="fastroute,nginx", help="besides direct: fastroute, nginx")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating windows per target")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per window")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds discarded before each window")
+    parser.add_argument("--workers", type=int, default=1, help="FASTROUTE_WORKERS (>1: not pinned)")
+    parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for fastroute (repeatable)")
+    parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--markdown", type=Path, help="write the table here")
+    parser.add_argument("--plot", type=Path, help="PNG of latency vs load (needs matplotlib)")
+    parser.add_argument("--note", default="", help="free text stored with the results")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="fastroute-bench-") as tmp:
+        report = uvloop.run(run(args, Path(tmp)))
+    print(json.dumps(report["settings"], indent=1))
+    print(table(report))
+    print(f"load average: start {report['machine']['loadavg_start']}, end {report['loadavg_end']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(table(report) + "\n")
+    if args.plot:
+        from plot import plot_latency
+
+        plot_latency(report, args.plot)
+    bad = sum(sum(s["failures"].values()) for row in report["rows"] for s in row["targets"].values())
+    if bad:
+        print(f"{bad} responses were wrong or failed", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
