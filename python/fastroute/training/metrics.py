@@ -34,9 +34,9 @@ class RoutingCurve:
         return (self.quality - self.quality_weak) / gap
 
 
-def routing_curve(scores: NDArray[np.floating], strong: NDArray[np.floating], weak: NDArray[np.floating]) -> (
-    RoutingCurve
-):
+def routing_curve(
+    scores: NDArray[np.floating], strong: NDArray[np.floating], weak: NDArray[np.floating]
+) -> RoutingCurve:
     """Quality when the k highest-scored prompts go to the strong model, for every k (ties averaged)."""
     s = np.asarray(scores, dtype=np.float64)
     st = np.asarray(strong, dtype=np.float64)
@@ -188,9 +188,48 @@ def random_metrics(
     n = np.asarray(strong).shape[0]
     runs = [
         router_metrics(
-            np.random.default_rng(seed).random(n), strong, weak,
-            price_ratio=price_ratio, quality_target=quality_target,
+            np.random.default_rng(seed).random(n),
+            strong,
+            weak,
+            price_ratio=price_ratio,
+            quality_target=quality_target,
         )
         for seed in range(seeds)
     ]
     return RouterMetrics(**{k: float(np.mean([getattr(r, k) for r in runs])) for k in RouterMetrics.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdCurve:
+    """What a score threshold t does on a labelled set: share sent strong (score >= t) and quality ratio.
+
+    `quality_ratio` is Q(t) / Q_strong, where Q(t) takes the strong outcome for prompts scored >= t and the weak
+    one otherwise. Thresholds are decreasing, so shares are non-decreasing.
+    """
+
+    threshold: list[float]
+    strong_share: list[float]
+    quality_ratio: list[float]
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {"threshold": self.threshold, "strong_share": self.strong_share, "quality_ratio": self.quality_ratio}
+
+
+def threshold_curve(
+    scores: NDArray[np.floating], strong: NDArray[np.floating], weak: NDArray[np.floating], *, points: int = 201
+) -> ThresholdCurve:
+    """The curve at `points` thresholds taken from the score quantiles, plus max + 1 (nobody strong)."""
+    s = np.asarray(scores, dtype=np.float64)
+    st = np.asarray(strong, dtype=np.float64)
+    wk = np.asarray(weak, dtype=np.float64)
+    q_strong = float(st.mean())
+    if q_strong <= 0.0:
+        raise ValueError("the strong model's mean quality must be positive to express quality as a ratio")
+    candidates = np.unique(np.quantile(s, np.linspace(0.0, 1.0, points)))[::-1]
+    thresholds = [float(s.max()) + 1.0, *(float(t) for t in candidates)]
+    shares, ratios = [], []
+    for t in thresholds:
+        strong_mask = s >= t
+        shares.append(float(strong_mask.mean()))
+        ratios.append(float(np.where(strong_mask, st, wk).mean() / q_strong))
+    return ThresholdCurve(thresholds, shares, ratios)

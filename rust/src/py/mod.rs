@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod analyze;
 mod embed;
+mod features;
 mod index;
 mod tokens;
 
@@ -14,6 +15,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     analyze::register(m)?;
     embed::register(m)?;
+    features::register(m)?;
     index::register(m)?;
     tokens::register(m)?;
     Ok(())

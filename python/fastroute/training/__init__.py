@@ -1,0 +1,1 @@
+"""Training and evaluation of the complexity router (offline tools; never imported by the server)."""
