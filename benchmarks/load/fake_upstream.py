@@ -22,7 +22,7 @@ import uvloop
 NONCE = re.compile(rb"\[n:(\d+)\]")
 PIECES = 4  # content chunks per streamed answer
 
-_HEALTH = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"status\":\"ok\"}"
+_HEALTH = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"status":"ok"}'
 _NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 _BAD = b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
 _SSE_HEAD = (
@@ -51,18 +51,23 @@ def completion(model: str, nonce: bytes) -> dict[str, Any]:
 def stream_events(model: str, nonce: bytes, include_usage: bool) -> list[bytes]:
     """The SSE events, one HTTP chunk each, ending with `[DONE]`."""
     text = answer_text(nonce)
-    base = {"id": "chatcmpl-fake" + nonce.decode(), "object": "chat.completion.chunk", "created": 1_700_000_000,
-            "model": model}
+    base = {
+        "id": "chatcmpl-fake" + nonce.decode(),
+        "object": "chat.completion.chunk",
+        "created": 1_700_000_000,
+        "model": model,
+    }
     step = -(-len(text) // PIECES)
     deltas: list[tuple[dict[str, Any], str | None]] = [({"role": "assistant", "content": ""}, None)]
     deltas += [({"content": text[i : i + step]}, None) for i in range(0, len(text), step)]
     deltas.append(({}, "stop"))
-    events = [
-        orjson.dumps({**base, "choices": [{"index": 0, "delta": d, "finish_reason": f}]}) for d, f in deltas
-    ]
+    events = [orjson.dumps({**base, "choices": [{"index": 0, "delta": d, "finish_reason": f}]}) for d, f in deltas]
     if include_usage:
-        events.append(orjson.dumps({**base, "choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": 21,
-                                                                      "total_tokens": 63}}))
+        events.append(
+            orjson.dumps(
+                {**base, "choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": 21, "total_tokens": 63}}
+            )
+        )
     events.append(b"[DONE]")
     return [b"data: " + e + b"\n\n" for e in events]
 

@@ -11,7 +11,6 @@ Writes a JSON with every figure and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-
 from driver import LoadResult, Workload, percentile, run_load
 from targets import Target, bench_config, start_fastroute, start_nginx, start_upstream
 
@@ -57,7 +55,12 @@ def summarise(results: list[LoadResult], cpu_s: float | None) -> dict[str, Any]:
 
 
 async def measure(
-    targets: list[Target], stream: bool, connections: int, rounds: int, duration_s: float, warmup_s: float,
+    targets: list[Target],
+    stream: bool,
+    connections: int,
+    rounds: int,
+    duration_s: float,
+    warmup_s: float,
     nonce: list[int],
 ) -> dict[str, dict[str, Any]]:
     """Alternates targets round by round; each target gets `rounds` windows of `duration_s`."""
@@ -67,8 +70,15 @@ async def measure(
     for _ in range(rounds):
         for t in targets:
             c0 = t.cpu_s()
-            res = await run_load("127.0.0.1", t.port, workload, connections=connections, duration_s=duration_s,
-                                 warmup_s=warmup_s, first_nonce=nonce[0])
+            res = await run_load(
+                "127.0.0.1",
+                t.port,
+                workload,
+                connections=connections,
+                duration_s=duration_s,
+                warmup_s=warmup_s,
+                first_nonce=nonce[0],
+            )
             # CPU is counted over warm-up too: scale it to the measured window's share of requests.
             cpu[t.name] += (t.cpu_s() - c0) * duration_s / (duration_s + warmup_s)
             nonce[0] += 10_000_000
@@ -88,8 +98,7 @@ def add_ratios(row: dict[str, dict[str, Any]]) -> None:
             s["added_ttft_p50_ms"] = s["ttft_p50_ms"] - direct["ttft_p50_ms"]
         # Round-by-round ratios show the noise: each pair of windows ran back to back.
         s["rps_ratio_rounds"] = [a / b for a, b in zip(s["rps_rounds"], direct["rps_rounds"], strict=True)]
-        s["added_p50_ms_rounds"] = [a - b for a, b in zip(s["p50_ms_rounds"], direct["p50_ms_rounds"],
-                                                          strict=True)]
+        s["added_p50_ms_rounds"] = [a - b for a, b in zip(s["p50_ms_rounds"], direct["p50_ms_rounds"], strict=True)]
 
 
 def machine() -> dict[str, str]:
@@ -159,8 +168,11 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         env.setdefault("FASTROUTE_DATA_DIR", str(tmp / "data"))
         targets = [upstream]
         if "fastroute" in args.targets:
-            gateway = start_fastroute(gw_cpu if args.workers == 1 else None,
-                                      {**env, "FASTROUTE_WORKERS": str(args.workers)}, tmp / "fastroute.log")
+            gateway = start_fastroute(
+                gw_cpu if args.workers == 1 else None,
+                {**env, "FASTROUTE_WORKERS": str(args.workers)},
+                tmp / "fastroute.log",
+            )
             started.append(gateway)
             targets.append(gateway)
         if "nginx" in args.targets:
@@ -179,15 +191,22 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 add_ratios(row)
                 rows.append({"mode": mode, "connections": conns, "targets": row})
         rss = {t.name: t.peak_rss_mb() for t in targets}
+        loadavg_end = " ".join(Path("/proc/loadavg").read_text().split()[:3])  # noqa: ASYNC240 (procfs, instant)
         return {
             "machine": machine(),
-            "settings": {"rounds": args.rounds, "duration_s": args.duration, "warmup_s": args.warmup,
-                         "workers": args.workers, "chunk_delay_ms": args.chunk_delay_ms,
-                         "env": parse_env(args.env), "pinning": f"gateway/nginx cpu {gw_cpu}, driver+upstream "
-                                                               f"cpu {drv_cpu}", "note": args.note},
+            "settings": {
+                "rounds": args.rounds,
+                "duration_s": args.duration,
+                "warmup_s": args.warmup,
+                "workers": args.workers,
+                "chunk_delay_ms": args.chunk_delay_ms,
+                "env": parse_env(args.env),
+                "pinning": f"gateway/nginx cpu {gw_cpu}, driver+upstream cpu {drv_cpu}",
+                "note": args.note,
+            },
             "rows": rows,
             "peak_rss_mb": rss,
-            "loadavg_end": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+            "loadavg_end": loadavg_end,
         }
     finally:
         for t in reversed(started):

@@ -104,8 +104,15 @@ def _wait_http(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, t
 
 def start_upstream(cpus: str | None, chunk_delay_ms: float, log: Path) -> Target:
     port = free_port()
-    cmd = [*pin(cpus), sys.executable, str(HERE / "fake_upstream.py"), "--port", str(port),
-           "--chunk-delay-ms", str(chunk_delay_ms)]
+    cmd = [
+        *pin(cpus),
+        sys.executable,
+        str(HERE / "fake_upstream.py"),
+        "--port",
+        str(port),
+        "--chunk-delay-ms",
+        str(chunk_delay_ms),
+    ]
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     _wait_http(port, proc, "fake upstream", log)
     return Target("direct", port, proc)
@@ -120,9 +127,11 @@ def bench_config(upstream_port: int, path: Path) -> Path:
 """
     models = "models:\n"
     for tier, price in (("budget", 1.5e-7), ("mid", 8e-7), ("frontier", 3e-6)):
-        models += (f"  fake-{tier}:\n    provider: fake\n    upstream_model: fake-{tier}-1\n    tier: {tier}\n"
-                   f"    input_cost_per_token: {price:.10f}\n    output_cost_per_token: {price * 4:.10f}\n"
-                   f"    max_input_tokens: 128000\n    max_output_tokens: 4096\n")
+        models += (
+            f"  fake-{tier}:\n    provider: fake\n    upstream_model: fake-{tier}-1\n    tier: {tier}\n"
+            f"    input_cost_per_token: {price:.10f}\n    output_cost_per_token: {price * 4:.10f}\n"
+            f"    max_input_tokens: 128000\n    max_output_tokens: 4096\n"
+        )
     tiers = "tiers:\n  budget: [fake-budget]\n  mid: [fake-mid]\n  frontier: [fake-frontier]\n"
     path.write_text("replace_catalogue: true\n" + provider + models + tiers)
     return path
@@ -173,7 +182,8 @@ def start_nginx(cpus: str | None, upstream_port: int, tmp: Path) -> Target | Non
     conf = tmp / "nginx.conf"
     conf.write_text(NGINX_CONF.format(tmp=tmp, upstream=upstream_port, port=port))
     log = tmp / "nginx.log"
-    proc = subprocess.Popen([*pin(cpus), binary, "-c", str(conf), "-p", str(tmp)],
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*pin(cpus), binary, "-c", str(conf), "-p", str(tmp)], stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
     _wait_http(port, proc, "nginx", log)
     return Target("nginx", port, proc)
