@@ -10,6 +10,8 @@ from aiohttp import web
 
 from fastroute.catalogue import Catalogue
 from fastroute.ledger import LedgerStage, SqliteLedger
+from fastroute.observability import ObservabilityStage
+from fastroute.observability.routes import install as install_observability
 from fastroute.pipeline import Stage
 from fastroute.settings import Settings
 
@@ -18,7 +20,9 @@ def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
     """The default stages for a gateway built from `settings`."""
     stages: list[Stage] = []
     # observers first (visibility: metrics + request log; governance: ledger)
-    stages.append(LedgerStage(SqliteLedger(settings.data_dir / "ledger.sqlite3")))
+    ledger = LedgerStage(SqliteLedger(settings.data_dir / "ledger.sqlite3"))
+    stages.append(ObservabilityStage(settings.observability, catalogue, ledger=ledger.ledger))
+    stages.append(ledger)
     # then tenants, policy, PII, rate limits and budgets (governance)
     # then the response cache (semantic cache)
     return stages
@@ -26,3 +30,6 @@ def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
 
 def install_routes(app: web.Application, settings: Settings, stages: list[Stage]) -> None:
     """Admin, metrics and dashboard routes contributed by subsystems."""
+    observability = next((s for s in stages if isinstance(s, ObservabilityStage)), None)
+    if observability is not None:
+        install_observability(app, observability, settings.admin_token)

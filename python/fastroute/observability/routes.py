@@ -1,0 +1,104 @@
+"""HTTP surface of visibility: `GET /metrics`, `GET /admin/stats`, `GET /dashboard` (+ its static assets).
+
+The admin token (when set) guards stats and the dashboard, as `Authorization: Bearer <token>` or
+`?token=<token>` (the dashboard page keeps the query token for its own fetches); `/metrics` too unless
+`FASTROUTE_METRICS_PUBLIC` is on. Assets (HTML/CSS/JS) are package data: no build step, no CDN.
+"""
+
+from __future__ import annotations
+
+import hmac
+from importlib import resources
+
+import orjson
+from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from fastroute.errors import AuthenticationError, InvalidRequest, NotFound
+from fastroute.observability.sources import call_probe
+from fastroute.observability.stage import ObservabilityStage
+from fastroute.observability.stats import DEFAULT_PERIOD, PERIODS
+from fastroute.server.middleware import request_id
+
+OBSERVABILITY = web.AppKey("observability", ObservabilityStage)
+ADMIN_TOKEN = web.AppKey("observability_admin_token", str)
+CHAT_PATH = "/v1/chat/completions"
+ASSETS = {
+    "dashboard.js": "application/javascript",
+    "dashboard.css": "text/css",
+}
+
+
+def install(app: web.Application, stage: ObservabilityStage, admin_token: str | None) -> None:
+    """Adds the routes and the response hook that counts chat requests refused before the pipeline."""
+    app[OBSERVABILITY] = stage
+    if admin_token:
+        app[ADMIN_TOKEN] = admin_token
+    app.on_response_prepare.append(_on_response_prepare)
+    if stage.settings.metrics:
+        app.router.add_get("/metrics", metrics)
+    if stage.settings.dashboard:
+        app.router.add_get("/admin/stats", admin_stats)
+        app.router.add_get("/dashboard", dashboard)
+        app.router.add_get("/dashboard/{asset}", dashboard_asset)
+
+
+async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == CHAT_PATH:
+        request.app[OBSERVABILITY].response_started(request_id(request), response.status, request.path)
+
+
+def check_admin(request: web.Request) -> None:
+    """Refuses with 401 unless the admin token (if one is set) came as a bearer header or `?token=`."""
+    token = request.app.get(ADMIN_TOKEN)
+    if token is None:
+        return
+    auth = request.headers.get("Authorization", "")
+    given = auth[7:].strip() if auth[:7].lower() == "bearer " else request.query.get("token", "")
+    if not given or not hmac.compare_digest(given.encode(), token.encode()):
+        raise AuthenticationError(
+            "This endpoint needs the admin token (Authorization: Bearer <FASTROUTE_ADMIN_TOKEN> or ?token=)."
+        )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    stage = request.app[OBSERVABILITY]
+    if not stage.settings.metrics_public:
+        check_admin(request)
+    health = await call_probe(stage.stats.health)
+    budgets = await call_probe(stage.stats.budgets)
+    stage.metrics.update_probes(health, budgets)
+    return web.Response(body=stage.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def admin_stats(request: web.Request) -> web.Response:
+    """`?period=15m|1h|24h|7d|30d|all` (default 24h), optional `app` and `department` filters."""
+    check_admin(request)
+    period = request.query.get("period", DEFAULT_PERIOD)
+    if period not in PERIODS:
+        raise InvalidRequest(f"Unknown period {period!r}; use one of {', '.join(PERIODS)}.", param="period")
+    app = request.query.get("app") or None
+    department = request.query.get("department") or None
+    report = await request.app[OBSERVABILITY].stats.snapshot(period, app=app, department=department)
+    return web.Response(
+        body=orjson.dumps(report), content_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("fastroute.observability").joinpath("static", name).read_bytes()
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    check_admin(request)
+    return web.Response(
+        body=_asset("dashboard.html"), content_type="text/html", charset="utf-8",
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+async def dashboard_asset(request: web.Request) -> web.Response:
+    name = request.match_info["asset"]
+    if name not in ASSETS:
+        raise NotFound(f"Unknown path {request.path}.")
+    return web.Response(body=_asset(name), headers={"Content-Type": ASSETS[name], "Cache-Control": "no-cache"})
