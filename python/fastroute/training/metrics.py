@@ -125,6 +125,9 @@ class RouterMetrics:
         }
 
 
+METRIC_NAMES = ("apgr", "cpt50", "cpt80", "share_at_95", "saving_at_95", "aiq")
+
+
 def router_metrics(
     scores: NDArray[np.floating],
     strong: NDArray[np.floating],
@@ -151,7 +154,7 @@ def oracle_scores(strong: NDArray[np.floating], weak: NDArray[np.floating]) -> F
     return np.asarray(strong, dtype=np.float64) - np.asarray(weak, dtype=np.float64)
 
 
-def bootstrap_apgr(
+def bootstrap_metrics(
     scores: NDArray[np.floating],
     strong: NDArray[np.floating],
     weak: NDArray[np.floating],
@@ -159,21 +162,28 @@ def bootstrap_apgr(
     rounds: int = 1000,
     seed: int = 0,
     level: float = 0.95,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of APGR, resampling prompts with replacement."""
+    price_ratio: float = 0.05,
+    quality_target: float = 0.95,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap interval of every `RouterMetrics` figure, resampling prompts with replacement."""
     s = np.asarray(scores, dtype=np.float64)
     st = np.asarray(strong, dtype=np.float64)
     wk = np.asarray(weak, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    values = []
+    samples: dict[str, list[float]] = {name: [] for name in METRIC_NAMES}
     for _ in range(rounds):
         idx = rng.integers(0, s.shape[0], s.shape[0])
         if st[idx].mean() == wk[idx].mean():
             continue  # no gap to recover in this resample: PGR undefined
-        values.append(apgr(routing_curve(s[idx], st[idx], wk[idx])))
+        m = router_metrics(s[idx], st[idx], wk[idx], price_ratio=price_ratio, quality_target=quality_target)
+        for name, value in m.as_dict().items():
+            samples[name].append(value)
     alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(np.asarray(values), [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
+    result = {}
+    for name, values in samples.items():
+        lo, hi = np.quantile(np.asarray(values), [alpha, 1.0 - alpha])
+        result[name] = (float(lo), float(hi))
+    return result
 
 
 def random_metrics(
@@ -196,7 +206,7 @@ def random_metrics(
         )
         for seed in range(seeds)
     ]
-    return RouterMetrics(**{k: float(np.mean([getattr(r, k) for r in runs])) for k in RouterMetrics.__slots__})
+    return RouterMetrics(**{k: float(np.mean([r.as_dict()[k] for r in runs])) for k in METRIC_NAMES})
 
 
 @dataclass(frozen=True, slots=True)
