@@ -223,7 +223,9 @@ class Dispatcher:
                         rng=self._rng,
                     )
                     if verdict.counts_against_breaker:
-                        await self.breakers.failure(failed.name, error.retry_after)
+                        # A Retry-After too long to wait out shields the deployment from every request.
+                        too_long = error.retry_after is not None and error.retry_after > self.settings.max_retry_after_s
+                        await self.breakers.failure(failed.name, error.retry_after if too_long else None)
                     if verdict.escalate_for_context:
                         context_model = failed
                         larger = [m for m in pending if m.max_input_tokens > failed.max_input_tokens]

@@ -41,7 +41,7 @@ class Fault:
 
     kind: "status" (answer `status` with an error body), "delay" (sleep `delay_s` first, then answer),
     "cut" (stream `after_chunks` chunks then drop the connection), "malformed" (send a non-JSON body),
-    "hang" (never answer).
+    "hang" (never answer), "reset" (drop the connection before answering).
     """
 
     kind: str
@@ -127,6 +127,8 @@ class Simulator:
             await asyncio.sleep(fault.delay_s)
         if fault is not None and fault.kind == "hang":
             await asyncio.sleep(3600)
+        if fault is not None and fault.kind == "reset" and request.transport is not None:
+            request.transport.close()
         return body, fault
 
     def _error(self, fault: Fault, flavour: str) -> web.Response:
@@ -146,7 +148,7 @@ class Simulator:
 
     async def _openai(self, request: web.Request) -> web.StreamResponse:
         body, fault = await self._prelude(request, "openai")
-        if fault is not None and fault.kind == "status":
+        if fault is not None and fault.kind in ("status", "reset"):
             return self._error(fault, "openai")
         model = str(body.get("model"))
         profile = self._profile(model)
@@ -218,7 +220,7 @@ class Simulator:
 
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         body, fault = await self._prelude(request, "anthropic")
-        if fault is not None and fault.kind == "status":
+        if fault is not None and fault.kind in ("status", "reset"):
             return self._error(fault, "anthropic")
         model = str(body.get("model"))
         profile = self._profile(model)
