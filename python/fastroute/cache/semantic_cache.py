@@ -1,0 +1,288 @@
+"""`SemanticCache`: the two-level response cache (exact key, then embedding + HNSW + verifier) of one replica.
+
+Pure CPU and memory: no network, no asyncio (Redis sharing is `fastroute.cache.replication`, which feeds
+`insert_entry` and drains `outbox`). Lookups and stores are synchronous and take microseconds, so the
+gateway calls them straight from the event loop.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from fastroute._native import VectorIndex
+from fastroute.cache.keys import exact_key, partition_key, split_conversation
+from fastroute.cache.settings import CacheSettings
+from fastroute.cache.verifier import Signature, signature, verify
+
+__all__ = ["AnalysisLike", "CacheEntry", "CacheHit", "CacheScope", "SemanticCache"]
+
+Vector = npt.NDArray[np.float32]
+_ENTRY_OVERHEAD_BYTES = 600  # dict slots, signature, bookkeeping: measured order of magnitude
+
+
+class AnalysisLike(Protocol):
+    """What the cache needs from `fastroute.native.PromptAnalysis`."""
+
+    @property
+    def key(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CacheScope:
+    """Who asks and how: entries never cross tenants, and the semantic level may be switched off.
+
+    Attributes:
+        tenant: isolation unit (application, or department when the policy says so).
+        temperature: the request's temperature; above `semantic_temperature_max` only exact hits are served.
+        semantic: False when the policy allows only exact hits.
+    """
+
+    tenant: str
+    temperature: float = 0.0
+    semantic: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHit:
+    """A cached answer that may be served. `body` is the stored response; do not mutate it."""
+
+    kind: Literal["exact", "semantic"]
+    body: dict[str, Any]
+    similarity: float
+    entry_key: str
+    age_s: float
+
+
+@dataclass(slots=True)
+class CacheEntry:
+    """One stored answer. `key` is the exact key; `origin` names the replica that produced it."""
+
+    key: str
+    tenant: str
+    fingerprint: str
+    partition: str
+    text: str
+    body: dict[str, Any]
+    embedding: Vector | None
+    created: float
+    expires: float
+    origin: str = ""
+    size: int = 0
+    local_id: int = 0
+    sig: Signature | None = field(default=None, repr=False)
+
+
+class SemanticCache:
+    """Exact + semantic response cache with TTL, LRU eviction by entries and bytes, per-tenant isolation.
+
+    Args:
+        settings: thresholds, TTL and bounds.
+        embed: text -> unit float32 vector (e.g. `fastroute.embedding.load_embedder(...).embed`); None
+            disables the semantic level.
+        dim: the embedding dimension.
+        clock: wall-clock seconds (wall, not monotonic: expiry times are shared across replicas).
+        origin: this replica's name, stamped on entries it produces.
+    """
+
+    def __init__(
+        self,
+        settings: CacheSettings,
+        embed: Callable[[str], Vector] | None,
+        dim: int,
+        *,
+        clock: Callable[[], float] = time.time,
+        origin: str = "local",
+    ) -> None:
+        self.settings = settings
+        self._embed = embed
+        self._dim = dim
+        self._clock = clock
+        self.origin = origin
+        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._by_id: dict[int, CacheEntry] = {}
+        self._indexes: dict[str, VectorIndex] = {}
+        self._expiry: list[tuple[float, str, int]] = []  # heap by expiry time
+        self._ids = itertools.count(1)
+        self._bytes = 0
+        self.outbox: deque[CacheEntry] = deque(maxlen=10_000)
+        self.counters: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def bytes_used(self) -> int:
+        return self._bytes
+
+    # -- lookup -------------------------------------------------------------------------------------
+
+    def lookup(self, scope: CacheScope, analysis: AnalysisLike, request_fingerprint: str, text: str) -> CacheHit | None:
+        """The cached answer for this request, or None (a miss). Never serves another tenant's entry.
+
+        Args:
+            scope: tenant and request temperature.
+            analysis: the prompt analysis (`.key` is the normalised whole conversation).
+            request_fingerprint: `fingerprint_request(body)`: model/tier and answer-changing parameters.
+            text: the conversation text the analysis was made from (the verifier reads it).
+        """
+        if not self.settings.enabled:
+            return None
+        now = self._clock()
+        self._expire(now)
+        entry = self._entries.get(exact_key(scope.tenant, request_fingerprint, analysis.key))
+        if entry is not None and entry.expires > now:
+            self._entries.move_to_end(entry.key)
+            self.counters["hit_exact"] += 1
+            return CacheHit("exact", entry.body, 1.0, entry.key, now - entry.created)
+        hit = self._semantic_lookup(scope, request_fingerprint, text, now)
+        self.counters["hit_semantic" if hit else "miss"] += 1
+        return hit
+
+    def _semantic_lookup(self, scope: CacheScope, fingerprint: str, text: str, now: float) -> CacheHit | None:
+        s = self.settings
+        if not (s.semantic and scope.semantic and self._embed is not None):
+            return None
+        if scope.temperature > s.semantic_temperature_max:
+            self.counters["semantic_bypass_temperature"] += 1
+            return None
+        context, turn = split_conversation(text)
+        index = self._indexes.get(partition_key(scope.tenant, fingerprint, context))
+        if index is None or len(index) == 0:
+            return None
+        ids, sims = index.search(self._embed(turn), s.candidates, s.ef_search)
+        query_sig: Signature | None = None
+        for local_id, sim in zip(ids.tolist(), sims.tolist(), strict=True):
+            if sim < s.similarity:
+                break
+            entry = self._by_id.get(local_id)
+            if entry is None or entry.expires <= now or entry.tenant != scope.tenant:
+                continue
+            if query_sig is None:
+                query_sig = signature(turn)
+            assert entry.sig is not None
+            failed = verify(query_sig, entry.sig)
+            if failed is not None:
+                self.counters[f"verifier_{failed}"] += 1
+                continue
+            self._entries.move_to_end(entry.key)
+            return CacheHit("semantic", entry.body, float(sim), entry.key, now - entry.created)
+        return None
+
+    # -- store ----------------------------------------------------------------------------------------
+
+    def store(
+        self,
+        scope: CacheScope,
+        analysis: AnalysisLike,
+        request_fingerprint: str,
+        text: str,
+        response_body: dict[str, Any],
+    ) -> CacheEntry | None:
+        """Keeps `response_body` as the answer to this request (and queues it for replication).
+
+        Returns the entry, or None when caching is off or the entry alone exceeds `max_bytes`.
+        """
+        if not self.settings.enabled:
+            return None
+        now = self._clock()
+        context, turn = split_conversation(text)
+        embedding = self._embed(turn) if self._embed is not None else None
+        entry = CacheEntry(
+            key=exact_key(scope.tenant, request_fingerprint, analysis.key),
+            tenant=scope.tenant,
+            fingerprint=request_fingerprint,
+            partition=partition_key(scope.tenant, request_fingerprint, context),
+            text=text,
+            body=response_body,
+            embedding=embedding,
+            created=now,
+            expires=now + self.settings.ttl_s,
+            origin=self.origin,
+        )
+        if not self.insert_entry(entry):
+            return None
+        self.outbox.append(entry)
+        return entry
+
+    def insert_entry(self, entry: CacheEntry) -> bool:
+        """Adds a fully built entry (from `store` or from another replica); False if expired or too big."""
+        now = self._clock()
+        if entry.expires <= now:
+            return False
+        entry.size = _entry_size(entry)
+        if entry.size > self.settings.max_bytes:
+            return False
+        old = self._entries.get(entry.key)
+        if old is not None:
+            self._remove(old)
+        entry.local_id = next(self._ids)
+        _, turn = split_conversation(entry.text)
+        entry.sig = signature(turn)
+        self._entries[entry.key] = entry
+        self._by_id[entry.local_id] = entry
+        self._bytes += entry.size
+        heapq.heappush(self._expiry, (entry.expires, entry.key, entry.local_id))
+        if entry.embedding is not None and self.settings.semantic:
+            index = self._indexes.get(entry.partition)
+            if index is None:
+                index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16))
+                self._indexes[entry.partition] = index
+            index.add(np.array([entry.local_id], dtype=np.uint64), entry.embedding.reshape(1, -1))
+        self._evict()
+        return True
+
+    # -- bounds ---------------------------------------------------------------------------------------
+
+    def _remove(self, entry: CacheEntry) -> None:
+        self._entries.pop(entry.key, None)
+        self._by_id.pop(entry.local_id, None)
+        self._bytes -= entry.size
+        index = self._indexes.get(entry.partition)
+        if index is not None:
+            index.delete(entry.local_id)
+            if len(index) == 0:
+                del self._indexes[entry.partition]
+
+    def _evict(self) -> None:
+        s = self.settings
+        if len(self._expiry) > 2 * len(self._entries) + 1024:
+            live = {(e.key, e.local_id) for e in self._entries.values()}
+            self._expiry = [r for r in self._expiry if (r[1], r[2]) in live]
+            heapq.heapify(self._expiry)
+        while self._entries and (len(self._entries) > s.max_entries or self._bytes > s.max_bytes):
+            _, oldest = self._entries.popitem(last=False)
+            self._entries[oldest.key] = oldest  # _remove pops it again with the rest of its bookkeeping
+            self._remove(oldest)
+            self.counters["evicted"] += 1
+
+    def _expire(self, now: float) -> None:
+        # Records of replaced or evicted entries stay in the heap and are skipped here.
+        while self._expiry and self._expiry[0][0] <= now:
+            _, key, local_id = heapq.heappop(self._expiry)
+            entry = self._entries.get(key)
+            if entry is not None and entry.local_id == local_id:
+                self._remove(entry)
+                self.counters["expired"] += 1
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._by_id.clear()
+        self._indexes.clear()
+        self._expiry.clear()
+        self._bytes = 0
+
+
+def _entry_size(entry: CacheEntry) -> int:
+    body = len(orjson.dumps(entry.body))
+    vec = 0 if entry.embedding is None else entry.embedding.nbytes * 2  # vector + index copy with links
+    return body + len(entry.text) * 2 + vec + _ENTRY_OVERHEAD_BYTES
