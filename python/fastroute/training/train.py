@@ -97,6 +97,7 @@ class TrainResult:
     card: dict[str, Any]
     onnx_bytes: bytes
     features: NDArray[np.float32]
+    validation_scores: NDArray[np.float64]
 
 
 def train(
@@ -155,7 +156,7 @@ def train(
         },
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    return TrainResult(router, clf, card, model_bytes, x)
+    return TrainResult(router, clf, card, model_bytes, x, best_oof)
 
 
 def write_model(result: TrainResult, out_dir: Path) -> None:
