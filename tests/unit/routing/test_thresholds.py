@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastroute.native import PromptAnalyzer
-from fastroute.routing.thresholds import Thresholds, ThresholdError
+from fastroute.routing.thresholds import ThresholdError, Thresholds
 from fastroute.training.metrics import threshold_curve
 from fastroute.training.train import train
 from tests.unit.training.synthetic import synthetic_rows
