@@ -7,6 +7,7 @@ mod analyze;
 mod embed;
 mod features;
 mod index;
+mod pii;
 mod tokens;
 
 #[pymodule]
@@ -17,6 +18,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     embed::register(m)?;
     features::register(m)?;
     index::register(m)?;
+    pii::register(m)?;
     tokens::register(m)?;
     Ok(())
 }
