@@ -38,6 +38,7 @@ class RequestContext:
     allowed_tiers: frozenset[str] | None = None  # set by policy; None = any tier
     latency_class: str = "standard"
     cache_status: str = "off"  # off | bypass | miss | hit-exact | hit-semantic
+    cache_allowed: bool = True  # policy may turn the response cache off for an application
     cached_body: dict[str, Any] | None = None
     response_body: dict[str, Any] | None = None  # the upstream's whole (non-streamed) answer
     served_by: str | None = None  # model name that actually answered
@@ -56,6 +57,7 @@ class RequestContext:
     decisions: list[str] = field(default_factory=list)  # policy outcomes, e.g. "pii:redact:email"
     response_headers: dict[str, str] = field(default_factory=dict)
     finished: float | None = None
+    governance: Any = None  # fastroute.governance.tenants.RequestGovernance: policy snapshot, reservation
 
     def overhead_s(self, now: float | None = None) -> float:
         """Time spent in fastroute itself: wall time so far minus time waiting on upstreams."""
