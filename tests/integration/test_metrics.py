@@ -8,12 +8,12 @@ from typing import Any
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import chat_body
 
 from fastroute.catalogue import Catalogue
 from fastroute.observability import ObservabilitySettings, ObservabilityStage
 from fastroute.pipeline import RequestContext, Stage
 from fastroute.simulator.upstream import Fault
+from tests.conftest import chat_body
 
 pytestmark = pytest.mark.asyncio
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -99,7 +99,8 @@ async def test_counters_match_a_scripted_mix(gateway: Any, upstream: Any, catalo
     unknown_status = str(resp.status)
     json_type = {"Content-Type": "application/json"}
     assert (await gateway.post("/v1/chat/completions", data=b"{not json", headers=json_type)).status == 400
-    assert (await gateway.post("/v1/chat/completions", data=b"{}", headers={"Content-Type": "text/plain"})).status == 415
+    text_type = {"Content-Type": "text/plain"}
+    assert (await gateway.post("/v1/chat/completions", data=b"{}", headers=text_type)).status == 415
 
     m = await scrape(gateway)
     got = {

@@ -15,7 +15,7 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from fastroute.errors import AuthenticationError, InvalidRequest, NotFound
-from fastroute.observability.sources import call_probe
+from fastroute.observability.sources import breaker_probe, call_probe
 from fastroute.observability.stage import ObservabilityStage
 from fastroute.observability.stats import DEFAULT_PERIOD, PERIODS
 from fastroute.server.middleware import request_id
@@ -35,12 +35,27 @@ def install(app: web.Application, stage: ObservabilityStage, admin_token: str | 
     if admin_token:
         app[ADMIN_TOKEN] = admin_token
     app.on_response_prepare.append(_on_response_prepare)
+    app.on_startup.append(_attach_sources)
     if stage.settings.metrics:
         app.router.add_get("/metrics", metrics)
     if stage.settings.dashboard:
         app.router.add_get("/admin/stats", admin_stats)
         app.router.add_get("/dashboard", dashboard)
         app.router.add_get("/dashboard/{asset}", dashboard_asset)
+
+
+async def _attach_sources(app: web.Application) -> None:
+    """Reads breaker state from reliability's dispatcher when the app has one (wired by its own installer)."""
+    stage = app[OBSERVABILITY]
+    if stage.stats.health is not None:
+        return
+    try:
+        from fastroute.reliability.wiring import DISPATCHER
+    except ImportError:
+        return
+    dispatcher = app.get(DISPATCHER)
+    if dispatcher is not None:
+        stage.attach(health=breaker_probe(dispatcher.breakers))
 
 
 async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:

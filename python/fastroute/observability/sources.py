@@ -10,7 +10,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("fastroute.observability")
 BREAKER_STATES: dict[str, int] = {"closed": 0, "half_open": 1, "half-open": 1, "open": 2}
@@ -56,3 +56,16 @@ async def call_probe(probe: Callable[[], Any] | None) -> list[Any]:
     except Exception:
         log.exception("observability: probe %r failed", probe)
         return []
+
+
+class SupportsBreakerSnapshot(Protocol):
+    def snapshot(self) -> Mapping[str, str]: ...
+
+
+def breaker_probe(board: SupportsBreakerSnapshot) -> HealthProbe:
+    """Adapts reliability's `BreakerBoard` (its I/O-free `snapshot()`: deployment -> state) to a probe."""
+
+    def probe() -> list[DeploymentHealth]:
+        return [DeploymentHealth(name, state) for name, state in sorted(board.snapshot().items())]
+
+    return probe
