@@ -51,9 +51,9 @@ class UpstreamBoard:
         """One row per catalogue deployment: totals, the last five minutes, breaker state and a verdict."""
         at = time.time() if now is None else now
         recent: dict[str, list[int]] = {}
-        for ts, name, ok in reversed(self._recent):
+        for ts, name, ok in self._recent:
             if ts < at - self._recent_s:
-                break
+                continue
             row = recent.setdefault(name, [0, 0])
             row[0 if ok else 1] += 1
         states = {b.deployment: b.state for b in breakers}
