@@ -21,7 +21,9 @@ from fastroute.env_values import (
     env_path,
     env_str,
 )
+from fastroute.governance.settings import GovernanceSettings
 from fastroute.observability.settings import ObservabilitySettings
+from fastroute.quality.settings import QualitySettings
 from fastroute.reliability.settings import ReliabilitySettings
 
 __all__ = ["RouterSettings", "ServerSettings", "Settings", "SettingsError", "UpstreamSettings"]
@@ -105,6 +107,8 @@ class Settings:
     router: RouterSettings = field(default_factory=RouterSettings)
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    governance: GovernanceSettings = field(default_factory=GovernanceSettings)
     config_path: Path | None = None
     policy_path: Path | None = None
     models_dir: Path = REPO_MODELS_DIR
@@ -130,6 +134,8 @@ class Settings:
             router=RouterSettings.from_env(env),
             observability=ObservabilitySettings.from_env(env),
             reliability=ReliabilitySettings.from_env(env),
+            quality=QualitySettings.from_env(env),
+            governance=GovernanceSettings.from_env(env),
             config_path=config_path,
             policy_path=policy_path,
             models_dir=models_dir,

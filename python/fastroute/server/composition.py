@@ -13,6 +13,10 @@ from fastroute.ledger import LedgerStage, SqliteLedger
 from fastroute.observability import ObservabilityStage
 from fastroute.observability.routes import install as install_observability
 from fastroute.pipeline import Stage
+from fastroute.quality import QualityStage
+from fastroute.quality.routes import TenantIdentifier
+from fastroute.quality.routes import install as install_quality
+from fastroute.server.keys import GATEWAY
 from fastroute.settings import Settings
 
 
@@ -23,6 +27,8 @@ def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
     ledger = LedgerStage(SqliteLedger(settings.data_dir / "ledger.sqlite3"))
     stages.append(ObservabilityStage(settings.observability, catalogue, ledger=ledger.ledger))
     stages.append(ledger)
+    # quality loop: records routing, raises demoted tiers before governance's budgets and the cache see them
+    stages.append(QualityStage(settings.quality, catalogue, settings.data_dir))
     # then tenants, policy, PII, rate limits and budgets (governance)
     # then the response cache (semantic cache)
     return stages
@@ -33,3 +39,8 @@ def install_routes(app: web.Application, settings: Settings, stages: list[Stage]
     observability = next((s for s in stages if isinstance(s, ObservabilityStage)), None)
     if observability is not None:
         install_observability(app, observability, settings.admin_token)
+    quality = next((s for s in stages if isinstance(s, QualityStage)), None)
+    if quality is not None and quality.settings.enabled:
+        quality.bind(app[GATEWAY])
+        tenants = next((s for s in stages if isinstance(s, TenantIdentifier)), None)
+        install_quality(app, quality, settings.admin_token, tenants)
