@@ -34,6 +34,7 @@ CURVE = tuple(round(0.70 + 0.01 * i, 2) for i in range(30))
 @dataclass(frozen=True, slots=True)
 class _Key:
     key: str
+    embedding: None = None
 
 
 @dataclass(slots=True)

@@ -36,6 +36,9 @@ class AnalysisLike(Protocol):
     @property
     def key(self) -> str: ...
 
+    @property
+    def embedding(self) -> Vector | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class CacheScope:
@@ -144,13 +147,21 @@ class SemanticCache:
             self._entries.move_to_end(entry.key)
             self.counters["hit_exact"] += 1
             return CacheHit("exact", entry.body, 1.0, entry.key, now - entry.created)
-        hit = self._semantic_lookup(scope, request_fingerprint, text, now)
+        hit = self._semantic_lookup(scope, analysis, request_fingerprint, text, now)
         self.counters["hit_semantic" if hit else "miss"] += 1
         return hit
 
-    def _semantic_lookup(self, scope: CacheScope, fingerprint: str, text: str, now: float) -> CacheHit | None:
+    def _vector(self, analysis: AnalysisLike, turn: str) -> Vector | None:
+        # The analysis embeds the same last user turn (rust/src/analyze.rs `last_user_turn`): reuse it.
+        if analysis.embedding is not None and len(analysis.embedding) == self._dim:
+            return analysis.embedding
+        return self._embed(turn) if self._embed is not None else None
+
+    def _semantic_lookup(
+        self, scope: CacheScope, analysis: AnalysisLike, fingerprint: str, text: str, now: float
+    ) -> CacheHit | None:
         s = self.settings
-        if not (s.semantic and scope.semantic and self._embed is not None):
+        if not (s.semantic and scope.semantic):
             return None
         if scope.temperature > s.semantic_temperature_max:
             self.counters["semantic_bypass_temperature"] += 1
@@ -159,7 +170,10 @@ class SemanticCache:
         index = self._indexes.get(partition_key(scope.tenant, fingerprint, context))
         if index is None or len(index) == 0:
             return None
-        ids, sims = index.search(self._embed(turn), s.candidates, s.ef_search)
+        vector = self._vector(analysis, turn)
+        if vector is None:
+            return None
+        ids, sims = index.search(vector, s.candidates, s.ef_search)
         query_sig: Signature | None = None
         for local_id, sim in zip(ids.tolist(), sims.tolist(), strict=True):
             if sim < s.similarity:
@@ -196,7 +210,7 @@ class SemanticCache:
             return None
         now = self._clock()
         context, turn = split_conversation(text)
-        embedding = self._embed(turn) if self._embed is not None else None
+        embedding = self._vector(analysis, turn)
         entry = CacheEntry(
             key=exact_key(scope.tenant, request_fingerprint, analysis.key),
             tenant=scope.tenant,

@@ -1,0 +1,175 @@
+"""`SemanticCache`: exact and semantic hits, isolation by tenant / fingerprint / context, TTL and bounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from fastroute._native import StaticEmbedder, normalize_key
+from fastroute.cache import CacheScope, CacheSettings, SemanticCache, fingerprint_request
+from fastroute.cache.keys import split_conversation
+from fastroute.embedding import EMBEDDING_DIM, load_embedder
+
+MODELS = Path(__file__).resolve().parents[3] / "models"
+FP = fingerprint_request({"model": "gpt-4o-mini", "temperature": 0})
+A = CacheScope(tenant="app-a")
+B = CacheScope(tenant="app-b")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    key: str
+    embedding: npt.NDArray[np.float32] | None = None
+
+
+def an(text: str) -> Analysis:
+    return Analysis(normalize_key(text))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def embedder() -> StaticEmbedder:
+    return load_embedder(MODELS)
+
+
+def make(embedder: StaticEmbedder, clock: Clock | None = None, **kw: object) -> SemanticCache:
+    settings = CacheSettings(**kw)  # type: ignore[arg-type]
+    return SemanticCache(settings, embedder.embed, EMBEDDING_DIM, clock=clock or Clock())
+
+
+def put(cache: SemanticCache, text: str, scope: CacheScope = A, fp: str = FP, answer: str = "x") -> None:
+    cache.store(scope, an(text), fp, text, {"answer": answer})
+
+
+def get(cache: SemanticCache, text: str, scope: CacheScope = A, fp: str = FP) -> str | None:
+    hit = cache.lookup(scope, an(text), fp, text)
+    return None if hit is None else f"{hit.kind}:{hit.body['answer']}"
+
+
+def test_exact_then_semantic_then_verified_miss(embedder: StaticEmbedder) -> None:
+    cache = make(embedder)
+    put(cache, "<user> How do I reset my password?", answer="reset")
+    assert get(cache, "<user>   how do I reset my PASSWORD?") == "exact:reset"
+    assert get(cache, "<user> How can I reset my password?") == "semantic:reset"
+    assert get(cache, "<user> How do I not reset my password?") is None  # verifier: negation
+    assert get(cache, "<user> Recommend a banana bread recipe") is None
+    assert cache.counters["hit_exact"] == 1 and cache.counters["hit_semantic"] == 1
+
+
+def test_tenant_a_never_receives_tenant_b_entry(embedder: StaticEmbedder) -> None:
+    cache = make(embedder)
+    put(cache, "<user> What is the boiling point of water?", scope=B, answer="b-secret")
+    for text in ("<user> What is the boiling point of water?", "<user> what is the boiling point of water"):
+        assert get(cache, text, scope=A) is None
+        assert get(cache, text, scope=B) is not None
+
+
+def test_fingerprint_and_context_isolate_entries(embedder: StaticEmbedder) -> None:
+    cache = make(embedder)
+    text = "<system> Answer in English.\n<user> What is the boiling point of water?"
+    put(cache, text, answer="en")
+    other_model = fingerprint_request({"model": "gpt-4o", "temperature": 0})
+    assert get(cache, text, fp=other_model) is None
+    json_mode = fingerprint_request({"model": "gpt-4o-mini", "temperature": 0, "response_format": {"type": "json"}})
+    assert get(cache, text, fp=json_mode) is None
+    # Same last turn under another system prompt: no semantic neighbour at all.
+    assert get(cache, "<system> Answer in French.\n<user> What is the boiling temperature of water?") is None
+    assert get(cache, "<system> Answer in English.\n<user> What is the boiling temperature of water?") == "semantic:en"
+    # Streaming and user fields do not change the answer.
+    assert fingerprint_request({"model": "m", "stream": True, "user": "u"}) == fingerprint_request({"model": "m"})
+
+
+def test_temperature_above_limit_bypasses_semantic_level_only(embedder: StaticEmbedder) -> None:
+    cache = make(embedder, semantic_temperature_max=0.2)
+    put(cache, "<user> How do I reset my password?", answer="r")
+    hot = CacheScope(tenant="app-a", temperature=0.9)
+    assert get(cache, "<user> How can I reset my password?", scope=hot) is None
+    assert get(cache, "<user> How do I reset my password?", scope=hot) == "exact:r"
+    assert cache.counters["semantic_bypass_temperature"] == 1
+    assert get(cache, "<user> How can I reset my password?", scope=CacheScope("app-a", 0.1)) == "semantic:r"
+    assert get(cache, "<user> How can I reset my password?", scope=CacheScope("app-a", semantic=False)) is None
+
+
+def test_ttl_expires_entries(embedder: StaticEmbedder) -> None:
+    clock = Clock()
+    cache = make(embedder, clock, ttl_s=60.0)
+    put(cache, "<user> How do I reset my password?")
+    clock.now += 59
+    assert get(cache, "<user> How do I reset my password?") is not None
+    clock.now += 2
+    assert get(cache, "<user> How do I reset my password?") is None
+    assert get(cache, "<user> How can I reset my password?") is None
+    assert len(cache) == 0 and cache.bytes_used == 0
+
+
+def test_lru_eviction_by_entries_keeps_recently_used(embedder: StaticEmbedder) -> None:
+    cache = make(embedder, max_entries=3)
+    for i in range(3):
+        put(cache, f"<user> question number {i}", answer=str(i))
+    assert get(cache, "<user> question number 0") == "exact:0"  # now most recently used
+    put(cache, "<user> question number 3", answer="3")
+    assert len(cache) == 3
+    assert get(cache, "<user> question number 1") is None  # the least recently used went
+    assert get(cache, "<user> question number 0") == "exact:0"
+
+
+def test_eviction_keeps_memory_bounded(embedder: StaticEmbedder) -> None:
+    limit = 200_000
+    cache = make(embedder, max_bytes=limit, max_entries=1_000_000)
+    big = "y" * 2_000
+    for i in range(500):
+        put(cache, f"<user> distinct prompt {i} about topic {i * 7}", answer=big)
+        assert cache.bytes_used <= limit
+    assert 0 < len(cache) < 500 and cache.counters["evicted"] == 500 - len(cache)
+    # An answer larger than the whole budget is not stored at all.
+    assert cache.store(A, an("<user> huge"), FP, "<user> huge", {"answer": "z" * (2 * limit)}) is None
+
+
+def test_replacing_an_entry_and_disabled_cache(embedder: StaticEmbedder) -> None:
+    cache = make(embedder)
+    put(cache, "<user> How do I reset my password?", answer="old")
+    put(cache, "<user> How do I reset my password?", answer="new")
+    assert len(cache) == 1 and get(cache, "<user> How can I reset my password?") == "semantic:new"
+    off = make(embedder, enabled=False)
+    put(off, "<user> hi there")
+    assert len(off) == 0 and get(off, "<user> hi there") is None
+
+
+def test_analysis_embedding_is_used_when_given(embedder: StaticEmbedder) -> None:
+    cache = SemanticCache(CacheSettings(), None, EMBEDDING_DIM)  # no embedder of its own
+    text = "<user> How do I reset my password?"
+    cache.store(A, Analysis(normalize_key(text), embedder.embed(split_conversation(text)[1])), FP, text, {"a": 1})
+    query = "<user> How can I reset my password?"
+    hit = cache.lookup(A, Analysis(normalize_key(query), embedder.embed(split_conversation(query)[1])), FP, query)
+    assert hit is not None and hit.kind == "semantic" and hit.similarity > 0.9
+    assert cache.lookup(A, an(query), FP, query) is None  # no embedding anywhere: exact level only
+
+
+def test_split_conversation() -> None:
+    assert split_conversation("plain text") == ("", "plain text")
+    assert split_conversation("<user> hi") == ("", "hi")
+    assert split_conversation("<system> s\n<user> a\n<assistant> b\n<user> c") == (
+        "<system> s\n<user> a\n<assistant> b",
+        "c",
+    )
+
+
+def test_settings_from_env() -> None:
+    s = CacheSettings.from_env(
+        {"FASTROUTE_CACHE_SIMILARITY": "0.9", "FASTROUTE_CACHE_TTL_S": "30", "FASTROUTE_REDIS_URL": "redis://h"}
+    )
+    assert s.similarity == 0.9 and s.ttl_s == 30.0 and s.redis_url == "redis://h" and s.enabled
+    assert "redis://h" not in repr(s)
+    with pytest.raises(ValueError, match="FASTROUTE_CACHE_SIMILARITY"):
+        CacheSettings.from_env({"FASTROUTE_CACHE_SIMILARITY": "2"})
