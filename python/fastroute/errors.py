@@ -62,6 +62,13 @@ class PayloadTooLarge(InvalidRequest):
     code = "payload_too_large"
 
 
+class RequestTimeout(InvalidRequest):
+    """The client sent its request too slowly (slow-body / slowloris protection)."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class ContextLengthExceeded(InvalidRequest):
     code = "context_length_exceeded"
 

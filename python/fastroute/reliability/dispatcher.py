@@ -163,7 +163,10 @@ class Dispatcher:
         t0 = time.perf_counter()
         try:
             while True:
-                chain = self.latency.order(decision.chain, latency_class, mode)
+                if ctx.chat.wants_auto:
+                    chain = self.latency.order(decision.chain, latency_class, mode)
+                else:  # a model the client named is always tried first; only its fallbacks are reordered
+                    chain = [decision.chain[0], *self.latency.order(decision.chain[1:], latency_class, mode)]
                 try:
                     return await self._run_tier(ctx, chain, attempt, mode, latency_class, budget)
                 except _TierFailed as failed:

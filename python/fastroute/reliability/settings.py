@@ -31,6 +31,7 @@ class ReliabilitySettings:
     hedge_min_samples: int = 10  # latency samples a deployment needs before its p95 is trusted
     hedge_min_delay_s: float = 0.05
     ewma_alpha: float = 0.2
+    body_timeout_s: float = 10.0  # a request body must arrive within this (slow-body protection)
 
     def __post_init__(self) -> None:
         if self.backoff_max_s < self.backoff_base_s:
@@ -57,4 +58,5 @@ class ReliabilitySettings:
             hedge_min_samples=env_int(env, "FASTROUTE_HEDGE_MIN_SAMPLES", cls.hedge_min_samples, minimum=1),
             hedge_min_delay_s=env_float(env, "FASTROUTE_HEDGE_MIN_DELAY_S", cls.hedge_min_delay_s, minimum=0),
             ewma_alpha=env_float(env, "FASTROUTE_EWMA_ALPHA", cls.ewma_alpha, minimum=0.001, maximum=1.0),
+            body_timeout_s=env_float(env, "FASTROUTE_BODY_TIMEOUT_S", cls.body_timeout_s, minimum=0.001),
         )

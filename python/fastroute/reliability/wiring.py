@@ -5,6 +5,7 @@ Everything lives under typed AppKeys; the Redis breaker store is opened and clos
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from fastroute.catalogue import Catalogue
-from fastroute.errors import AuthenticationError, Overloaded
+from fastroute.errors import AuthenticationError, Overloaded, RequestTimeout
 from fastroute.reliability.breaker import BreakerBoard, BreakerPolicy, BreakerStore, InProcessBreakerStore
 from fastroute.reliability.dispatcher import Dispatcher
 from fastroute.reliability.latency import LatencyBoard
@@ -27,6 +28,8 @@ log = logging.getLogger("fastroute.reliability")
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 LIMITER = web.AppKey("in_flight_limiter", InFlightLimiter)
 ADMIN_TOKEN = web.AppKey("reliability_admin_token", str)
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
+MAX_BODY = web.AppKey("reliability_max_body_bytes", int)
 
 # Paths that do upstream work and count against the in-flight bound; health and admin never do.
 LIMITED_PREFIX = "/v1/"
@@ -61,6 +64,8 @@ def install_reliability(app: web.Application, settings: Settings, dispatcher: Di
     """
     app[DISPATCHER] = dispatcher
     app[LIMITER] = InFlightLimiter(settings.server.max_in_flight)
+    app[BODY_TIMEOUT] = settings.reliability.body_timeout_s
+    app[MAX_BODY] = settings.server.max_body_bytes  # a larger declared body is refused by the handler at once
     if settings.admin_token:
         app[ADMIN_TOKEN] = settings.admin_token
     app.middlewares.append(in_flight_middleware)
@@ -81,6 +86,13 @@ async def in_flight_middleware(request: web.Request, handler: Handler) -> web.St
             headers["Connection"] = "close"
         raise Overloaded(f"The gateway is {why}; retry shortly.", headers=headers)
     try:
+        declared = request.content_length
+        if request.can_read_body and (declared is None or declared <= request.app[MAX_BODY]):
+            # Read (and cache) the body here, bounded in time, so a slow sender holds a slot only briefly.
+            try:
+                await asyncio.wait_for(request.read(), request.app[BODY_TIMEOUT])
+            except TimeoutError as e:
+                raise RequestTimeout(f"The request body did not arrive within {request.app[BODY_TIMEOUT]:g}s.") from e
         return await handler(request)
     finally:
         limiter.leave()

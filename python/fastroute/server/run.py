@@ -12,6 +12,8 @@ from typing import Any
 import uvloop
 from aiohttp import web
 
+from fastroute.reliability.protocol_errors import JsonErrorAppRunner
+
 log = logging.getLogger("fastroute.server")
 
 
@@ -36,7 +38,10 @@ async def serve_until_stopped(
     on_ready: Callable[[str], Awaitable[None] | None] | None = None,
     access_log: bool = False,
 ) -> None:
-    runner = web.AppRunner(
+    # Shutdown order (aiohttp's): stop listening, close idle keep-alive connections, on_shutdown (new
+    # requests on open connections get 503), wait up to the grace for in-flight ones, then cleanup_ctx
+    # (stages close, so the ledger flushes).
+    runner = JsonErrorAppRunner(
         app, shutdown_timeout=shutdown_grace_s, access_log=log if access_log else None, handle_signals=False
     )
     await runner.setup()
