@@ -175,3 +175,13 @@ async def test_stage_tells_refused_bodies_from_pipeline_requests() -> None:
         assert stats["totals"]["requests"] == 3 and stats["totals"]["errors"] == 1
     finally:
         await stage.close()
+
+
+def test_histogram_buckets_are_cumulative_with_le_semantics() -> None:
+    from fastroute.observability.metrics import Hist
+
+    h = Hist((0.1, 1.0))
+    for v in (0.05, 0.1, 0.5, 1.0, 7.0):
+        h.observe(v)
+    assert h.buckets() == [("0.1", 2.0), ("1.0", 4.0), ("+Inf", 5.0)]
+    assert h.total == pytest.approx(8.65)
