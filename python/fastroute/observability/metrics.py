@@ -11,7 +11,7 @@ prompt text) ever becomes a label.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -145,6 +145,8 @@ class GatewayMetrics(Collector):
         self.in_flight = 0
         self.health: Sequence[DeploymentHealth] = ()
         self.budgets: Sequence[BudgetStatus] = ()
+        # the response cache's own event counters (hits, misses, `verifier_<reason>` guard rejections...)
+        self.cache_events: Callable[[], Mapping[str, float]] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -307,6 +309,23 @@ class GatewayMetrics(Collector):
             remaining.add_metric([b.scope, b.name, b.period], b.remaining_usd)
             limit.add_metric([b.scope, b.name, b.period], b.limit_usd)
         yield from (in_flight, breaker, remaining, limit)
+        if self.cache_events is not None:
+            yield from _cache_event_families(self.cache_events())
+
+
+def _cache_event_families(events: Mapping[str, float]) -> Iterator[Metric]:
+    every = CounterMetricFamily(
+        "fastroute_cache_events", "Response cache events as the cache counts them.", labels=["event"]
+    )
+    guard = CounterMetricFamily(
+        "fastroute_cache_guard_rejections",
+        "Semantic candidates the verifier refused (a false hit avoided), by reason.", labels=["reason"],
+    )
+    for name, value in sorted(events.items())[:256]:
+        every.add_metric([name[:64]], float(value))
+        if name.startswith("verifier_"):
+            guard.add_metric([name.removeprefix("verifier_")[:64]], float(value))
+    yield from (every, guard)
 
 
 def _histogram(name: str, doc: str, labelnames: list[str], series: dict[tuple[str, ...], Hist]) -> Metric:

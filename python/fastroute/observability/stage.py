@@ -7,6 +7,7 @@ last and sees each request's final state. Also tells apart chat requests refused
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from fastroute.catalogue import Catalogue
@@ -48,8 +49,17 @@ class ObservabilityStage(Stage):
         )
         self._tracked: dict[str, int] = {}
 
-    def attach(self, *, health: HealthProbe | None = None, budgets: BudgetProbe | None = None) -> None:
-        """Wires the breaker board (reliability) and budget status (governance) once they exist."""
+    def attach(
+        self,
+        *,
+        health: HealthProbe | None = None,
+        budgets: BudgetProbe | None = None,
+        cache_events: Callable[[], Mapping[str, float]] | None = None,
+    ) -> None:
+        """Wires the breaker board (reliability), budget status (governance) and the response cache's
+        event counters (e.g. `lambda: semantic_cache.counters`) once they exist."""
+        if cache_events is not None:
+            self.metrics.cache_events = cache_events
         if health is not None:
             self.stats.health = health
         if budgets is not None:

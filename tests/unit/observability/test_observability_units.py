@@ -185,3 +185,13 @@ def test_histogram_buckets_are_cumulative_with_le_semantics() -> None:
         h.observe(v)
     assert h.buckets() == [("0.1", 2.0), ("1.0", 4.0), ("+Inf", 5.0)]
     assert h.total == pytest.approx(8.65)
+
+
+def test_cache_guard_rejections_come_from_the_cache_counters() -> None:
+    stage = ObservabilityStage(ObservabilitySettings(request_log="off"), CATALOGUE)
+    events = {"hit_exact": 4, "miss": 9, "verifier_negation": 2, "verifier_number": 1}
+    stage.attach(cache_events=lambda: events)
+    text = stage.metrics.render().decode()
+    assert 'fastroute_cache_guard_rejections_total{reason="negation"} 2.0' in text
+    assert 'fastroute_cache_guard_rejections_total{reason="number"} 1.0' in text
+    assert 'fastroute_cache_events_total{event="miss"} 9.0' in text
