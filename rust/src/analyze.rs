@@ -1,18 +1,94 @@
-//! `analyze`: one pass over a normalised conversation giving features, embedding, exact key and tokens.
+//! `Analyzer`: one call turns a conversation text into everything routing and caching need (classifier
+//! features, semantic embedding, exact-cache key, token count).
 //!
-//! Pure: placeholder until the native-hot-path work lands.
+//! Pure: owns its (immutable) tables, does no I/O; safe to share between threads. The text is the
+//! canonical conversation text of `fastroute.prompt.conversation_text`.
 
-use crate::{features, normalize, tokens};
+use crate::embed::StaticEmbedder;
+use crate::tokens::{Encoding, EncodingName};
+use crate::{features, normalize};
+
+/// Marker that opens a user turn in the conversation text.
+const USER_MARKER: &str = "<user> ";
+/// The same marker at a line start (after the previous line's break).
+const USER_LINE: &str = "\n<user> ";
 
 /// Everything routing and caching need to know about one prompt.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Analysis {
+    /// The complexity classifier's feature vector (`features::FEATURE_DIM` slots, `FEATURE_VERSION`).
     pub features: Vec<f32>,
+    /// Unit embedding of the last user turn (see `last_user_turn`); `None` without an embedding table.
+    pub embedding: Option<Vec<f32>>,
+    /// The exact-cache key (`normalize::normalize_key` of the whole text).
     pub key: String,
+    /// Exact token count of the whole text under the analyzer's encoding.
     pub tokens: usize,
 }
 
-pub fn analyze(text: &str) -> Analysis {
-    let mut feats = vec![0.0f32; features::FEATURE_DIM];
-    features::extract(text, &mut feats);
-    Analysis { features: feats, key: normalize::normalize_key(text), tokens: tokens::approx_count(text) }
+/// The prompt analyzer: an encoding for token counts and, optionally, a static embedder.
+pub struct Analyzer {
+    encoding: &'static Encoding,
+    embedder: Option<StaticEmbedder>,
+}
+
+impl Analyzer {
+    pub fn new(encoding: EncodingName, embedder: Option<StaticEmbedder>) -> Analyzer {
+        Analyzer { encoding: Encoding::get(encoding), embedder }
+    }
+
+    pub fn encoding(&self) -> EncodingName {
+        self.encoding.name()
+    }
+
+    /// Embedding dimension, 0 without an embedder.
+    pub fn embedding_dim(&self) -> usize {
+        self.embedder.as_ref().map_or(0, StaticEmbedder::dim)
+    }
+
+    /// Analyses one conversation text.
+    pub fn analyze(&self, text: &str) -> Analysis {
+        let mut feats = vec![0.0f32; features::FEATURE_DIM];
+        features::extract(text, &mut feats);
+        let embedding = self.embedder.as_ref().map(|e| {
+            let mut v = vec![0.0f32; e.dim()];
+            e.embed_into(last_user_turn(text), &mut v);
+            v
+        });
+        Analysis { features: feats, embedding, key: normalize::normalize_key(text), tokens: self.encoding.count(text) }
+    }
+}
+
+/// The last user turn of a conversation text: what follows the last line opening with `<user> `, or the
+/// whole text when there is none. Same split as `fastroute.cache.keys.split_conversation`.
+pub fn last_user_turn(text: &str) -> &str {
+    if let Some(cut) = text.rfind(USER_LINE) {
+        return &text[cut + USER_LINE.len()..];
+    }
+    text.strip_prefix(USER_MARKER).unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn analyses_without_embedder() {
+        let a = Analyzer::new(EncodingName::Cl100kBase, None);
+        let text = "<system> Be brief.\n<user> What is 2+2?";
+        let r = a.analyze(text);
+        assert_eq!(r.features.len(), features::FEATURE_DIM);
+        assert!(r.embedding.is_none());
+        assert_eq!(r.key, "<system> be brief\n<user> what is 2+2");
+        assert_eq!(r.tokens, Encoding::get(EncodingName::Cl100kBase).count(text));
+        assert_eq!(a.embedding_dim(), 0);
+    }
+
+    #[test]
+    fn finds_the_last_user_turn() {
+        assert_eq!(last_user_turn("<system> s\n<user> a\n<assistant> b\n<user> c\nd"), "c\nd");
+        assert_eq!(last_user_turn("<user> only"), "only");
+        assert_eq!(last_user_turn("no markers"), "no markers");
+        assert_eq!(last_user_turn("<user> a\n<<user> b"), "a\n<<user> b");
+    }
 }

@@ -1,0 +1,105 @@
+# Type stub of the private native module `fastroute._native` (rust/src/py/). Hand-written; checked against
+# the built module by `python -m mypy.stubtest fastroute._native` (tests/native/test_stub.py).
+# One section per area; whoever adds an export adds it to its section here and to `__all__`.
+
+from typing import Final, final
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: Final[str]
+__all__ = [
+    "FEATURE_DIM",
+    "FEATURE_NAMES",
+    "FEATURE_VERSION",
+    "FEATURE_WINDOW_BYTES",
+    "Analyzer",
+    "PiiScanner",
+    "StaticEmbedder",
+    "VectorIndex",
+    "__version__",
+    "count_tokens",
+    "encode_tokens",
+    "estimate_tokens",
+    "extract_features",
+    "last_user_turn",
+    "normalize_key",
+]
+
+# --- prompt analysis and token counting (rust/src/py/analyze.rs, rust/src/py/tokens.rs) ---------------
+
+FEATURE_VERSION: Final[int]
+FEATURE_DIM: Final[int]
+
+@final
+class Analyzer:
+    """One call per prompt: `analyze(text) -> (features, embedding | None, key, tokens)`."""
+
+    def __new__(
+        cls,
+        encoding: str = "cl100k_base",
+        tokenizer_json: bytes | None = None,
+        embedding_table: bytes | None = None,
+        embedding_dim: int = 0,
+    ) -> Analyzer: ...
+    def analyze(self, text: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None, str, int]: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def embedding_dim(self) -> int: ...
+
+def count_tokens(text: str, encoding: str = "cl100k_base") -> int: ...
+def encode_tokens(text: str, encoding: str = "cl100k_base") -> list[int]: ...
+def estimate_tokens(text: str, factor: float) -> int: ...
+def normalize_key(text: str) -> str: ...
+def last_user_turn(text: str) -> str: ...
+
+# --- complexity-router features (rust/src/py/features.rs) ---------------------------------------------
+
+FEATURE_NAMES: Final[list[str]]
+FEATURE_WINDOW_BYTES: Final[int]
+
+def extract_features(text: str) -> npt.NDArray[np.float32]: ...
+
+# --- static embedding (rust/src/py/embed.rs) ----------------------------------------------------------
+
+@final
+class StaticEmbedder:
+    def __new__(cls, tokenizer_json: bytes, table_f16_le: bytes, dim: int) -> StaticEmbedder: ...
+    @property
+    def dim(self) -> int: ...
+    def embed(self, text: str) -> npt.NDArray[np.float32]: ...
+    def embed_batch(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
+    def token_ids(self, text: str) -> list[int]: ...
+
+# --- HNSW vector index (rust/src/py/index.rs) ---------------------------------------------------------
+
+@final
+class VectorIndex:
+    def __new__(cls, dim: int, m: int = 16, ef_construction: int = 200, max_elements: int = 1000000) -> VectorIndex: ...
+    @property
+    def dim(self) -> int: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: int, /) -> bool: ...
+    def add(self, ids: npt.NDArray[np.uint64], vectors: npt.NDArray[np.float32]) -> None: ...
+    def delete(self, id: int) -> bool: ...
+    def search(
+        self, vector: npt.NDArray[np.float32], k: int = 1, ef: int = 64
+    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]: ...
+    def search_batch(
+        self, vectors: npt.NDArray[np.float32], k: int = 1, ef: int = 64
+    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> VectorIndex: ...
+
+# --- PII scanning (rust/src/py/pii.rs) ----------------------------------------------------------------
+
+@final
+class PiiScanner:
+    def __new__(cls, extra: list[tuple[str, str]] = ...) -> PiiScanner: ...
+    @property
+    def kinds(self) -> list[str]: ...
+    def scan(self, text: str) -> list[tuple[str, int, int]]: ...
+    def redact(self, text: str) -> tuple[str, list[str]]: ...
+    def redact_many(self, texts: list[str]) -> list[tuple[str, list[str]]]: ...
