@@ -250,3 +250,26 @@ def test_dashboard_end_to_end_in_chromium(tmp_path: Path) -> None:
             demo.wait(timeout=20)
         except subprocess.TimeoutExpired:
             demo.kill()
+
+
+async def test_budgets_from_governance_show_in_stats_and_metrics(make_gateway: Any, catalogue: Any) -> None:
+    from fastroute.observability import BudgetStatus, ObservabilitySettings, ObservabilityStage
+
+    levels = {"spent": 0.0}
+
+    async def budgets() -> list[BudgetStatus]:
+        return [BudgetStatus("department", "default", "day", 5.0, levels["spent"]),
+                BudgetStatus("app", "default", "month", 100.0, 25.0)]
+
+    obs = ObservabilityStage(ObservabilitySettings(request_log="off"), catalogue, budgets=budgets)
+    gateway = await make_gateway(stages=[obs])
+    levels["spent"] = 4.5
+    await (await gateway.post("/v1/chat/completions", json=chat_body(model="sim-budget"))).read()
+    stats = await (await gateway.get("/admin/stats")).json()
+    (dept_budget,) = stats["by_department"][0]["budgets"]
+    assert dept_budget == {"scope": "department", "name": "default", "period": "day", "limit_usd": 5.0,
+                           "spent_usd": 4.5, "remaining_usd": 0.5, "used_pct": 90.0}
+    assert stats["by_app"][0]["budgets"][0]["used_pct"] == 25.0
+    text = await (await gateway.get("/metrics")).text()
+    assert 'fastroute_budget_remaining_usd{name="default",period="day",scope="department"} 0.5' in text
+    assert 'fastroute_budget_limit_usd{name="default",period="month",scope="app"} 100.0' in text

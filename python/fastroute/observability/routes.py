@@ -18,6 +18,7 @@ from fastroute.errors import AuthenticationError, InvalidRequest, NotFound
 from fastroute.observability.sources import breaker_probe, call_probe
 from fastroute.observability.stage import ObservabilityStage
 from fastroute.observability.stats import DEFAULT_PERIOD, PERIODS
+from fastroute.server.keys import GATEWAY
 from fastroute.server.middleware import request_id
 
 OBSERVABILITY = web.AppKey("observability", ObservabilityStage)
@@ -45,17 +46,27 @@ def install(app: web.Application, stage: ObservabilityStage, admin_token: str | 
 
 
 async def _attach_sources(app: web.Application) -> None:
-    """Reads breaker state from reliability's dispatcher when the app has one (wired by its own installer)."""
+    """Finds the optional sources other subsystems installed: breakers (reliability's dispatcher on the
+    app) and budgets (governance's tenant stage in the pipeline). Explicit `attach` calls win."""
     stage = app[OBSERVABILITY]
-    if stage.stats.health is not None:
-        return
-    try:
-        from fastroute.reliability.wiring import DISPATCHER
-    except ImportError:
-        return
-    dispatcher = app.get(DISPATCHER)
-    if dispatcher is not None:
-        stage.attach(health=breaker_probe(dispatcher.breakers))
+    if stage.stats.health is None:
+        try:
+            from fastroute.reliability.wiring import DISPATCHER
+        except ImportError:
+            pass
+        else:
+            dispatcher = app.get(DISPATCHER)
+            if dispatcher is not None:
+                stage.attach(health=breaker_probe(dispatcher.breakers))
+    if stage.stats.budgets is None:
+        try:
+            from fastroute.governance.tenants import TenantStage
+            from fastroute.governance.wiring import budget_probe
+        except ImportError:
+            return
+        tenants = next((s for s in app[GATEWAY].stages if isinstance(s, TenantStage)), None)
+        if tenants is not None:
+            stage.attach(budgets=budget_probe(tenants.runtime))
 
 
 async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:

@@ -124,7 +124,7 @@ class StatsBook:
             "tier_mix": tier_mix,
             "by_model": by_model,
             "by_department": [self._dept_row(r, budgets) for r in by_dept],
-            "by_app": [_spend_row(r, ("app", "department")) for r in by_app],
+            "by_app": [self._app_row(r, budgets) for r in by_app],
             "series": await self._series(scope, step, since, at),
             "latency": self.latency.summary(app, department),
             "upstreams": self.upstreams.snapshot(breakers, now=at),
@@ -191,6 +191,11 @@ class StatsBook:
         out["budgets"] = [
             _budget_row(b) for b in budgets if b.scope == "department" and b.name == row["department"]
         ]
+        return out
+
+    def _app_row(self, row: dict[str, Any], budgets: Sequence[BudgetStatus]) -> dict[str, Any]:
+        out = _spend_row(row, ("app", "department"))
+        out["budgets"] = [_budget_row(b) for b in budgets if b.scope == "app" and b.name == row["app"]]
         return out
 
     async def _series(

@@ -258,14 +258,17 @@ function renderApps(stats) {
   const t = $("apps");
   t.textContent = "";
   t.append(el("tr", {}, el("th", {}, "App"), el("th", {}, "Department"), el("th", { class: "num" }, "Req"),
-    el("th", { class: "num" }, "Spend"), el("th", { class: "num" }, "Saved")));
+    el("th", { class: "num" }, "Spend"), el("th", { class: "num" }, "Saved"), el("th", { class: "num" }, "Budget")));
   stats.by_app.forEach((a, i) => {
     const p = `by_app.${i}`;
+    const budget = a.budgets && a.budgets.length
+      ? el("span", {}, stat(`${p}.budgets.0.used_pct`, "%"), " of ", stat(`${p}.budgets.0.period`))
+      : "–";
     t.append(el("tr", {}, el("td", {}, stat(`${p}.app`)), el("td", {}, stat(`${p}.department`)),
       el("td", { class: "num" }, stat(`${p}.requests`)), el("td", { class: "num" }, "$", stat(`${p}.spend_usd`)),
-      el("td", { class: "num" }, stat(`${p}.savings_pct`, "%"))));
+      el("td", { class: "num" }, stat(`${p}.savings_pct`, "%")), el("td", { class: "num" }, budget)));
   });
-  if (!stats.by_app.length) t.append(el("tr", {}, el("td", { class: "empty", colSpan: 5 }, "No requests yet.")));
+  if (!stats.by_app.length) t.append(el("tr", {}, el("td", { class: "empty", colSpan: 6 }, "No requests yet.")));
 }
 
 function renderControls(stats) {
