@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.fakes.redis_server import redis_url
-from tests.integration.test_reliability import ask, breakers
 
 from fastroute.simulator.upstream import Fault
+from tests.fakes.redis_server import redis_url
+from tests.integration.test_reliability import ask, breakers
 
 pytestmark = pytest.mark.asyncio
 __all__ = ["redis_url"]

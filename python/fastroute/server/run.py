@@ -41,8 +41,9 @@ async def serve_until_stopped(
     # Shutdown order (aiohttp's): stop listening, close idle keep-alive connections, on_shutdown (new
     # requests on open connections get 503), wait up to the grace for in-flight ones, then cleanup_ctx
     # (stages close, so the ledger flushes).
+    # aiohttp reads a timeout of 0 as "no limit"; a grace of 0 here means "do not wait".
     runner = JsonErrorAppRunner(
-        app, shutdown_timeout=shutdown_grace_s, access_log=log if access_log else None, handle_signals=False
+        app, shutdown_timeout=max(shutdown_grace_s, 0.001), access_log=log if access_log else None, handle_signals=False
     )
     await runner.setup()
     site = web.SockSite(runner, sock)
