@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 import orjson
 
 from fastroute.catalogue import ModelEntry, ProviderConfig
@@ -25,6 +24,7 @@ from fastroute.providers.http import (
     sse_events,
     transport_error,
 )
+from fastroute.providers.wire import UpstreamResponse
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -39,7 +39,7 @@ class AnthropicProvider(Provider):
             headers["x-api-key"] = api_key
         self._headers = headers
 
-    async def _post(self, payload: bytes, timeouts: CallTimeouts) -> aiohttp.ClientResponse:
+    async def _post(self, payload: bytes, timeouts: CallTimeouts) -> UpstreamResponse:
         session = self._pool.session_for(self.config.base_url)
         return await post(session, self._url, payload, self._headers, timeouts, self.name)
 
@@ -61,7 +61,7 @@ class AnthropicProvider(Provider):
 
 class _AnthropicStream(UpstreamStream):
     def __init__(
-        self, provider: str, resp: aiohttp.ClientResponse, translator: StreamTranslator, include_usage: bool
+        self, provider: str, resp: UpstreamResponse, translator: StreamTranslator, include_usage: bool
     ) -> None:
         self._provider = provider
         self._resp = resp

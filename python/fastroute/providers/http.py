@@ -1,65 +1,61 @@
-"""HTTP plumbing shared by adapters: a pooled client session per upstream origin, error mapping, SSE lines.
+"""HTTP plumbing shared by adapters: a keep-alive connection pool per upstream origin, error mapping, SSE lines.
 
-Owns aiohttp client objects; knows nothing of request semantics.
+Owns the upstream client objects (`providers.wire`); knows nothing of request semantics.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 
 from fastroute.errors import UpstreamError, UpstreamTimeout
 from fastroute.providers.base import CallTimeouts
+from fastroute.providers.wire import OriginPool, Timeouts, UpstreamResponse
 
 
 class SessionPool:
-    """One keep-alive `ClientSession` per upstream origin, created lazily, closed with the app."""
+    """One keep-alive `OriginPool` per upstream origin, created lazily, closed with the app."""
 
     def __init__(self, limit_per_host: int) -> None:
         self._limit = limit_per_host
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._sessions: dict[str, OriginPool] = {}
 
-    def session_for(self, base_url: str) -> aiohttp.ClientSession:
-        parts = urlsplit(base_url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        session = self._sessions.get(origin)
+    def session_for(self, base_url: str) -> OriginPool:
+        session = self._sessions.get(base_url)
         if session is None or session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=0, limit_per_host=self._limit, keepalive_timeout=30, enable_cleanup_closed=True
-            )
-            session = aiohttp.ClientSession(
-                connector=connector,
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
-            )
-            self._sessions[origin] = session
+            parts = urlsplit(base_url)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            session = self._sessions.get(origin)
+            if session is None or session.closed:
+                session = OriginPool(origin, self._limit, keepalive_s=15.0)
+                self._sessions[origin] = session
+            self._sessions[base_url] = session
         return session
 
     async def close(self) -> None:
-        sessions, self._sessions = list(self._sessions.values()), {}
-        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+        sessions, self._sessions = set(self._sessions.values()), {}
+        for session in sessions:
+            session.close()
 
 
-TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+TRANSPORT_ERRORS = (asyncio.TimeoutError, OSError)  # wire raises ConnectionError / TimeoutError
 
 
 async def post(
-    session: aiohttp.ClientSession,
+    session: OriginPool,
     url: str,
     payload: bytes,
     headers: Mapping[str, str],
     timeouts: CallTimeouts,
     provider: str,
-) -> aiohttp.ClientResponse:
+) -> UpstreamResponse:
     """POSTs and returns a successful response; error statuses and transport failures raise `UpstreamError`."""
     try:
-        resp = await session.post(url, data=payload, headers=headers, timeout=client_timeout(timeouts))
+        resp = await session.request("POST", url, payload, headers, client_timeout(timeouts))
     except TRANSPORT_ERRORS as e:
         raise transport_error(provider, e) from e
     if resp.status >= 400:
@@ -73,7 +69,7 @@ async def post(
     return resp
 
 
-async def read_json(resp: aiohttp.ClientResponse, provider: str) -> Any:
+async def read_json(resp: UpstreamResponse, provider: str) -> Any:
     """Reads a whole JSON body; unreadable or non-JSON bodies raise `UpstreamError`."""
     try:
         raw = await resp.read()
@@ -87,8 +83,8 @@ async def read_json(resp: aiohttp.ClientResponse, provider: str) -> Any:
         raise malformed(provider, "body is not JSON") from e
 
 
-def client_timeout(t: CallTimeouts) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=t.total_s, connect=t.connect_s, sock_read=t.first_token_s)
+def client_timeout(t: CallTimeouts) -> Timeouts:
+    return Timeouts(connect_s=t.connect_s, read_s=t.first_token_s, total_s=t.total_s)
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -181,7 +177,7 @@ def malformed(provider: str, what: str) -> UpstreamError:
     )
 
 
-async def sse_events(content: aiohttp.StreamReader) -> AsyncIterator[tuple[str | None, bytes]]:
+async def sse_events(content: AsyncIterable[bytes]) -> AsyncIterator[tuple[str | None, bytes]]:
     """Yields (event name, data bytes) for each server-sent event, as it arrives."""
     event: str | None = None
     data: list[bytes] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 
 from fastroute.catalogue import ModelEntry, ProviderConfig
@@ -21,6 +20,7 @@ from fastroute.providers.http import (
     sse_events,
     transport_error,
 )
+from fastroute.providers.wire import UpstreamResponse
 
 
 def usage_from(data: Mapping[str, Any]) -> Usage | None:
@@ -51,7 +51,7 @@ class OpenAICompatProvider(Provider):
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
         return orjson.dumps(body)
 
-    async def _post(self, payload: bytes, timeouts: CallTimeouts) -> aiohttp.ClientResponse:
+    async def _post(self, payload: bytes, timeouts: CallTimeouts) -> UpstreamResponse:
         session = self._pool.session_for(self.config.base_url)
         return await post(session, self._url, payload, self._headers, timeouts, self.name)
 
@@ -68,7 +68,7 @@ class OpenAICompatProvider(Provider):
 
 
 class _OpenAIStream(UpstreamStream):
-    def __init__(self, provider: str, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, provider: str, resp: UpstreamResponse) -> None:
         self._provider = provider
         self._resp = resp
         self._finished = False
