@@ -175,6 +175,12 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             )
             started.append(gateway)
             targets.append(gateway)
+        for variant in args.variant:
+            label, _, path = variant.partition("=")
+            v_env = {**env, "FASTROUTE_WORKERS": str(args.workers), "PYTHONPATH": str(Path(path).resolve())}
+            other = start_fastroute(gw_cpu if args.workers == 1 else None, v_env, tmp / f"{label}.log", name=label)
+            started.append(other)
+            targets.append(other)
         if "nginx" in args.targets:
             nginx = start_nginx(gw_cpu, upstream.port, tmp)
             if nginx is None:
@@ -224,6 +230,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workers", type=int, default=1, help="FASTROUTE_WORKERS (>1: not pinned)")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for fastroute (repeatable)")
+    parser.add_argument(
+        "--variant", action="append", default=[],
+        help="LABEL=DIR: also run fastroute imported from DIR (a copy of python/), for A/B comparisons",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--markdown", type=Path, help="write the table here")
     parser.add_argument("--plot", type=Path, help="PNG of latency vs load (needs matplotlib)")
