@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from fastroute.catalogue import Catalogue
+from fastroute.governance.wiring import budget_probe, build_governance, install_governance_routes
 from fastroute.ledger import LedgerStage, SqliteLedger
 from fastroute.observability import ObservabilityStage
 from fastroute.observability.routes import install as install_observability
@@ -29,8 +30,14 @@ def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
     stages.append(ledger)
     # quality loop: records routing, raises demoted tiers before governance's budgets and the cache see them
     stages.append(QualityStage(settings.quality, catalogue, settings.data_dir))
-    # then tenants, policy, PII, rate limits and budgets (governance)
+    # then tenants, policy, PII, rate limits and the cost ceiling (governance)
+    governance = build_governance(settings, catalogue)
+    stages += governance.before_cache
+    for observer in (s for s in stages if isinstance(s, ObservabilityStage)):
+        observer.attach(budgets=budget_probe(governance.runtime))
     # then the response cache (semantic cache)
+    # budgets last: a cache hit above reserves nothing (governance)
+    stages += governance.after_cache
     return stages
 
 
@@ -44,3 +51,4 @@ def install_routes(app: web.Application, settings: Settings, stages: list[Stage]
         quality.bind(app[GATEWAY])
         tenants = next((s for s in stages if isinstance(s, TenantIdentifier)), None)
         install_quality(app, quality, settings.admin_token, tenants)
+    install_governance_routes(app, settings, stages)

@@ -1,0 +1,241 @@
+"""Limits enforced per request: rate limits (rpm / tpm), the per-request cost ceiling, and budgets
+(reserve the worst case before forwarding, settle the actual cost after, release on failure).
+
+A request reserves once, whatever its retries and fallbacks, and settles exactly once in `on_finish`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from fastroute.catalogue import Catalogue, ModelEntry
+from fastroute.errors import BudgetExceeded, PolicyViolation, RateLimited
+from fastroute.governance.policy import Budget
+from fastroute.governance.state import RATE_WINDOW_S, Line, StateStore
+from fastroute.governance.tenants import RequestGovernance, governance_of
+from fastroute.pipeline import RequestContext, Stage
+from fastroute.routing.decision import RouteDecision
+from fastroute.routing.router import tier_rank
+
+# The prompt count is our tokenizer's; providers count a little differently, so leave headroom.
+PROMPT_MARGIN = 1.1
+PROMPT_SLACK_TOKENS = 16
+
+
+def worst_case_cost(model: ModelEntry, prompt_tokens: int, max_tokens: int | None) -> float:
+    """Upper bound of one call: prompt (with margin) at input price + all allowed output at output price."""
+    prompt = math.ceil(prompt_tokens * PROMPT_MARGIN) + PROMPT_SLACK_TOKENS
+    out = min(max_tokens, model.max_output_tokens) if max_tokens else model.max_output_tokens
+    return model.cost(prompt, out)
+
+
+def chain_worst_case(chain: tuple[ModelEntry, ...], prompt_tokens: int, max_tokens: int | None) -> float:
+    """Whichever deployment of the chain ends up answering, it costs at most this."""
+    return max((worst_case_cost(m, prompt_tokens, max_tokens) for m in chain), default=0.0)
+
+
+def _prompt_tokens(ctx: RequestContext) -> int:
+    return int(ctx.analysis.tokens) if ctx.analysis is not None else 0
+
+
+def _cheaper_chains(
+    ctx: RequestContext, gov: RequestGovernance, catalogue: Catalogue
+) -> Iterator[tuple[str, tuple[ModelEntry, ...]]]:
+    """Allowed tiers cheaper than the routed one, most capable first, with their allowed deployments."""
+    assert ctx.decision is not None
+    allowed = gov.app.rules.allowed_tiers or frozenset(catalogue.tiers)
+    if ctx.allowed_tiers is not None:
+        allowed = allowed & ctx.allowed_tiers
+    models = gov.app.rules.allowed_models
+    for tier in sorted(allowed, key=tier_rank, reverse=True):
+        if tier_rank(tier) >= tier_rank(ctx.decision.tier):
+            continue
+        chain = tuple(m for m in catalogue.tier_chain(tier) if models is None or m.name in models)
+        if chain:
+            yield tier, chain
+
+
+def _downgrade(ctx: RequestContext, tier: str, chain: tuple[ModelEntry, ...], kind: str, label: str) -> None:
+    assert ctx.decision is not None
+    ctx.decisions.append(f"{kind}:downgrade:{label}:{ctx.decision.tier}->{tier}")
+    ctx.decision = RouteDecision(tier, chain, f"{ctx.decision.reason}; downgraded by {label}", None)
+
+
+class RateLimitStage(Stage):
+    """Sliding-minute limits per application and department: requests (rpm) and tokens (tpm)."""
+
+    name = "rate_limits"
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    @staticmethod
+    def _lines(gov: RequestGovernance, unit: str) -> tuple[Line, ...]:
+        lines = []
+        app_limit = gov.app.rules.rpm if unit == "rpm" else gov.app.rules.tpm
+        dept_limit = gov.department.rpm if unit == "rpm" else gov.department.tpm
+        if app_limit is not None:
+            lines.append(Line(f"{unit}:app:{gov.app.name}", app_limit, 2 * RATE_WINDOW_S,
+                              f"applications.{gov.app.name}.{unit}"))
+        if dept_limit is not None:
+            lines.append(Line(f"{unit}:dept:{gov.department.name}", dept_limit, 2 * RATE_WINDOW_S,
+                              f"departments.{gov.department.name}.{unit}"))
+        return tuple(lines)
+
+    async def _acquire(self, ctx: RequestContext, lines: tuple[Line, ...], amount: float, what: str) -> None:
+        failed = await self.store.rate_acquire(lines, amount)
+        if failed is None:
+            return
+        line = lines[failed]
+        ctx.decisions.append(f"ratelimit:block:{line.label}")
+        retry = max(1, math.ceil(RATE_WINDOW_S - time.time() % RATE_WINDOW_S))
+        raise RateLimited(
+            f"Rate limit reached: {line.label} allows {line.limit:g} {what} per minute.",
+            headers={"Retry-After": str(retry)},
+        )
+
+    async def on_request(self, ctx: RequestContext) -> None:
+        gov = governance_of(ctx)
+        if gov is None:
+            return
+        lines = self._lines(gov, "rpm")
+        if lines:
+            await self._acquire(ctx, lines, 1, "requests")
+
+    async def on_routed(self, ctx: RequestContext) -> None:
+        gov = governance_of(ctx)
+        if gov is None or ctx.cached_body is not None:
+            return
+        lines = self._lines(gov, "tpm")
+        if lines:
+            await self._acquire(ctx, lines, _prompt_tokens(ctx), "tokens")
+            gov.tpm_lines = lines
+
+    async def on_finish(self, ctx: RequestContext) -> None:
+        gov = governance_of(ctx)
+        if gov is not None and gov.tpm_lines and ctx.usage is not None and ctx.served_by is not None:
+            await self.store.rate_add(gov.tpm_lines, ctx.usage.completion_tokens)
+
+
+class CostCeilingStage(Stage):
+    """`max_cost_per_request_usd`: refuse (400) or downgrade a request whose worst case exceeds it."""
+
+    name = "cost_ceiling"
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+
+    async def on_routed(self, ctx: RequestContext) -> None:
+        gov = governance_of(ctx)
+        if gov is None or ctx.decision is None or ctx.cached_body is not None:
+            return
+        rules = gov.app.rules
+        limit = rules.max_cost_per_request_usd
+        if limit is None:
+            return
+        prompt, max_tokens = _prompt_tokens(ctx), ctx.chat.max_tokens
+        decision = ctx.decision
+        fitting = tuple(m for m in decision.chain if worst_case_cost(m, prompt, max_tokens) <= limit)
+        if fitting:
+            if fitting != decision.chain:
+                ctx.decision = RouteDecision(decision.tier, fitting, decision.reason + "; cost ceiling", decision.score)
+            return
+        if rules.max_cost_action == "downgrade":
+            for tier, chain in _cheaper_chains(ctx, gov, self.catalogue):
+                fit = tuple(m for m in chain if worst_case_cost(m, prompt, max_tokens) <= limit)
+                if fit:
+                    _downgrade(ctx, tier, fit, "cost", "max_cost_per_request_usd")
+                    return
+        worst = chain_worst_case(decision.chain, prompt, max_tokens)
+        ctx.decisions.append("cost:block")
+        raise PolicyViolation(
+            f"This request could cost up to ${worst:.6f} (prompt ~{prompt} tokens, max_tokens "
+            f"{max_tokens or decision.model.max_output_tokens}) on the {decision.tier} tier, over application "
+            f"'{gov.app.name}''s max_cost_per_request_usd of ${limit:g}. Lower max_tokens or shorten the prompt.",
+            param="max_tokens",
+        )
+
+
+def _period_lines(scope: str, name: str, budget: Budget, now: datetime) -> list[tuple[Line, Budget]]:
+    lines = []
+    if budget.daily_usd is not None:
+        day = now.strftime("%Y-%m-%d")
+        lines.append((Line(f"budget:{scope}:{name}:day:{day}", budget.daily_usd, 3 * 86400,
+                           f"{scope}.{name}.budgets.daily_usd"), budget))
+    if budget.monthly_usd is not None:
+        month = now.strftime("%Y-%m")
+        lines.append((Line(f"budget:{scope}:{name}:month:{month}", budget.monthly_usd, 40 * 86400,
+                           f"{scope}.{name}.budgets.monthly_usd"), budget))
+    return lines
+
+
+def budget_lines(gov: RequestGovernance, now: datetime) -> list[tuple[Line, Budget]]:
+    """Every budget this request counts against: its application's and its department's."""
+    return [
+        *_period_lines("applications", gov.app.name, gov.app.budget, now),
+        *_period_lines("departments", gov.department.name, gov.department.budget, now),
+    ]
+
+
+def seconds_until_reset(label: str, now: datetime) -> int:
+    if label.endswith("daily_usd"):
+        nxt = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        nxt = (first + timedelta(days=32)).replace(day=1)
+    return max(1, math.ceil((nxt - now).total_seconds()))
+
+
+class BudgetStage(Stage):
+    """Reserves the worst-case cost of the routed chain before forwarding; settles the actual after."""
+
+    name = "budgets"
+
+    def __init__(self, store: StateStore, catalogue: Catalogue, reservation_ttl_s: float = 300.0) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.reservation_ttl_s = reservation_ttl_s
+
+    async def on_routed(self, ctx: RequestContext) -> None:
+        gov = governance_of(ctx)
+        if gov is None or ctx.decision is None or ctx.cached_body is not None:
+            return
+        now = datetime.now(UTC)
+        pairs = budget_lines(gov, now)
+        if not pairs:
+            return
+        lines = tuple(line for line, _ in pairs)
+        prompt, max_tokens = _prompt_tokens(ctx), ctx.chat.max_tokens
+        rid = uuid.uuid4().hex
+        failed = await self.store.reserve(
+            rid, lines, chain_worst_case(ctx.decision.chain, prompt, max_tokens), self.reservation_ttl_s
+        )
+        if failed is None:
+            gov.reservation = (rid, lines)
+            return
+        line, budget = pairs[failed]
+        if budget.action == "downgrade":
+            for tier, chain in _cheaper_chains(ctx, gov, self.catalogue):
+                amount = chain_worst_case(chain, prompt, max_tokens)
+                if await self.store.reserve(rid, lines, amount, self.reservation_ttl_s) is None:
+                    gov.reservation = (rid, lines)
+                    _downgrade(ctx, tier, chain, "budget", line.label)
+                    return
+        ctx.decisions.append(f"budget:block:{line.label}")
+        raise BudgetExceeded(
+            f"Budget exhausted: {line.label} is ${line.limit:g} and this request could cost more than what is left.",
+            headers={"Retry-After": str(seconds_until_reset(line.label, now))},
+        )
+
+    async def on_finish(self, ctx: RequestContext) -> None:
+        gov = governance_of(ctx)
+        if gov is None or gov.reservation is None:
+            return
+        rid, lines = gov.reservation
+        gov.reservation = None
+        actual = ctx.cost_usd if ctx.served_by is not None else 0.0
+        await self.store.settle(rid, lines, actual)

@@ -1,0 +1,136 @@
+"""Shared governance state behind one small interface: budget counters with reservations, rate windows.
+
+`MemoryStore` is the in-process default (one replica); `redis_store.RedisStore` shares state across
+replicas with atomic Lua scripts. Must not know about requests or policies: only keys, limits, amounts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+RATE_WINDOW_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One counter a request is checked against: store key, limit, counter lifetime, and a label for messages."""
+
+    key: str
+    limit: float
+    ttl_s: float
+    label: str
+
+
+class StateStore(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def reserve(self, rid: str, lines: Sequence[Line], amount: float, ttl_s: float) -> int | None:
+        """Atomically reserves `amount` on every line, or on none: returns the index of a line that would
+        go over its limit (counting settled spend plus live reservations), else None."""
+        ...
+
+    async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
+        """Drops reservation `rid` and adds `actual` spend (0 releases). Idempotent per `rid`."""
+        ...
+
+    async def levels(self, lines: Sequence[Line]) -> list[tuple[float, float]]:
+        """(settled spend, live reservations) per line."""
+        ...
+
+    async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
+        """Sliding-minute limit: adds `amount` to every line unless one would exceed its limit (index)."""
+        ...
+
+    async def rate_add(self, lines: Sequence[Line], amount: float) -> None:
+        """Adds `amount` without checking (e.g. completion tokens, known only afterwards)."""
+        ...
+
+
+@dataclass(slots=True)
+class _Counter:
+    spent: float = 0.0
+    reserved: dict[str, tuple[float, float]] = field(default_factory=dict)  # rid -> (amount, expiry)
+    expires: float = 0.0
+
+    def live_reserved(self, now: float) -> float:
+        dead = [rid for rid, (_, exp) in self.reserved.items() if exp <= now]
+        for rid in dead:
+            del self.reserved[rid]
+        return sum(a for a, _ in self.reserved.values())
+
+
+class MemoryStore:
+    """In-process state; correct for one replica (asyncio runs each call without interleaving)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._counters: dict[str, _Counter] = {}
+        self._windows: dict[str, dict[int, float]] = {}
+        self._settled: set[str] = set()
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def _counter(self, line: Line, now: float) -> _Counter:
+        c = self._counters.get(line.key)
+        if c is None or c.expires <= now:
+            c = self._counters[line.key] = _Counter(expires=now + line.ttl_s)
+        return c
+
+    async def reserve(self, rid: str, lines: Sequence[Line], amount: float, ttl_s: float) -> int | None:
+        now = self._clock()
+        counters = [self._counter(line, now) for line in lines]
+        for i, (line, c) in enumerate(zip(lines, counters, strict=True)):
+            if c.spent + c.live_reserved(now) + amount > line.limit + 1e-12:
+                return i
+        for c in counters:
+            c.reserved[rid] = (amount, now + ttl_s)
+        return None
+
+    async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
+        if rid in self._settled:
+            return
+        self._settled.add(rid)
+        if len(self._settled) > 100_000:
+            self._settled.clear()
+        now = self._clock()
+        for line in lines:
+            c = self._counter(line, now)
+            c.reserved.pop(rid, None)
+            c.spent += actual
+
+    async def levels(self, lines: Sequence[Line]) -> list[tuple[float, float]]:
+        now = self._clock()
+        return [(c.spent, c.live_reserved(now)) for c in (self._counter(line, now) for line in lines)]
+
+    def _window_level(self, key: str, now: float) -> tuple[dict[int, float], int, float]:
+        idx = int(now // RATE_WINDOW_S)
+        frac = (now % RATE_WINDOW_S) / RATE_WINDOW_S
+        w = self._windows.setdefault(key, {})
+        for old in [k for k in w if k < idx - 1]:
+            del w[old]
+        return w, idx, w.get(idx - 1, 0.0) * (1.0 - frac) + w.get(idx, 0.0)
+
+    async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
+        now = self._clock()
+        states = [self._window_level(line.key, now) for line in lines]
+        for i, (line, (_, _, level)) in enumerate(zip(lines, states, strict=True)):
+            if level + amount > line.limit:
+                return i
+        for w, idx, _ in states:
+            w[idx] = w.get(idx, 0.0) + amount
+        return None
+
+    async def rate_add(self, lines: Sequence[Line], amount: float) -> None:
+        now = self._clock()
+        for line in lines:
+            w, idx, _ = self._window_level(line.key, now)
+            w[idx] = w.get(idx, 0.0) + amount

@@ -1,0 +1,136 @@
+"""Tenant identification and policy enforcement: who is calling (virtual key or `x-fastroute-app`), and
+what their application may use (tiers, models, latency class, cache). The first governance stage.
+
+Sets `ctx.tenant`, `ctx.allowed_tiers`, `ctx.latency_class`, `ctx.cache_allowed` and `ctx.governance`
+(the policy snapshot every later governance stage reads, so a reload never changes a request midway).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fastroute.catalogue import Catalogue
+from fastroute.errors import AuthenticationError, InvalidRequest, PermissionDenied
+from fastroute.governance.policy import DEFAULT_APP, Application, Department, Policy
+from fastroute.governance.policy_load import hash_key
+from fastroute.governance.runtime import GovernanceRuntime
+from fastroute.governance.state import Line
+from fastroute.pipeline import RequestContext, Stage, Tenant
+from fastroute.routing.decision import RouteDecision
+from fastroute.routing.router import tier_rank
+
+APP_HEADER = "x-fastroute-app"
+_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(slots=True)
+class RequestGovernance:
+    """One request's governance state: the policy it started under, its reservation and rate lines."""
+
+    policy: Policy
+    app: Application
+    department: Department
+    reservation: tuple[str, tuple[Line, ...]] | None = None
+    tpm_lines: tuple[Line, ...] = ()
+
+
+def governance_of(ctx: RequestContext) -> RequestGovernance | None:
+    gov = ctx.governance
+    return gov if isinstance(gov, RequestGovernance) else None
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("Authorization") or headers.get("authorization")
+    if not value or not value[:7].lower() == "bearer ":
+        return None
+    token = value[7:].strip()
+    return token or None
+
+
+def resolve_tenant(policy: Policy, headers: Mapping[str, str]) -> tuple[Tenant, Application]:
+    """The caller's tenant and application under `policy`; refuses with 401 / 403 / 400."""
+    token = bearer_token(headers) if policy.keys_enabled else None
+    if token is not None:
+        key = policy.keys.get(hash_key(token))
+        if key is None:
+            raise AuthenticationError("Invalid API key: it is not a virtual key of this gateway.")
+        app = policy.applications[key.app]
+        return Tenant(app=app.name, department=app.department, key_id=key.key_id), app
+    if policy.require_keys:
+        raise AuthenticationError("This gateway requires a virtual API key (Authorization: Bearer <key>).")
+    name = headers.get(APP_HEADER)
+    if name is None or name == "":
+        if policy.require_app:
+            raise PermissionDenied(f"This gateway requires the {APP_HEADER} header naming a known application.")
+        name = DEFAULT_APP
+    if not _APP_NAME.match(name):
+        raise InvalidRequest(f"'{APP_HEADER}' must be letters, digits, '.', '_' or '-' (max 64).", param=APP_HEADER)
+    found = policy.application(name)
+    if found is None:
+        raise PermissionDenied(f"Unknown application {name!r}: it is not declared in the gateway's policy.")
+    return Tenant(app=found.name, department=found.department, key_id=None), found
+
+
+class TenantStage(Stage):
+    """Identifies the tenant and applies its application's rules; owns the governance runtime lifecycle."""
+
+    name = "tenants"
+
+    def __init__(self, runtime: GovernanceRuntime, catalogue: Catalogue) -> None:
+        self.runtime = runtime
+        self.catalogue = catalogue
+
+    async def start(self) -> None:
+        await self.runtime.start()
+
+    async def close(self) -> None:
+        await self.runtime.close()
+
+    async def identify(self, headers: Mapping[str, str]) -> Tenant:
+        """The tenant for `headers` under the current policy (used by other routes, e.g. feedback)."""
+        return resolve_tenant(self.runtime.holder.current, headers)[0]
+
+    async def on_request(self, ctx: RequestContext) -> None:
+        policy = self.runtime.holder.current
+        tenant, app = resolve_tenant(policy, ctx.headers)
+        ctx.tenant = tenant
+        ctx.governance = RequestGovernance(policy=policy, app=app, department=policy.department(app.department))
+        rules = app.rules
+        if rules.allowed_tiers is not None:
+            ctx.allowed_tiers = (
+                rules.allowed_tiers if ctx.allowed_tiers is None else ctx.allowed_tiers & rules.allowed_tiers
+            )
+        ctx.latency_class = rules.latency_class
+        ctx.cache_allowed = ctx.cache_allowed and rules.cache
+        model = ctx.chat.model
+        if not ctx.chat.wants_auto and rules.allowed_models is not None and model not in rules.allowed_models:
+            ctx.decisions.append("policy:block:model")
+            raise PermissionDenied(
+                f"The model '{model}' is not allowed for application '{app.name}' by policy.", param="model"
+            )
+
+    async def on_routed(self, ctx: RequestContext) -> None:
+        gov = governance_of(ctx)
+        if gov is None or ctx.decision is None or gov.app.rules.allowed_models is None:
+            return
+        allowed = gov.app.rules.allowed_models
+        decision = ctx.decision
+        chain = tuple(m for m in decision.chain if m.name in allowed)
+        if chain == decision.chain:
+            return
+        if chain:
+            ctx.decision = RouteDecision(decision.tier, chain, decision.reason + "; policy models", decision.score)
+            return
+        # No allowed model serves the routed tier: the nearest tier that has one, cheaper first.
+        tiers = gov.app.rules.allowed_tiers or frozenset(self.catalogue.tiers)
+        rank = tier_rank(decision.tier)
+        for tier in sorted(tiers, key=lambda t: (abs(tier_rank(t) - rank), tier_rank(t))):
+            chain = tuple(m for m in self.catalogue.tier_chain(tier) if m.name in allowed)
+            if chain:
+                ctx.decisions.append(f"policy:reroute:{decision.tier}->{tier}")
+                ctx.decision = RouteDecision(tier, chain, decision.reason + f"; policy models -> {tier}", None)
+                return
+        ctx.decisions.append("policy:block:model")
+        raise PermissionDenied(f"No model allowed for application '{gov.app.name}' serves this request.")

@@ -1,0 +1,75 @@
+"""What the composition root calls: the governance stages for `Settings`, and its admin routes.
+
+`build_governance` returns two groups because the response cache sits between them: tenants, PII,
+rate limits and the cost ceiling run before the cache; budgets after it, so cache hits reserve nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from fastroute.catalogue import Catalogue
+from fastroute.governance import admin
+from fastroute.governance.limits import BudgetStage, CostCeilingStage, RateLimitStage
+from fastroute.governance.runtime import GovernanceRuntime
+from fastroute.governance.screening import PiiStage
+from fastroute.governance.tenants import TenantStage
+from fastroute.ledger import LedgerStage, SqliteLedger
+from fastroute.observability.sources import BudgetStatus
+from fastroute.pipeline import Stage
+from fastroute.settings import Settings
+
+
+@dataclass(frozen=True)
+class Governance:
+    runtime: GovernanceRuntime
+    before_cache: list[Stage]
+    after_cache: list[Stage]
+
+
+def build_governance(settings: Settings, catalogue: Catalogue, *, policy_text: str | None = None) -> Governance:
+    """Stages from settings; `policy_text` is used when `FASTROUTE_POLICY` is unset (e.g. the demo)."""
+    runtime = GovernanceRuntime(
+        catalogue,
+        settings.governance,
+        policy_path=settings.policy_path,
+        policy_text=policy_text,
+        redis_url=settings.redis_url,
+    )
+    before: list[Stage] = [
+        TenantStage(runtime, catalogue),
+        PiiStage(),
+        RateLimitStage(runtime.store),
+        CostCeilingStage(catalogue),
+    ]
+    after: list[Stage] = [BudgetStage(runtime.store, catalogue, settings.governance.reservation_ttl_s)]
+    return Governance(runtime, before, after)
+
+
+def install_governance_routes(app: web.Application, settings: Settings, stages: Sequence[Stage]) -> None:
+    """`/admin/policy`, `/admin/budgets`, `/admin/spend`, `/admin/audit` when governance stages are present."""
+    tenants = next((s for s in stages if isinstance(s, TenantStage)), None)
+    if tenants is None:
+        return
+    ledger_stage = next((s for s in stages if isinstance(s, LedgerStage)), None)
+    ledger = ledger_stage.ledger if ledger_stage is not None and isinstance(ledger_stage.ledger, SqliteLedger) else None
+    admin.install(app, tenants.runtime, ledger, settings.admin_token)
+
+
+def budget_probe(runtime: GovernanceRuntime) -> Callable[[], Awaitable[list[BudgetStatus]]]:
+    """Budget status for visibility's metrics (`ObservabilityStage.attach(budgets=...)`)."""
+
+    async def probe() -> list[BudgetStatus]:
+        rows = await runtime.budget_levels()
+        return [
+            BudgetStatus(
+                scope="app" if r["scope"] == "applications" else "department", name=r["name"], period=r["period"],
+                limit_usd=r["limit_usd"], spent_usd=r["spent_usd"] + r["reserved_usd"],
+            )
+            for r in rows
+        ]
+
+    return probe
