@@ -117,7 +117,10 @@ class SemanticCache:
         self._expiry: list[tuple[float, str, int]] = []  # heap by expiry time
         self._ids = itertools.count(1)
         self._bytes = 0
+        # Replication (fastroute.cache.replication) sets `on_store` and drains `outbox`; without it the
+        # outbox stays empty.
         self.outbox: deque[CacheEntry] = deque(maxlen=10_000)
+        self.on_store: Callable[[CacheEntry], None] | None = None
         self.counters: Counter[str] = Counter()
 
     def __len__(self) -> int:
@@ -183,7 +186,8 @@ class SemanticCache:
                 continue
             if query_sig is None:
                 query_sig = signature(turn)
-            assert entry.sig is not None
+            if entry.sig is None:  # computed on first use: most entries are never a candidate
+                entry.sig = signature(split_conversation(entry.text)[1])
             failed = verify(query_sig, entry.sig)
             if failed is not None:
                 self.counters[f"verifier_{failed}"] += 1
@@ -225,7 +229,9 @@ class SemanticCache:
         )
         if not self.insert_entry(entry):
             return None
-        self.outbox.append(entry)
+        if self.on_store is not None:
+            self.outbox.append(entry)
+            self.on_store(entry)
         return entry
 
     def insert_entry(self, entry: CacheEntry) -> bool:
@@ -240,8 +246,6 @@ class SemanticCache:
         if old is not None:
             self._remove(old)
         entry.local_id = next(self._ids)
-        _, turn = split_conversation(entry.text)
-        entry.sig = signature(turn)
         self._entries[entry.key] = entry
         self._by_id[entry.local_id] = entry
         self._bytes += entry.size

@@ -1,0 +1,80 @@
+"""Semantic-cache lookup latency (embed + search + verify) at 100,000 entries, p50/p99 reported.
+
+Run: pytest benchmarks/micro/test_cache_bench.py --benchmark-enable -s
+Entries are the committed development prompts plus synthetic sentences drawn from the WordPiece vocabulary
+(distinct, realistic length); queries are the development set's paraphrases (hits) and hard negatives.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastroute._native import normalize_key
+from fastroute.cache import CacheScope, CacheSettings, SemanticCache, fingerprint_request
+from fastroute.embedding import EMBEDDING_DIM, load_embedder
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV = ROOT / "benchmarks" / "data" / "cache_dev"
+ENTRIES = 100_000
+SCOPE = CacheScope(tenant="bench")
+FP = fingerprint_request({"model": "bench"})
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    key: str
+    embedding: None = None
+
+
+def _synthetic(n: int, seed: int) -> list[str]:
+    vocab = json.loads((ROOT / "models/embedding/tokenizer.json").read_text())["model"]["vocab"]
+    words = [w for w in vocab if w.isalpha() and w.isascii() and len(w) > 2 and not w.startswith("##")]
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(words, k=rng.randint(6, 24))) + "?" for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def loaded() -> tuple[SemanticCache, list[str]]:
+    embedder = load_embedder(ROOT / "models")
+    cache = SemanticCache(CacheSettings(max_entries=ENTRIES + 10), embedder.embed, EMBEDDING_DIM)
+    cached = [json.loads(line)["text"] for line in (DEV / "cache.jsonl").open()]
+    t0 = time.perf_counter()
+    for text in cached + _synthetic(ENTRIES - len(cached), seed=1):
+        cache.store(SCOPE, _Analysis(normalize_key(text)), FP, text, {"choices": [{"text": "cached answer"}]})
+    print(f"\nloaded {len(cache)} entries in {time.perf_counter() - t0:.1f}s, ~{cache.bytes_used / 1e6:.0f} MB")
+    queries = [json.loads(line)["text"] for line in (DEV / "queries.jsonl").open()]
+    return cache, queries
+
+
+def _percentiles(samples: list[float]) -> str:
+    a = np.array(samples) * 1e6
+    return f"p50 {np.percentile(a, 50):.1f} us, p99 {np.percentile(a, 99):.1f} us, n={len(a)}"
+
+
+@pytest.mark.timeout(3600)
+def test_lookup_latency_100k(benchmark: pytest.FixtureRequest, loaded: tuple[SemanticCache, list[str]]) -> None:
+    cache, queries = loaded
+    analyses = [(_Analysis(normalize_key(q)), q) for q in queries]
+    samples: list[float] = []
+    hits = 0
+    for _ in range(3):
+        for a, q in analyses:
+            t = time.perf_counter()
+            hit = cache.lookup(SCOPE, a, FP, q)
+            samples.append(time.perf_counter() - t)
+            hits += hit is not None
+    print(f"\nlookup (embed + search + verify) at {len(cache)} entries: {_percentiles(samples)}, hits {hits}")
+    it = iter(analyses * 1000)
+
+    def one() -> None:
+        a, q = next(it)
+        cache.lookup(SCOPE, a, FP, q)
+
+    benchmark(one)  # type: ignore[operator]
