@@ -81,7 +81,8 @@ class RedisReplication:
     def __init__(self, cache: SemanticCache, url: str, prefix: str, *, max_log: int | None = None) -> None:
         self.cache = cache
         cache.origin = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
+        # redis-py's annotations are unions of RESP2/RESP3 shapes; results are handled as bytes here.
+        self._redis: Any = aioredis.Redis.from_url(url)
         self._prefix = prefix
         self._log_key = f"{prefix}:log"
         self._max_log = max_log or cache.settings.max_entries

@@ -39,8 +39,8 @@ def new_cache(embedder: StaticEmbedder) -> SemanticCache:
     return SemanticCache(CacheSettings(), embedder.embed, EMBEDDING_DIM)
 
 
-async def eventually_hit(cache: SemanticCache, text: str, scope: CacheScope = A, timeout: float = 5.0) -> str:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually_hit(cache: SemanticCache, text: str, scope: CacheScope = A, wait_s: float = 5.0) -> str:
+    deadline = asyncio.get_running_loop().time() + wait_s
     while True:
         hit = cache.lookup(scope, Analysis(normalize_key(text)), FP, text)
         if hit is not None:
@@ -85,7 +85,7 @@ async def test_two_replicas_share_entries_and_restart_reloads(redis_url: str, em
     await rep3.start()
     try:
         assert rep3.loaded == 1
-        assert await eventually_hit(restarted, "<user> How do I reset my password?", timeout=0.5) == "exact:from-one"
+        assert await eventually_hit(restarted, "<user> How do I reset my password?", wait_s=0.5) == "exact:from-one"
     finally:
         await rep3.close()
 
