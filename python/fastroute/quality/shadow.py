@@ -127,6 +127,11 @@ def shadow_request(chat: ChatRequest, max_tokens: int) -> ChatRequest:
 
 
 @dataclass(slots=True)
+class _Spend:
+    usd: float = 0.0
+
+
+@dataclass(slots=True)
 class ShadowCounters:
     offered: int = 0
     started: int = 0
@@ -183,10 +188,18 @@ class ShadowEvaluator:
             self.counters.skipped_budget += 1
             return False
         self.counters.started += 1
-        task = asyncio.get_running_loop().create_task(self._run(job, cap, reservation), name="shadow-eval")
+        spent = _Spend()
+        task = asyncio.get_running_loop().create_task(self._run(job, cap, spent), name="shadow-eval")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # Settled in a done callback, not in the job: a job cancelled before it ever ran must release too.
+        task.add_done_callback(lambda t: self._done(t, reservation, spent))
         return True
+
+    def _done(self, task: asyncio.Task[None], reservation: float, spent: _Spend) -> None:
+        self._tasks.discard(task)
+        self.budget.settle(reservation, spent.usd)
+        if self._on_spend is not None and spent.usd:
+            self._on_spend(spent.usd)
 
     def reservation(self, job: ShadowJob, cap: int) -> float:
         """The most `job` can cost: each upstream call at its dearest deployment, plus the judgements."""
@@ -226,8 +239,7 @@ class ShadowEvaluator:
             raise last
         raise UpstreamError(f"no deployment serves the {tier} tier", reason="no_deployment")
 
-    async def _run(self, job: ShadowJob, cap: int, reservation: float) -> None:
-        spent = 0.0
+    async def _run(self, job: ShadowJob, cap: int, spent: _Spend) -> None:
         try:
             async with self._slots:
                 request = shadow_request(job.chat, cap)
@@ -235,11 +247,11 @@ class ShadowEvaluator:
                     reference, reference_model = job.served_text, job.served_model
                 else:
                     reference, reference_model, cost = await self._ask(TOP_TIER, request, job.prompt_tokens)
-                    spent += cost
+                    spent.usd += cost
                 candidates = [(job.served_tier, job.served_model, job.served_text)]
                 if job.natural_tier != job.served_tier:
                     text, model, cost = await self._ask(job.natural_tier, request, job.prompt_tokens)
-                    spent += cost
+                    spent.usd += cost
                     candidates = [(job.natural_tier, model, text)]
                     if job.served_tier != TOP_TIER:
                         candidates.append((job.served_tier, job.served_model, job.served_text))
@@ -247,10 +259,10 @@ class ShadowEvaluator:
                 comparisons = []
                 for tier, model, text in candidates:
                     verdict = await self.judge.judge(prompt, text, reference, structured=job.structured)
-                    spent += verdict.cost_usd
+                    spent.usd += verdict.cost_usd
                     comparisons.append(Comparison(tier, model, verdict))
             self.counters.completed += 1
-            await self._on_outcome(ShadowOutcome(job, reference_model, tuple(comparisons), spent))
+            await self._on_outcome(ShadowOutcome(job, reference_model, tuple(comparisons), spent.usd))
         except asyncio.CancelledError:
             raise
         except UpstreamError as e:
@@ -259,10 +271,6 @@ class ShadowEvaluator:
         except Exception:
             self.counters.failed += 1
             log.exception("shadow evaluation of request %s failed", job.request_id)
-        finally:
-            self.budget.settle(reservation, spent)
-            if self._on_spend is not None and spent:
-                self._on_spend(spent)
 
     @property
     def pending(self) -> int:
