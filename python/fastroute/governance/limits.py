@@ -21,14 +21,13 @@ from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
 from fastroute.routing.router import tier_rank
 
-# The prompt count is our tokenizer's; providers count a little differently, so leave headroom.
-PROMPT_MARGIN = 1.1
+# The prompt count is our tokenizer's; providers count a little differently, so leave headroom (+10% + 16).
 PROMPT_SLACK_TOKENS = 16
 
 
 def worst_case_cost(model: ModelEntry, prompt_tokens: int, max_tokens: int | None) -> float:
     """Upper bound of one call: prompt (with margin) at input price + all allowed output at output price."""
-    prompt = math.ceil(prompt_tokens * PROMPT_MARGIN) + PROMPT_SLACK_TOKENS
+    prompt = prompt_tokens + (prompt_tokens + 9) // 10 + PROMPT_SLACK_TOKENS
     out = min(max_tokens, model.max_output_tokens) if max_tokens else model.max_output_tokens
     return model.cost(prompt, out)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 PII_ACTIONS: tuple[str, ...] = ("off", "detect", "redact", "block")
 LIMIT_ACTIONS: tuple[str, ...] = ("block", "downgrade")
-LATENCY_CLASSES: tuple[str, ...] = ("interactive", "standard", "batch")
+LATENCY_CLASSES: tuple[str, ...] = ("realtime", "standard", "batch")  # as reliability reads them
 DEFAULT_APP = "default"
 DEFAULT_DEPARTMENT = "default"
 

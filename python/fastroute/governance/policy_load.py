@@ -17,7 +17,7 @@ Owns validation only (no I/O beyond reading the one file it is asked to). Exampl
         budgets: {daily_usd: 5, action: block}
         rpm: 60
         tpm: 100000
-        latency_class: interactive
+        latency_class: realtime
         pii: block
         cache: false
         allowed_models: [sim-budget, sim-mid]

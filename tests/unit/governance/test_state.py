@@ -1,0 +1,64 @@
+"""The in-process state store: atomic multi-line reservations, settle-once, expiry, sliding rate windows."""
+
+from __future__ import annotations
+
+import pytest
+
+from fastroute.governance.limits import chain_worst_case, worst_case_cost
+from fastroute.governance.state import Line, MemoryStore
+from fastroute.simulator.demo import demo_catalogue
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_reserve_is_all_or_nothing_and_settle_replaces_the_reservation() -> None:
+    store = MemoryStore()
+    app, dept = Line("a", 1.0, 100, "app"), Line("d", 1.5, 100, "dept")
+    assert await store.reserve("r1", [app, dept], 0.6, 60) is None
+    assert await store.reserve("r2", [app, dept], 0.6, 60) == 0  # app line would exceed
+    assert await store.levels([app, dept]) == [(0.0, pytest.approx(0.6)), (0.0, pytest.approx(0.6))]
+    await store.settle("r1", [app, dept], 0.2)
+    await store.settle("r1", [app, dept], 0.2)  # settling twice counts once
+    assert await store.levels([app]) == [(pytest.approx(0.2), 0.0)]
+    assert await store.reserve("r3", [Line("x", 10, 100, "x"), dept], 1.31, 60) == 1  # dept: 0.2 + 1.31 > 1.5
+    assert await store.levels([Line("x", 10, 100, "x")]) == [(0.0, 0.0)]  # nothing reserved on failure
+
+
+async def test_unsettled_reservations_expire() -> None:
+    clock = Clock()
+    store = MemoryStore(clock)
+    line = Line("a", 1.0, 1000, "app")
+    assert await store.reserve("crashed", [line], 0.9, ttl_s=30) is None
+    assert await store.reserve("next", [line], 0.5, ttl_s=30) == 0
+    clock.now += 31
+    assert await store.reserve("next", [line], 0.5, ttl_s=30) is None
+
+
+async def test_sliding_minute_counts_the_previous_window_by_weight() -> None:
+    clock = Clock()
+    clock.now = 60.0 * 1000  # start of a window
+    store = MemoryStore(clock)
+    rpm = Line("rpm:a", 10, 120, "rpm")
+    for _ in range(10):
+        assert await store.rate_acquire([rpm], 1) is None
+    assert await store.rate_acquire([rpm], 1) == 0
+    clock.now += 60 + 30  # half-way through the next window: 10 * 0.5 = 5 still count
+    for _ in range(5):
+        assert await store.rate_acquire([rpm], 1) is None
+    assert await store.rate_acquire([rpm], 1) == 0
+
+
+def test_worst_case_uses_max_tokens_capped_by_the_model_and_the_priciest_fallback() -> None:
+    cat = demo_catalogue("http://x")
+    mid = cat.models["sim-mid"]
+    assert worst_case_cost(mid, 100, 50) == pytest.approx(mid.cost(126, 50))
+    assert worst_case_cost(mid, 100, None) == pytest.approx(mid.cost(126, mid.max_output_tokens))
+    assert worst_case_cost(mid, 100, 10**6) == worst_case_cost(mid, 100, None)
+    chain = cat.tier_chain("frontier")
+    assert chain_worst_case(chain, 100, 50) == max(worst_case_cost(m, 100, 50) for m in chain)
