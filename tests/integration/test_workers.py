@@ -1,0 +1,143 @@
+"""`FASTROUTE_WORKERS=2` against a real `python -m fastroute serve`: two processes share the port, both
+serve, a dead worker is replaced, and SIGTERM stops them all with exit code 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+
+from fastroute.server.workers import CRASH_LOOP_S
+from fastroute.simulator.upstream import SimulatedModel, Simulator
+
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.skipif(not hasattr(os, "fork") or not Path("/proc").is_dir(), reason="needs fork and /proc"),
+]
+BUSY = SimulatedModel(min_words=20, max_words=30)
+
+
+def config(base_url: str) -> dict[str, Any]:
+    price = {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}
+    return {
+        "replace_catalogue": True,
+        "providers": {"sim": {"kind": "openai", "base_url": f"{base_url}/v1"}},
+        "models": {
+            "sim-budget": {"provider": "sim", "upstream_model": "sim-budget-1", "tier": "budget", **price},
+            "sim-mid": {"provider": "sim", "upstream_model": "sim-mid-1", "tier": "mid", **price},
+            "sim-frontier": {"provider": "sim", "upstream_model": "sim-frontier-1", "tier": "frontier", **price},
+        },
+        "tiers": {"budget": ["sim-budget"], "mid": ["sim-mid"], "frontier": ["sim-frontier"]},
+    }
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[str]:
+    runner = web.AppRunner(Simulator({"sim-budget-1": BUSY, "sim-mid-1": BUSY, "sim-frontier-1": BUSY}).app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+async def burst(url: str, n: int) -> list[int]:
+    """`n` requests, each on a fresh connection (so the kernel picks a worker for each)."""
+    body = {"model": "auto", "messages": [{"role": "user", "content": "Say something about workers."}]}
+    statuses = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+        sem = asyncio.Semaphore(8)
+
+        async def one() -> None:
+            async with sem, session.post(f"{url}/v1/chat/completions", json=body) as resp:
+                await resp.read()
+                statuses.append(resp.status)
+
+        await asyncio.gather(*(one() for _ in range(n)))
+    return statuses
+
+
+async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simulator: str) -> None:
+    path = tmp_path / "fastroute.yaml"
+    path.write_text(yaml.safe_dump(config(simulator)))
+    env = {
+        **os.environ,
+        "FASTROUTE_CONFIG": str(path),
+        "FASTROUTE_DATA_DIR": str(tmp_path / "data"),
+        "FASTROUTE_PORT": "0",
+        "FASTROUTE_WORKERS": "2",
+        "FASTROUTE_LOG_LEVEL": "warning",
+        "FASTROUTE_REQUEST_LOG": "off",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "fastroute", "serve", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(90):
+            while True:
+                line = (await proc.stdout.readline()).decode()
+                assert line, "fastroute serve exited before it was ready"
+                if line.startswith("fastroute listening on "):
+                    url = line.split()[-1]
+                    ready_at = time.monotonic()
+                    break
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        before = {pid: cpu_ticks(pid) for pid in workers}
+        assert await burst(url, 300) == [200] * 300
+        used = {pid: cpu_ticks(pid) - before[pid] for pid in workers}
+        total = sum(used.values())
+        assert total > 0
+        assert all(u > 0.15 * total for u in used.values()), f"connections not spread across workers: {used}"
+
+        # A worker that dies (after the crash-loop window) is replaced, and service goes on.
+        await asyncio.sleep(max(0.0, CRASH_LOOP_S + 0.5 - (time.monotonic() - ready_at)))
+        os.kill(workers[0], signal.SIGKILL)
+        async with asyncio.timeout(60):
+            while True:
+                now = children(proc.pid)
+                if len(now) == 2 and workers[0] not in now:
+                    break
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # the new worker builds its app before it listens
+        assert await burst(url, 40) == [200] * 40
+
+        replaced = children(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert await proc.wait() == 0
+        assert not any(alive(pid) for pid in replaced)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
