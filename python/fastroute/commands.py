@@ -43,6 +43,10 @@ def serve_main(argv: list[str], env: Mapping[str, str]) -> int:
     if settings is None:
         return 2
     _logging(settings.server.log_level)
+    if settings.server.workers > 1:
+        from fastroute.server.workers import serve_workers
+
+        return serve_workers(settings, secrets_from(env))
     try:
         app = create_app(settings, secrets=secrets_from(env))
     except SettingsError as e:
