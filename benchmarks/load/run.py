@@ -177,7 +177,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             targets.append(gateway)
         for variant in args.variant:
             label, _, path = variant.partition("=")
-            v_env = {**env, "FASTROUTE_WORKERS": str(args.workers), "PYTHONPATH": str(Path(path).resolve())}
+            v_env = {**env, "FASTROUTE_WORKERS": str(args.workers), "PYTHONPATH": path}
             other = start_fastroute(gw_cpu if args.workers == 1 else None, v_env, tmp / f"{label}.log", name=label)
             started.append(other)
             targets.append(other)
@@ -239,6 +239,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--plot", type=Path, help="PNG of latency vs load (needs matplotlib)")
     parser.add_argument("--note", default="", help="free text stored with the results")
     args = parser.parse_args(argv)
+    args.variant = [f"{label}={Path(path).resolve()}" for label, _, path in (v.partition("=") for v in args.variant)]
     with tempfile.TemporaryDirectory(prefix="fastroute-bench-") as tmp:
         report = uvloop.run(run(args, Path(tmp)))
     print(json.dumps(report["settings"], indent=1))

@@ -12,7 +12,6 @@ wall time inside a hook is its cost. The rest of the request (aiohttp server, ha
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import os
 import sys
