@@ -202,6 +202,10 @@ async def test_shadow_report_shows_spend_and_counters(rig: RigFactory) -> None:
     await r.stage.shadow.drain()
     shadow = (await (await r.client.get("/admin/quality")).json())["shadow"]
     assert shadow["completed"] == 1 and shadow["spent_usd"] > 0 and shadow["judge"] == "auto"
+    metrics = await (await r.client.get("/metrics")).text()
+    assert 'fastroute_quality_rate{app="support",signal="shadow",tier="budget"} 1.0' in metrics
+    assert 'fastroute_shadow_jobs_total{outcome="completed"} 1.0' in metrics
+    assert f"fastroute_shadow_spent_usd {shadow['spent_usd']}" in metrics
 
 
 class KeyTenants(Stage):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from fastroute.catalogue import TIERS
 from fastroute.quality.stats import OutcomeWindow, RateEstimate
@@ -152,7 +153,7 @@ class Recalibrator:
                 window.clear()
         return event
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> dict[str, Any]:
         """Demoted tiers per app and the live window estimates (for `/admin/quality`)."""
         windows = [
             {"app": app, "tier": tier, "signal": signal, **w.estimate(self.z).as_dict()}

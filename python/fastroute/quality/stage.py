@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -78,6 +79,7 @@ class QualityStage(Stage):
         self._upstreams: Upstreams | None = None
         self._routed: dict[int, _Routed] = {}
         self._label_writes: set[asyncio.Task[None]] = set()
+        self.moves: Counter[str] = Counter()  # recalibration moves by this process, by action
 
     def bind(self, upstreams: Upstreams) -> None:
         """Gives shadow evaluation the gateway's providers (called by the composition root)."""
@@ -283,6 +285,7 @@ class QualityStage(Stage):
         event = self.recalibrator.observe(app, tier, passed, signal)
         if event is None:
             return
+        self.moves[event.action] += 1
         self.store.add_event(
             (
                 event.ts,

@@ -15,6 +15,7 @@ from fastroute.observability import ObservabilityStage
 from fastroute.observability.routes import install as install_observability
 from fastroute.pipeline import Stage
 from fastroute.quality import QualityStage
+from fastroute.quality.metrics import QualityCollector
 from fastroute.quality.routes import TenantIdentifier
 from fastroute.quality.routes import install as install_quality
 from fastroute.server.keys import GATEWAY
@@ -51,4 +52,7 @@ def install_routes(app: web.Application, settings: Settings, stages: list[Stage]
         quality.bind(app[GATEWAY])
         tenants = next((s for s in stages if isinstance(s, TenantIdentifier)), None)
         install_quality(app, quality, settings.admin_token, tenants)
+        if observability is not None:  # quality gauges beside the savings, in visibility's registry
+            limit = settings.observability.max_label_values
+            observability.metrics.registry.register(QualityCollector(quality, max_apps=limit))
     install_governance_routes(app, settings, stages)
