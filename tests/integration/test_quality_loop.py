@@ -47,6 +47,10 @@ class AnswerQuality:
     broken: bool = True
 
     def __call__(self, model: str, prompt: str, text: str) -> str:
+        if prompt.startswith("You grade whether"):  # asked as a judge model: compare the two answers
+            reference = prompt.split("Answer A (reference):\n", 1)[1].split("\n\nAnswer B:\n", 1)[0]
+            candidate = prompt.split("\n\nAnswer B:\n", 1)[1]
+            return "AGREE" if candidate.strip() == reference.strip() else "DISAGREE"
         if self.broken and model == "sim-budget-1" and prompt.startswith("Calculate"):
             return "Sorry, numbers are hard; perhaps try asking somebody else about it."
         return reference_answer(prompt)
@@ -300,3 +304,28 @@ async def test_client_tier_headers_and_named_models_are_respected(rig: RigFactor
     assert resp.headers["x-fastroute-tier"] == "budget"  # a named model is never re-routed
     # Only the auto-routed requests (plain and capped) were offered to shadow evaluation.
     assert r.stage.shadow.counters.offered == before + 2
+
+
+async def test_a_judge_model_through_the_gateway_finds_the_same_fault_and_is_paid_from_the_budget(
+    rig: RigFactory,
+) -> None:
+    r = await rig(**{**SHADOW_ENV, "FASTROUTE_SHADOW_JUDGE": "model:sim-mid"})
+    tiers = []
+    for i in range(DETECTION_BOUND + 2):
+        _, headers, _ = await r.ask("tutor", TUTOR_PROMPTS[i])
+        tiers.append(headers["x-fastroute-tier"])
+        await r.ask("support", SUPPORT_PROMPTS[i])
+    assert r.stage.shadow is not None
+    await r.stage.shadow.drain()
+    assert tiers[0] == "budget" and tiers[-1] == "mid"
+    assert r.stage.recalibrator.demoted("support") == frozenset()
+    judged = [b for b in r.sim.stats.bodies if b.get("model") == "sim-mid-1" and b.get("max_tokens") == 4]
+    assert judged  # the judge was asked, through the gateway's own provider for sim-mid
+    judge_spend = 0.0
+    for body in judged:
+        prompt = body["messages"][0]["content"]
+        judge_spend += r.catalogue.models["sim-mid"].cost(
+            approx_tokens(prompt), approx_tokens(r.quality("sim-mid-1", prompt, ""))
+        )
+    spent = r.stage.shadow.budget.spent_usd
+    assert spent == pytest.approx(frontier_spend(r.sim, r.catalogue) + budget_probe_spend(r) + judge_spend, rel=0.02)
