@@ -153,6 +153,7 @@ def _drive(port: int, waves: int) -> int:
         "Prove that there are infinitely many primes, then generalise the argument. " * 30,
         "Design a distributed rate limiter on Redis; discuss failure modes and clock skew. " * 25,
         "Summarise: " + "fastroute sends each request to the cheapest model that answers it well. " * 90,
+        "Review this contract clause by clause and flag every risk: " + "The supplier shall indemnify. " * 320,
         "Give me three names for a cat.",
     ]
 

@@ -92,11 +92,17 @@ function axes(f, maxY, points, step, yfmt) {
   }
 }
 
-function niceMax(v) {
-  if (!(v > 0)) return 1;
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+// The smallest "nice" axis maximum >= v whose four gridline steps are round numbers (integers when
+// `integer`, e.g. request counts).
+function niceMax(v, integer) {
+  if (!(v > 0)) return integer ? 4 : 1;
+  const raw = v / 4;
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+    const step = m * p;
+    if (step >= raw && (!integer || Number.isInteger(step))) return step * 4;
+  }
+  return 40 * p;
 }
 
 function drawSavings(stats) {
@@ -127,7 +133,7 @@ function drawMix(stats) {
   const points = stats.series.points;
   const f = frame($("chart-mix"));
   const total = (p) => TIERS.reduce((s, k) => s + p[k], 0) + p.errors;
-  const maxY = niceMax(Math.max(1, ...points.map(total)));
+  const maxY = niceMax(Math.max(1, ...points.map(total)), true);
   axes(f, maxY, points, stats.series.step_s, (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)));
   const { svg, w, h, left, right, top, bottom } = f;
   const slot = (w - left - right) / Math.max(1, points.length);
