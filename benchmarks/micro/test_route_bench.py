@@ -1,0 +1,103 @@
+"""Routing-decision latency (features + score + tier) at 100, 500, 2,000 and 16,000 tokens.
+
+Run: `pytest benchmarks/micro/test_route_bench.py --benchmark-enable -s`. Besides pytest-benchmark's table,
+each case times 5,000 single calls with `perf_counter_ns` and prints p50/p99 (pytest-benchmark has no p99),
+also stored in `extra_info`. Goal (issue 9): p99 <= 50 µs at 500 tokens for the decision itself; the
+`analyze` variant adds what the gateway's one-pass analysis costs (exact tokens, key, embedding).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastroute import _native
+from fastroute.native import PromptAnalyzer, count_tokens
+from fastroute.prompt import conversation_text
+from fastroute.routing.scorer import ComplexityScorer
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+PARAGRAPH = (
+    "A train leaves the station at 3:15 pm travelling at 80 km/h; a second train leaves 40 minutes later at "
+    "110 km/h on the same track. Explain step by step when and where the second train catches up, then write "
+    "a short Python function `catch_up(v1, v2, delay)` that returns both values, and compare the approach with "
+    "solving the equation graphically. Which of the following assumptions matter most, and why? "
+)
+SIZES = (100, 500, 2_000, 16_000)
+
+
+def prompt_of(tokens: int) -> str:
+    """A conversation text of about `tokens` cl100k tokens (within one paragraph's worth below)."""
+    per = count_tokens(PARAGRAPH)
+    body = PARAGRAPH * (tokens // per + 1)
+    words = body.split(" ")
+    lo, hi = 1, len(words)
+    while lo < hi:  # longest word prefix within the budget
+        mid = (lo + hi + 1) // 2
+        if count_tokens(" ".join(words[:mid])) <= tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return conversation_text([{"role": "user", "content": " ".join(words[:lo])}])
+
+
+def percentiles(fn: Callable[[], object], calls: int = 5_000) -> tuple[float, float]:
+    for _ in range(200):
+        fn()
+    times = np.empty(calls)
+    for i in range(calls):
+        start = time.perf_counter_ns()
+        fn()
+        times[i] = time.perf_counter_ns() - start
+    return float(np.percentile(times, 50) / 1e3), float(np.percentile(times, 99) / 1e3)
+
+
+@pytest.fixture(scope="module")
+def scorer() -> ComplexityScorer:
+    if not (MODELS / "router" / "model.onnx").is_file():
+        pytest.skip("no shipped router model")
+    return ComplexityScorer.load(MODELS, quality_target=0.95)
+
+
+@pytest.mark.parametrize("tokens", SIZES)
+def test_route_decision(benchmark, scorer: ComplexityScorer, tokens: int) -> None:  # type: ignore[no-untyped-def]
+    text = prompt_of(tokens)
+
+    def decide() -> str:
+        return scorer.tier_for(scorer.score(_native.extract_features(text)))
+
+    p50, p99 = percentiles(decide)
+    benchmark.extra_info.update({"tokens": tokens, "p50_us": p50, "p99_us": p99})
+    print(f"\nroute decision {tokens:>6} tokens: p50 {p50:.1f} µs  p99 {p99:.1f} µs")
+    assert decide() in ("budget", "mid", "frontier")
+    benchmark(decide)
+
+
+@pytest.mark.parametrize("tokens", SIZES)
+def test_route_decision_with_analyze(benchmark, scorer: ComplexityScorer, tokens: int) -> None:  # type: ignore[no-untyped-def]
+    analyzer = PromptAnalyzer.from_models_dir(MODELS)
+    text = prompt_of(tokens)
+
+    def decide() -> str:
+        return scorer.tier_for(scorer.score(analyzer.analyze(text).features))
+
+    p50, p99 = percentiles(decide, calls=1_000)
+    benchmark.extra_info.update({"tokens": tokens, "p50_us": p50, "p99_us": p99})
+    print(f"\nanalyze + route {tokens:>6} tokens: p50 {p50:.1f} µs  p99 {p99:.1f} µs")
+    benchmark(decide)
+
+
+def test_score_onnxruntime_vs_fast_path(benchmark, scorer: ComplexityScorer) -> None:  # type: ignore[no-untyped-def]
+    features = _native.extract_features(prompt_of(500))
+    batch = features.reshape(1, -1)
+    ort_p50, ort_p99 = percentiles(lambda: scorer.score_onnx(batch))
+    fast_p50, fast_p99 = percentiles(lambda: scorer.score(features))
+    benchmark.extra_info.update({"ort_p50_us": ort_p50, "ort_p99_us": ort_p99, "fast_p50_us": fast_p50})
+    print(
+        f"\nscore: onnxruntime p50 {ort_p50:.1f} p99 {ort_p99:.1f} µs; numpy p50 {fast_p50:.1f} p99 {fast_p99:.1f} µs"
+    )
+    benchmark(lambda: scorer.score(features))
