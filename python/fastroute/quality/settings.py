@@ -20,6 +20,7 @@ class QualitySettings:
         enabled: record a routing record per request and accept `POST /v1/feedback`.
         shadow_rate: share (0..1) of requests routed below the frontier that are also asked of the frontier
             tier in the background and compared. 0 turns shadow evaluation off (the default).
+        shadow_apps: applications shadow evaluation samples (None: every application).
         shadow_budget_usd: what shadow calls (and a judge model) may spend per UTC day; shadowing stops
             when it is spent.
         shadow_concurrency: shadow calls in flight at once; samples beyond `4 x` this are skipped.
@@ -40,6 +41,7 @@ class QualitySettings:
 
     enabled: bool = True
     shadow_rate: float = 0.0
+    shadow_apps: frozenset[str] | None = None
     shadow_budget_usd: float = 1.0
     shadow_concurrency: int = 4
     shadow_max_tokens: int = 1024
@@ -69,6 +71,7 @@ class QualitySettings:
         return cls(
             enabled=env_bool(env, "FASTROUTE_QUALITY", cls.enabled),
             shadow_rate=env_float(env, "FASTROUTE_SHADOW_RATE", cls.shadow_rate, minimum=0.0, maximum=1.0),
+            shadow_apps=_names(env_str(env, "FASTROUTE_SHADOW_APPS", "")),
             shadow_budget_usd=env_float(env, "FASTROUTE_SHADOW_BUDGET_USD", cls.shadow_budget_usd, minimum=0.0),
             shadow_concurrency=env_int(
                 env, "FASTROUTE_SHADOW_CONCURRENCY", cls.shadow_concurrency, minimum=1, maximum=256
@@ -98,3 +101,8 @@ class QualitySettings:
                 f"{self.min_samples}"
             )
         return self
+
+
+def _names(raw: str) -> frozenset[str] | None:
+    names = frozenset(n.strip() for n in raw.split(",") if n.strip())
+    return names or None

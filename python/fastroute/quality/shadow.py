@@ -47,6 +47,7 @@ class ShadowJob:
     served_text: str
     structured: bool
     feature_version: int | None = None
+    keep_label: bool = True  # False when the prompt may hold personal data (PII detected, not redacted)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,8 +46,8 @@ class Upstreams(Protocol):
 
 @dataclass(slots=True)
 class _Routed:
-    natural_tier: str
-    raised: bool
+    natural_tier: str  # what routing chose, before this stage
+    raised_to: str | None = None  # the tier this stage raised it to
 
 
 def _rank(tier: str) -> int:
@@ -160,7 +160,7 @@ class QualityStage(Stage):
         if ctx.headers.get(FORCE_TIER_HEADER):
             return  # the client chose the tier: respect it, and leave it out of measurement
         natural = decision.tier
-        self._routed[id(ctx)] = _Routed(natural, False)
+        self._routed[id(ctx)] = _Routed(natural)
         target = self.recalibrator.route(ctx.tenant.app, natural)
         if target == natural:
             return
@@ -174,7 +174,7 @@ class QualityStage(Stage):
         reason = f"{decision.reason}; quality: {natural} demoted for app {ctx.tenant.app}, raised to {target}"
         ctx.decision = RouteDecision(tier=target, chain=chain, reason=reason, score=decision.score)
         ctx.decisions.append(f"quality:raise:{natural}->{target}")
-        self._routed[id(ctx)] = _Routed(natural, True)
+        self._routed[id(ctx)] = _Routed(natural, target)
 
     @staticmethod
     def _bounded(ctx: RequestContext, natural: str, target: str) -> str:
@@ -217,7 +217,15 @@ class QualityStage(Stage):
         assert self.shadow is not None
         if ctx.status >= 400 or ctx.error is not None or ctx.served_by is None or ctx.cached_body is not None:
             return
-        if routed.natural_tier == TIERS[-1] or not self.shadow.wants():
+        # Measure the tier routing chose, unless a later stage (a budget downgrade) changed what was served:
+        # then measure what was served.
+        natural = routed.natural_tier if decision.tier == (routed.raised_to or routed.natural_tier) else decision.tier
+        if natural == TIERS[-1]:
+            return
+        if ctx.allowed_tiers is not None and TIERS[-1] not in ctx.allowed_tiers:
+            return  # policy keeps this application's prompts off the frontier tier: shadowing must too
+        apps = self.settings.shadow_apps
+        if (apps is not None and ctx.tenant.app not in apps) or not self.shadow.wants():
             return
         text = answer_of(ctx.response_body) if ctx.response_body is not None else "".join(ctx.streamed_text)
         if not text:
@@ -228,12 +236,13 @@ class QualityStage(Stage):
                 app=ctx.tenant.app,
                 chat=ctx.chat,
                 prompt_tokens=ctx.analysis.tokens if ctx.analysis is not None else len(ctx.prompt_text) // 4,
-                natural_tier=routed.natural_tier,
+                natural_tier=natural,
                 served_tier=decision.tier,
                 served_model=ctx.served_by,
                 served_text=text,
                 structured=ctx.chat.json_mode or ctx.chat.uses_tools,
                 feature_version=FEATURE_VERSION if ctx.analysis is not None else None,
+                keep_label=not any(d.startswith("pii:detect") for d in ctx.decisions),
             )
         )
 
@@ -258,7 +267,7 @@ class QualityStage(Stage):
                 )
             )
             self._observe(job.app, comparison.tier, verdict.agree, "shadow")
-            if self.settings.labels and comparison.tier == job.natural_tier:
+            if self.settings.labels and job.keep_label and comparison.tier == job.natural_tier:
                 labels.append(
                     label_row(
                         job.chat.messages,

@@ -88,3 +88,10 @@ def test_settings_from_env() -> None:
 def test_settings_errors_name_the_variable(env: dict[str, str], name: str) -> None:
     with pytest.raises(SettingsError, match=name):
         QualitySettings.from_env(env)
+
+
+def test_shadow_apps_allow_list() -> None:
+    assert QualitySettings.from_env({"FASTROUTE_SHADOW_APPS": " tutor, support ,,"}).shadow_apps == frozenset(
+        {"tutor", "support"}
+    )
+    assert QualitySettings.from_env({"FASTROUTE_SHADOW_APPS": " , "}).shadow_apps is None

@@ -10,6 +10,7 @@ from fastroute.chat_request import parse_chat_request
 from fastroute.pipeline import RequestContext, Tenant
 from fastroute.quality.recalibration import RecalibrationEvent
 from fastroute.quality.settings import QualitySettings
+from fastroute.quality.shadow import ShadowJob
 from fastroute.quality.stage import QualityStage
 from fastroute.routing.decision import RouteDecision
 from fastroute.simulator.demo import demo_catalogue
@@ -93,3 +94,76 @@ async def test_disabled_quality_does_nothing(tmp_path: Path) -> None:
     c = ctx()
     await s.on_routed(c)
     assert c.decision is not None and c.decision.tier == "budget"
+
+
+class StubShadow:
+    """Captures what the stage offers to shadow evaluation."""
+
+    def __init__(self) -> None:
+        self.jobs: list[ShadowJob] = []
+
+    def wants(self) -> bool:
+        return True
+
+    def offer(self, job: ShadowJob) -> bool:
+        self.jobs.append(job)
+        return True
+
+
+def served(c: RequestContext, model: str) -> RequestContext:
+    c.served_by = model
+    c.response_body = {"choices": [{"message": {"content": "an answer"}}]}
+    return c
+
+
+async def offered(s: QualityStage, c: RequestContext, after_routing: RouteDecision | None = None) -> list[ShadowJob]:
+    stub = StubShadow()
+    s.shadow = stub  # type: ignore[assignment]
+    await s.on_routed(c)
+    if after_routing is not None:
+        c.decision = after_routing  # e.g. governance downgrading for a budget
+    assert c.decision is not None
+    await s.on_finish(served(c, c.decision.model.name))
+    return stub.jobs
+
+
+async def test_shadow_measures_the_routed_tier_and_probes_a_demoted_one(tmp_path: Path) -> None:
+    (job,) = await offered(stage(tmp_path), ctx())
+    assert (job.natural_tier, job.served_tier, job.served_text, job.keep_label) == (
+        "budget",
+        "budget",
+        "an answer",
+        True,
+    )
+    (job,) = await offered(stage(tmp_path, "budget"), ctx())
+    assert (job.natural_tier, job.served_tier) == ("budget", "mid")
+
+
+async def test_a_later_downgrade_is_measured_as_served(tmp_path: Path) -> None:
+    c = ctx("mid")
+    (job,) = await offered(stage(tmp_path), c, RouteDecision("budget", CATALOGUE.tier_chain("budget"), "down"))
+    assert (job.natural_tier, job.served_tier) == ("budget", "budget")
+
+
+async def test_what_is_never_shadowed(tmp_path: Path) -> None:
+    assert await offered(stage(tmp_path), ctx("frontier")) == []  # nothing cheaper to judge
+    no_frontier = ctx()
+    no_frontier.allowed_tiers = frozenset({"budget", "mid"})
+    assert await offered(stage(tmp_path), no_frontier) == []  # policy keeps prompts off the frontier
+    failed = ctx()
+    failed.status = 502
+    assert await offered(stage(tmp_path), failed) == []
+    assert await offered(stage(tmp_path), ctx(headers={"x-fastroute-tier": "budget"})) == []  # client's choice
+    only = QualityStage(QualitySettings(shadow_apps=frozenset({"tutor"})), CATALOGUE, tmp_path)
+    assert await offered(only, ctx()) == []  # not a shadowed application
+
+
+async def test_prompts_with_detected_pii_are_never_kept_as_labels(tmp_path: Path) -> None:
+    c = ctx()
+    c.decisions.append("pii:detect:email")
+    (job,) = await offered(stage(tmp_path), c)
+    assert not job.keep_label
+    c = ctx()
+    c.decisions.append("pii:redact:email")  # the placeholders are what the model saw: safe to keep
+    (job,) = await offered(stage(tmp_path), c)
+    assert job.keep_label
