@@ -124,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
     args = _parser().parse_args(list(argv))
-    models_dir = args.models_dir or env_path(env, "FASTROUTE_MODELS_DIR", REPO_MODELS_DIR)
+    models_dir: Path = args.models_dir or env_path(env, "FASTROUTE_MODELS_DIR", REPO_MODELS_DIR) or REPO_MODELS_DIR
     scorer = ComplexityScorer.load(models_dir, quality_target=args.quality_target, frontier_share=args.frontier_share)
     indexed = [(i, r) for i, r in enumerate(read_rows(args.data)) if args.split is None or r.split == args.split]
     if not indexed:
