@@ -124,6 +124,14 @@ class Overloaded(FastrouteError):
     code = "overloaded"
 
 
+class StateUnavailable(FastrouteError):
+    """Shared governance state (Redis) is unreachable: budgets cannot be checked, so refuse (fail closed)."""
+
+    status = 503
+    error_type = "server_error"
+    code = "state_unavailable"
+
+
 class UpstreamError(FastrouteError):
     """An upstream answered with an error or not at all; `retryable` drives fallback."""
 

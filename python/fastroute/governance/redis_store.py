@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from fastroute.errors import StateUnavailable
 from fastroute.governance.state import RATE_WINDOW_S, Line
 
 log = logging.getLogger("fastroute.governance")
@@ -112,9 +114,19 @@ return -1
 class RedisStore:
     """`StateStore` on Redis: every check-and-update is one Lua script, so replicas never race."""
 
-    def __init__(self, url: str, *, prefix: str = "fastroute", clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "fastroute",
+        clock: Callable[[], float] = time.time,
+        max_connections: int = 64,
+        timeout_s: float = 2.0,
+    ) -> None:
         self._url = url
         self.prefix = prefix
+        self.max_connections = max_connections
+        self.timeout_s = timeout_s
         self._clock = clock
         self._client: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
@@ -125,7 +137,12 @@ class RedisStore:
         return self._client
 
     async def start(self) -> None:
-        self._client = aioredis.from_url(self._url, decode_responses=True)
+        # A blocking pool: under a burst, calls wait for a connection instead of failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self._url, max_connections=self.max_connections, timeout=self.timeout_s, decode_responses=True,
+            socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s,
+        )
+        self._client = aioredis.Redis(connection_pool=pool)
         await self._client.ping()
         for name, lua in (("reserve", _RESERVE), ("settle", _SETTLE), ("levels", _LEVELS), ("rate", _RATE)):
             self._scripts[name] = self._client.register_script(lua)
@@ -133,7 +150,15 @@ class RedisStore:
     async def close(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+            await self._client.connection_pool.disconnect()
             self._client = None
+
+    async def _call(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self._scripts[script](keys=keys, args=args)
+        except RedisError as e:
+            log.warning("governance state: Redis %s failed: %s", script, e)
+            raise StateUnavailable("Budget and rate-limit state is unavailable; try again shortly.") from e
 
     def _keys(self, lines: Sequence[Line]) -> list[str]:
         keys: list[str] = []
@@ -146,15 +171,15 @@ class RedisStore:
         args: list[Any] = [now, now + ttl_s, rid, amount]
         for line in lines:
             args += [line.limit, int(line.ttl_s)]
-        result = int(await self._scripts["reserve"](keys=self._keys(lines), args=args))
+        result = int(await self._call("reserve", self._keys(lines), args))
         return None if result < 0 else result
 
     async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
         keys = [*self._keys(lines), f"{self.prefix}:settled:{rid}"]
-        await self._scripts["settle"](keys=keys, args=[rid, actual, *(int(line.ttl_s) for line in lines)])
+        await self._call("settle", keys, [rid, actual, *(int(line.ttl_s) for line in lines)])
 
     async def levels(self, lines: Sequence[Line]) -> list[tuple[float, float]]:
-        flat = await self._scripts["levels"](keys=self._keys(lines), args=[self._clock()])
+        flat = await self._call("levels", self._keys(lines), [self._clock()])
         return [(float(flat[i]), max(0.0, float(flat[i + 1]))) for i in range(0, len(flat), 2)]
 
     def _rate_keys(self, lines: Sequence[Line]) -> tuple[list[str], float]:
@@ -167,12 +192,12 @@ class RedisStore:
 
     async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
         keys, frac = self._rate_keys(lines)
-        result = int(await self._scripts["rate"](keys=keys, args=[amount, frac, 1, *(line.limit for line in lines)]))
+        result = int(await self._call("rate", keys, [amount, frac, 1, *(line.limit for line in lines)]))
         return None if result < 0 else result
 
     async def rate_add(self, lines: Sequence[Line], amount: float) -> None:
         keys, frac = self._rate_keys(lines)
-        await self._scripts["rate"](keys=keys, args=[amount, frac, 0])
+        await self._call("rate", keys, [amount, frac, 0])
 
 
 class RedisPolicyBus:
