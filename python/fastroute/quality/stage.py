@@ -9,6 +9,7 @@ Must not import aiohttp.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -80,6 +81,9 @@ class QualityStage(Stage):
         self._routed: dict[int, _Routed] = {}
         self._label_writes: set[asyncio.Task[None]] = set()
         self.moves: Counter[str] = Counter()  # recalibration moves by this process, by action
+        self.sync_interval_s = 2.0  # how soon other worker processes' moves apply here
+        self._last_event_id = 0
+        self._syncer: asyncio.Task[None] | None = None
 
     def bind(self, upstreams: Upstreams) -> None:
         """Gives shadow evaluation the gateway's providers (called by the composition root)."""
@@ -131,19 +135,42 @@ class QualityStage(Stage):
         if not self.settings.enabled:
             return
         await self.store.start()
-        for event in await self.store.events(limit=100_000):
-            self.recalibrator.apply(RecalibrationEvent(**{k: v for k, v in event.items() if k != "id"}))
-        if self.shadow is not None:
-            day = utc_day(time.time())
-            self.shadow.budget = ShadowBudget(
-                self.settings.shadow_budget_usd, spent_usd=await self.store.spent_on(day), day=day
-            )
+        await self.sync()
         path = labels_path(self.data_dir)
         await asyncio.to_thread(
             compact, path, retention_days=self.settings.retention_days, max_rows=self.settings.max_records
         )
+        self._syncer = asyncio.create_task(self._sync_loop(), name="quality-sync")
+
+    async def sync(self) -> None:
+        """Applies recalibration moves stored since the last sync (by any worker process, this one included:
+        replaying is idempotent) and takes today's shadow spend of all workers from the store."""
+        for event in await self.store.events_after(self._last_event_id):
+            self._last_event_id = int(event.pop("id"))
+            self.recalibrator.apply(RecalibrationEvent(**event))
+        if self.shadow is not None:
+            budget = self.shadow.budget
+            day = utc_day(time.time())
+            spent = await self.store.spent_on(day)
+            if day != budget.day:
+                budget.day, budget.spent_usd = day, spent
+            else:
+                budget.spent_usd = max(budget.spent_usd, spent)
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.sync_interval_s)
+            try:
+                await self.sync()
+            except Exception:
+                log.exception("quality: syncing recalibration state failed")
 
     async def close(self) -> None:
+        if self._syncer is not None:
+            self._syncer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._syncer
+            self._syncer = None
         if self.shadow is not None:
             await self.shadow.close()
         if self._label_writes:

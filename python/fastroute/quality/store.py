@@ -308,6 +308,10 @@ class QualityStore:
         rows = await self._query("SELECT * FROM recalibrations ORDER BY id DESC LIMIT ?", (int(limit),))
         return rows[::-1]
 
+    async def events_after(self, last_id: int) -> list[dict[str, Any]]:
+        """Recalibration events with an id above `last_id`, oldest first (other processes' moves too)."""
+        return await self._query("SELECT * FROM recalibrations WHERE id > ? ORDER BY id", (int(last_id),))
+
     async def tier_quality(self, since: float | None = None, app: str | None = None) -> list[dict[str, Any]]:
         """Per (app, tier, model): requests, feedback count / positives / mean, shadow count / agreements."""
         where: list[str] = ["ts >= ?"]
