@@ -77,6 +77,31 @@ def final_answer(text: str) -> str | None:
     return None
 
 
+_LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def last_number(text: str) -> str | None:
+    """The last number in a reply, normalised (how GSM8K-style answers without a marker are scored)."""
+    found = _LAST_NUMBER.findall(text)
+    if not found:
+        return None
+    value = found[-1].replace(",", "")
+    try:
+        return f"{float(value):g}"
+    except ValueError:
+        return None
+
+
+def committed_answers(candidate: str, reference: str) -> tuple[str | None, str | None]:
+    """Both replies' final answers; when only one marks its answer, the other's last number stands in."""
+    a, b = final_answer(candidate), final_answer(reference)
+    if a is None and b is not None and _NUMBER.match(b):
+        a = last_number(candidate)
+    elif b is None and a is not None and _NUMBER.match(a):
+        b = last_number(reference)
+    return a, b
+
+
 def parse_json(text: str) -> Any:
     """The JSON value a reply holds (also inside a ```json fence); `...` (Ellipsis) when it holds none."""
     body = text.strip()
@@ -111,7 +136,7 @@ class ExactJudge:
         if a is not ... and b is not ...:
             same = a == b
         else:
-            fa, fb = final_answer(candidate), final_answer(reference)
+            fa, fb = committed_answers(candidate, reference)
             same = fa == fb if fa is not None and fb is not None else _normalised(candidate) == _normalised(reference)
         return Verdict(agree=same, score=1.0 if same else 0.0, judge=self.name)
 
@@ -148,7 +173,8 @@ class AutoJudge:
 
     async def judge(self, prompt: str, candidate: str, reference: str, *, structured: bool) -> Verdict:
         both_json = parse_json(candidate) is not ... and parse_json(reference) is not ...
-        both_final = final_answer(candidate) is not None and final_answer(reference) is not None
+        fa, fb = committed_answers(candidate, reference)
+        both_final = fa is not None and fb is not None
         if structured or both_json or both_final:
             return self._exact.compare(candidate, reference)
         return await self._similar.judge(prompt, candidate, reference, structured=structured)

@@ -14,7 +14,9 @@ from fastroute.quality.judge import (
     ModelJudge,
     SimilarityJudge,
     build_judge,
+    committed_answers,
     final_answer,
+    last_number,
     parse_json,
     token_f1,
 )
@@ -107,3 +109,12 @@ def test_build_judge() -> None:
     assert isinstance(build_judge("model:judge", 0.5, {"judge": JUDGE_MODEL}, call), ModelJudge)
     with pytest.raises(SettingsError, match="FASTROUTE_SHADOW_JUDGE"):
         build_judge("model:nope", 0.5, {"judge": JUDGE_MODEL}, call)
+
+
+def test_a_marked_answer_is_compared_with_the_other_replys_last_number() -> None:
+    assert last_number("costs $1,200.50 in total, or 3 payments") == "3"
+    assert last_number("no digits") is None
+    assert committed_answers("so she pays 4 * 15 = 60 dollars.", "work\n#### 60") == ("60", "60")
+    assert committed_answers("#### 7", "it is 8 apples") == ("7", "8")
+    assert committed_answers("Answer: Paris", "it is Lyon") == ("paris", None)  # words: no stand-in
+    assert committed_answers("a", "b") == (None, None)
