@@ -7,6 +7,7 @@ the strong one (`weak >= strong`); the judge sees only the two texts.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -16,9 +17,13 @@ from fastroute.quality.judge import AutoJudge
 DATA = Path("/work/shared/data/routing/gsm8k.jsonl")
 
 
+def read_rows() -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in DATA.read_bytes().splitlines() if line.strip()]
+
+
 @pytest.mark.skipif(not DATA.is_file(), reason="team routing data not available")
 async def test_auto_judge_agrees_with_gsm8k_outcomes() -> None:
-    rows = [orjson.loads(line) for line in DATA.read_bytes().splitlines() if line.strip()]
+    rows = read_rows()
     judge = AutoJudge(0.5)
     agree_good = agree_bad = disagree_bad = 0
     for row in rows:
