@@ -73,9 +73,13 @@ class ShadowBudget:
         self.spent_usd = spent_usd
         self.reserved_usd = 0.0
         self.day = day or utc_day(time.time())
+        self._day_start = -1.0e18 if day else time.time() // 86400.0 * 86400.0
 
     def _roll(self, now: float) -> None:
+        if self._day_start <= now < self._day_start + 86400.0:
+            return  # the common case, without formatting a date per request
         day = utc_day(now)
+        self._day_start = now - now % 86400.0
         if day != self.day:
             self.day, self.spent_usd = day, 0.0
 
