@@ -144,6 +144,8 @@ def train(
         "model_version": f"router-fv{_native.FEATURE_VERSION}-{digest[:12]}",
         "feature_version": int(_native.FEATURE_VERSION),
         "feature_dim": int(x.shape[1]),
+        "feature_names": list(_native.FEATURE_NAMES),
+        "input_text": "fastroute.prompt.conversation_text(messages), analysed by fastroute.native.PromptAnalyzer",
         "model": {"kind": "logistic_regression", "C": best_c, "label": LABEL_RULE, "onnx_sha256": digest},
         "seed": seed,
         "folds": {"count": folds, "grouped_by": "source file + subject/category; ungrouped rows alone"},
