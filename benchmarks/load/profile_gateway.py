@@ -1,6 +1,6 @@
 """Profiles fastroute under load: CPU per request, plus a py-spy sample of where that CPU goes.
 
-    python benchmarks/load/profile.py --connections 16 --duration 8 [--stream] [--env FASTROUTE_X=...]
+    python benchmarks/load/profile_gateway.py --connections 16 --duration 8 [--stream] [--env FASTROUTE_X=...]
 
 Same set-up as run.py (gateway on core 0, driver + fake upstream on core 1). CPU per request is read from
 /proc (user + system time of the gateway over the window), which stays meaningful on a busy machine where

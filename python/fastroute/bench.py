@@ -14,7 +14,7 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parents[2]
 SCRIPTS = {
     "run": "run.py",
-    "profile": "profile.py",
+    "profile": "profile_gateway.py",
     "stages": "stage_costs.py",
 }
 USAGE = """usage: fastroute bench [profile|stages] [options]

@@ -12,7 +12,7 @@ def test_default_and_named_subcommands_pick_their_scripts(tmp_path: Path) -> Non
     assert bench.script_for([], tmp_path) == (load / "run.py", [])
     assert bench.script_for(["--rounds", "2"], tmp_path) == (load / "run.py", ["--rounds", "2"])
     assert bench.script_for(["run", "--duration", "1"], tmp_path) == (load / "run.py", ["--duration", "1"])
-    assert bench.script_for(["profile", "--stream"], tmp_path) == (load / "profile.py", ["--stream"])
+    assert bench.script_for(["profile", "--stream"], tmp_path) == (load / "profile_gateway.py", ["--stream"])
     assert bench.script_for(["stages"], tmp_path) == (load / "stage_costs.py", [])
 
 
