@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
@@ -210,6 +211,16 @@ async def test_metrics_can_be_switched_off(make_gateway: Any) -> None:
     assert (await gateway.get("/metrics")).status == 404
 
 
+async def _read_lines(path: Any, n: int) -> bytes:
+    """The log file once it holds `n` lines (lines are written in batches, within 0.2 s)."""
+    for _ in range(50):
+        raw: bytes = path.read_bytes() if path.exists() else b""
+        if raw.count(b"\n") >= n:
+            return raw
+        await asyncio.sleep(0.05)
+    return raw
+
+
 async def test_request_log_has_one_line_per_request_and_no_prompt(make_gateway: Any, tmp_path: Any) -> None:
     path = tmp_path / "requests.jsonl"
     gateway = await make_gateway(FASTROUTE_REQUEST_LOG=str(path))
@@ -223,7 +234,7 @@ async def test_request_log_has_one_line_per_request_and_no_prompt(make_gateway: 
     bad = await gateway.post("/v1/chat/completions", data=b"[",
                              headers={"x-request-id": "req-bad", "Content-Type": "application/json"})
     assert bad.status == 400
-    raw = path.read_bytes()
+    raw = await _read_lines(path, 3)
     assert b"4111" not in raw and b"jane@" not in raw and b"capital" not in raw
     lines = [orjson.loads(line) for line in raw.splitlines()]
     by_id = {line["request_id"]: line for line in lines}
@@ -242,5 +253,5 @@ async def test_request_log_includes_the_prompt_only_when_asked(make_gateway: Any
     path = tmp_path / "debug.jsonl"
     gateway = await make_gateway(FASTROUTE_REQUEST_LOG=str(path), FASTROUTE_LOG_PROMPTS="true")
     await (await gateway.post("/v1/chat/completions", json=chat_body("debug me please"))).read()
-    (line,) = [orjson.loads(raw) for raw in path.read_bytes().splitlines()]
+    (line,) = [orjson.loads(raw) for raw in (await _read_lines(path, 1)).splitlines()]
     assert "debug me please" in line["prompt"]

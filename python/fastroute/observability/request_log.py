@@ -1,10 +1,13 @@
 """The request log: one JSON object per line per request, with no prompt text unless debugging asks for it.
 
-Must not import aiohttp. Lines go to a binary sink (stderr, stdout or an appended file) opened by `open`.
+Must not import aiohttp. Lines go to a binary sink (stderr, stdout or an appended file) opened by `open`,
+in small batches written off the request path.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +20,7 @@ from fastroute.observability.outcome import NONE, latency_s, served_model, tier_
 from fastroute.pipeline import RequestContext
 
 Sink = Callable[[bytes], None]
+log = logging.getLogger("fastroute.observability")
 
 
 def context_line(ctx: RequestContext, *, include_prompt: bool = False, now: float | None = None) -> dict[str, Any]:
@@ -69,19 +73,40 @@ def rejected_line(request_id: str, status: int, path: str, *, now: float | None 
 
 
 class RequestLog:
-    """Writes request records as JSON lines to `target`: `stderr`, `stdout`, `off` or a file path."""
+    """Writes request records as JSON lines to `target`: `stderr`, `stdout`, `off` or a file path.
 
-    def __init__(self, target: str, *, include_prompt: bool = False, sink: Sink | None = None) -> None:
+    Opened inside a running event loop, lines are buffered and written together every `flush_interval_s`
+    (or every `batch` lines) so a request costs no system call; `close` writes what is left.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        include_prompt: bool = False,
+        sink: Sink | None = None,
+        flush_interval_s: float = 0.2,
+        batch: int = 256,
+    ) -> None:
         self.target = target
         self.include_prompt = include_prompt
+        self.flush_interval_s = flush_interval_s
+        self.batch = batch
         self._sink = sink
         self._file: BinaryIO | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[bytes] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def enabled(self) -> bool:
         return self._sink is not None
 
     def open(self) -> None:
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None  # no loop: write each line at once
         if self._sink is not None or self.target == "off":
             return
         if self.target in ("stderr", "stdout"):
@@ -107,14 +132,34 @@ class RequestLog:
         self._sink = write_file
 
     def close(self) -> None:
+        self.flush()
         if self._file is not None:
             self._file.close()
             self._file = None
         self._sink = None
+        self._loop = None
+
+    def flush(self) -> None:
+        """Writes every buffered line now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending and self._sink is not None:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            try:
+                self._sink(data)
+            except (OSError, ValueError):
+                log.exception("request log: writing to %s failed", self.target)
 
     def write(self, record: dict[str, Any]) -> None:
-        if self._sink is not None:
-            self._sink(orjson.dumps(record) + b"\n")
+        if self._sink is None:
+            return
+        self._pending.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        if self._loop is None or len(self._pending) >= self.batch:
+            self.flush()
+        elif self._timer is None:
+            self._timer = self._loop.call_later(self.flush_interval_s, self.flush)
 
     def request(self, ctx: RequestContext) -> None:
         if self._sink is not None:
