@@ -31,6 +31,7 @@ PERIODS: dict[str, tuple[float | None, float | str]] = {
     "all": (None, "day"),
 }
 DEFAULT_PERIOD = "24h"
+FINE_GRAIN = ("department", "app", "tier", "model", "cache_status")
 MIX = (*TIERS, "cache")
 SERIES_RECORD_LIMIT = 50_000
 RECENT_DECISIONS = 50
@@ -107,9 +108,11 @@ class StatsBook:
         length, step = PERIODS[period]
         since = at - length if length is not None else None
         scope = _Scope(app, department, since)
-        by_dept = await self._spend(scope, ("department",))
-        by_app = await self._spend(scope, ("app", "department"))
-        by_mix = await self._spend(scope, ("tier", "model", "cache_status"))
+        # one ledger query at the finest grain this report needs; every breakdown is summed from it
+        rows = await self._spend(scope, FINE_GRAIN)
+        by_dept = _group(rows, ("department",))
+        by_app = _group(rows, ("app", "department"))
+        by_mix = _group(rows, ("tier", "model", "cache_status"))
         budgets: list[BudgetStatus] = await call_probe(self.budgets)
         breakers = await call_probe(self.health)
         totals, tier_mix, by_model = self._mix(by_dept, by_mix)
@@ -264,9 +267,27 @@ def _bucket_start(label: str) -> float:
     return datetime.strptime(label, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
 
 
+SUMMED = (
+    "requests", "served", "errors", "prompt_tokens", "completion_tokens", "cost_usd", "counterfactual_usd",
+    "cache_hits", "blocked", "downgraded", "redacted",
+)
+
+
 def _sum_rows(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("requests", "served", "errors", "prompt_tokens", "completion_tokens", "cost_usd", "counterfactual_usd")
-    return {k: sum(r[k] or 0 for r in rows) for k in keys}
+    return {k: sum(r[k] or 0 for r in rows) for k in SUMMED}
+
+
+def _group(rows: Sequence[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Ledger spend rows re-grouped by `keys` (sums of every counted column), sorted by the keys."""
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        key = tuple(r[k] for k in keys)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = {**dict(zip(keys, key, strict=True)), **dict.fromkeys(SUMMED, 0)}
+        for k in SUMMED:
+            g[k] += r[k] or 0
+    return [groups[k] for k in sorted(groups, key=lambda t: tuple("" if v is None else str(v) for v in t))]
 
 
 def _spend_row(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
