@@ -108,7 +108,7 @@ def _messages(value: Any) -> list[dict[str, Any]]:
         if not isinstance(msg, dict):
             raise InvalidRequest(f"'{where}' must be an object.", param=where)
         role = msg.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise InvalidRequest(f"'{where}.role' must be one of {', '.join(sorted(ROLES))}.", param=f"{where}.role")
         content = msg.get("content")
         if content is None:

@@ -23,6 +23,10 @@ class _JsonErrorRequestHandler(RequestHandler):
     def handle_error(
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
     ) -> web.StreamResponse:
+        if status == 500 and isinstance(exc, UnicodeError):
+            # aiohttp code that runs before any middleware (e.g. the `Expect` check) choked on undecodable
+            # header bytes: the client's fault, not ours.
+            status, message = 400, "a header value is not valid text"
         plain = super().handle_error(request, status, exc, message)  # logs, and refuses a half-sent response
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
         if status >= 500:
@@ -43,7 +47,14 @@ class _JsonErrorServer(web.Server):
 
 
 class JsonErrorAppRunner(web.AppRunner):
-    """An `AppRunner` whose protocol-level errors (e.g. 431/400 for huge headers) are OpenAI-shaped JSON."""
+    """An `AppRunner` whose protocol-level errors (e.g. 431/400 for huge headers) are OpenAI-shaped JSON.
+
+    It also shortens aiohttp's "lingering close" (reading and discarding an unread body after an early
+    answer such as 408/413) from 10 s to `lingering_time` (1 s), so a slow sender is let go quickly.
+    """
+
+    def __init__(self, app: web.Application, *, lingering_time: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(app, lingering_time=lingering_time, **kwargs)
 
     async def _make_server(self) -> web.Server:
         server: Any = await super()._make_server()

@@ -9,13 +9,16 @@ import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator
+from importlib import resources
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from fastroute.catalogue import Catalogue
-from fastroute.errors import AuthenticationError, Overloaded, RequestTimeout
+from fastroute.errors import AuthenticationError, InvalidRequest, Overloaded, RequestTimeout, error_body
 from fastroute.reliability.breaker import BreakerBoard, BreakerPolicy, BreakerStore, InProcessBreakerStore
 from fastroute.reliability.dispatcher import Dispatcher
 from fastroute.reliability.latency import LatencyBoard
@@ -70,7 +73,9 @@ def install_reliability(app: web.Application, settings: Settings, dispatcher: Di
         app[ADMIN_TOKEN] = settings.admin_token
     app.middlewares.append(in_flight_middleware)
     app.router.add_get("/admin/upstreams", admin_upstreams)
+    app.router.add_get("/openapi.json", openapi_description)
     app.on_shutdown.append(_start_draining)
+    app.on_response_prepare.append(_json_early_errors)
     app.cleanup_ctx.append(_close_breakers)
 
 
@@ -92,7 +97,10 @@ async def in_flight_middleware(request: web.Request, handler: Handler) -> web.St
             try:
                 await asyncio.wait_for(request.read(), request.app[BODY_TIMEOUT])
             except TimeoutError as e:
-                raise RequestTimeout(f"The request body did not arrive within {request.app[BODY_TIMEOUT]:g}s.") from e
+                message = f"The request body did not arrive within {request.app[BODY_TIMEOUT]:g}s."
+                raise RequestTimeout(message, headers={"Connection": "close"}) from e
+            except (RequestPayloadError, HttpProcessingError) as e:  # bad Content-Encoding, truncated chunks
+                raise InvalidRequest("The request body could not be read (bad encoding or framing).") from e
         return await handler(request)
     finally:
         limiter.leave()
@@ -128,6 +136,21 @@ async def admin_upstreams(request: web.Request) -> web.Response:
         "shared_state": type(dispatcher.breakers.store).__name__,
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def openapi_description(request: web.Request) -> web.Response:
+    """`GET /openapi.json`: the OpenAPI description of the HTTP surface (packaged beside the server)."""
+    body = resources.files("fastroute.server").joinpath("openapi.json").read_bytes()
+    return web.Response(body=body, content_type="application/json")
+
+
+async def _json_early_errors(request: web.Request, response: web.StreamResponse) -> None:
+    """aiohttp answers a few requests before any middleware runs (a bad `Expect` header: 417); give those
+    the OpenAI error shape too."""
+    if isinstance(response, web.HTTPException) and response.status >= 400 and response.content_type == "text/plain":
+        message = f"Request refused: {response.reason}."
+        response.body = orjson.dumps(error_body(message, "invalid_request_error", "bad_http_request"))
+        response.content_type = "application/json"
 
 
 async def _start_draining(app: web.Application) -> None:

@@ -38,7 +38,8 @@ _HTTP_ERRORS: dict[int, type[FastrouteError]] = {
 
 
 def request_id(request: web.Request) -> str:
-    return request[REQUEST_ID_KEY]
+    # aiohttp answers some requests (e.g. a bad `Expect` header) before any middleware runs.
+    return request.get(REQUEST_ID_KEY) or "-"
 
 
 def error_response(error: FastrouteError, rid: str) -> web.Response:
