@@ -43,6 +43,10 @@ class ModelEntry:
     max_input_tokens: int = 128_000
     max_output_tokens: int = 4_096
     encoding: str = "cl100k_base"
+    # Per-deployment upstream timeouts in seconds; None = the global FASTROUTE_UPSTREAM_*_TIMEOUT_S.
+    connect_timeout_s: float | None = None
+    first_token_timeout_s: float | None = None
+    total_timeout_s: float | None = None
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return prompt_tokens * self.input_cost_per_token + completion_tokens * self.output_cost_per_token
@@ -156,6 +160,9 @@ def _model(name: str, spec: Any, where: str) -> ModelEntry:
         max_input_tokens=_pos_int(spec, "max_input_tokens", 128_000, where),
         max_output_tokens=_pos_int(spec, "max_output_tokens", 4_096, where),
         encoding=str(spec.get("encoding", "cl100k_base")),
+        connect_timeout_s=_opt_seconds(spec, "connect_timeout_s", where),
+        first_token_timeout_s=_opt_seconds(spec, "first_token_timeout_s", where),
+        total_timeout_s=_opt_seconds(spec, "total_timeout_s", where),
     )
 
 
@@ -171,6 +178,15 @@ def _pos_int(spec: Mapping[str, Any], key: str, default: int, where: str) -> int
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise SettingsError(f"{where}.{key}: must be a positive integer")
     return value
+
+
+def _opt_seconds(spec: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise SettingsError(f"{where}.{key}: must be a positive number of seconds")
+    return float(value)
 
 
 def _opt_str(spec: Mapping[str, Any], key: str, where: str) -> str | None:

@@ -78,7 +78,7 @@ class Gateway:
             return ctx.cached_body
 
         async def call(model: ModelEntry) -> Completion:
-            return await self.providers[model.provider].complete(model, ctx.chat, self.timeouts)
+            return await self.providers[model.provider].complete(model, ctx.chat, self.timeouts_for(model))
 
         completion = await self.dispatcher.complete(ctx, call)
         ctx.usage = completion.usage
@@ -89,9 +89,18 @@ class Gateway:
         """Opens a stream; failover across the chain happens here, before any byte reaches the client."""
 
         async def call(model: ModelEntry) -> UpstreamStream:
-            return await self.providers[model.provider].open_stream(model, ctx.chat, self.timeouts)
+            return await self.providers[model.provider].open_stream(model, ctx.chat, self.timeouts_for(model))
 
         return await self.dispatcher.stream(ctx, call)
+
+    def timeouts_for(self, model: ModelEntry) -> CallTimeouts:
+        """The global upstream timeouts, overridden by the deployment's own where the catalogue sets them."""
+        t = self.timeouts
+        return CallTimeouts(
+            connect_s=model.connect_timeout_s or t.connect_s,
+            first_token_s=model.first_token_timeout_s or t.first_token_s,
+            total_s=model.total_timeout_s or t.total_s,
+        )
 
     def account(self, ctx: RequestContext, stream_usage: Usage | None = None) -> None:
         """Sets usage and cost: reported usage when the upstream gave it, else an estimate of what was sent."""

@@ -303,3 +303,20 @@ async def test_admin_upstreams_needs_the_admin_token_when_set(make_gateway: Any)
     body = await ok.json()
     assert body["upstreams"]["sim-frontier"]["provider"] == "sim-anthropic"
     assert body["shared_state"] == "InProcessBreakerStore"
+
+
+@STREAMS
+async def test_per_deployment_timeout_from_the_catalogue(make_gateway: Any, upstream: Any, stream: bool) -> None:
+    _, plan, url = upstream
+    raw = {"models": {"sim-frontier": {"provider": "sim-anthropic", "upstream_model": "sim-frontier-1",
+                                       "tier": "frontier", "input_cost_per_token": 3e-06,
+                                       "output_cost_per_token": 1.5e-05, "first_token_timeout_s": 0.2}}}
+    catalogue = Catalogue.from_mapping(raw, source="test", base=demo_catalogue(url))
+    client = await make_gateway(catalogue_override=catalogue)  # the global first-token timeout stays 60 s
+    plan.add(Fault("hang"))
+    t0 = time.perf_counter()
+    resp, text, _ = await ask(client, model="sim-frontier", stream=stream)
+    assert time.perf_counter() - t0 < 2.0
+    assert resp.status == 200 and text
+    assert resp.headers["x-fastroute-fallback-reason"] == "timeout"
+    assert resp.headers["x-fastroute-model"] == "sim-frontier-openai"

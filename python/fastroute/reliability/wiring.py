@@ -45,7 +45,9 @@ def build_dispatcher(settings: Settings, catalogue: Catalogue, reliability: Reli
         failures=reliability.breaker_failures,
         window_s=reliability.breaker_window_s,
         cooldown_s=reliability.breaker_cooldown_s,
-        probe_ttl_s=max(settings.upstream.total_timeout_s, reliability.breaker_cooldown_s),
+        # A probe that never reports (its request was cancelled) frees the slot after about one call's wait.
+        probe_ttl_s=max(settings.upstream.connect_timeout_s + settings.upstream.first_token_timeout_s,
+                        reliability.breaker_cooldown_s),
         retry_after_cap_s=reliability.breaker_retry_after_cap_s,
     )
     store: BreakerStore
