@@ -1,4 +1,8 @@
-"""Loads the shipped complexity scorer from `models/router/`, or returns None to use the heuristic."""
+"""Loads the shipped complexity scorer from `models/router/`, or returns None to use the length heuristic.
+
+A model that exists but cannot be used (unreadable, or trained on another feature version) stops start-up
+with `RouterModelError`: silently routing by length would change costs without anyone noticing.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import logging
 from pathlib import Path
 
 from fastroute.routing.router import TierScorer
+from fastroute.routing.scorer import ComplexityScorer
 from fastroute.settings import RouterSettings
 
 log = logging.getLogger("fastroute.routing")
@@ -16,4 +21,8 @@ def load_scorer(models_dir: Path, settings: RouterSettings) -> TierScorer | None
     if not (models_dir / "router" / "model.onnx").is_file():
         log.warning("no router model in %s; `auto` uses the length heuristic", models_dir / "router")
         return None
-    return None  # wired once the trained scorer lands
+    scorer = ComplexityScorer.load(
+        models_dir, quality_target=settings.quality_target, frontier_share=settings.frontier_share
+    )
+    log.info("router model %s loaded (features v%s)", scorer.model_version, scorer.feature_version)
+    return scorer
