@@ -13,20 +13,41 @@ import ssl
 import time
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from multidict import CIMultiDict, CIMultiDictProxy
-
 MAX_HEAD_BYTES = 64 * 1024
+TICK_S = 0.05  # how often a pool with calls in flight checks their deadlines (timeout precision)
 PAUSE_ABOVE = 1024 * 1024  # undelivered body bytes before reading from the socket pauses
 RESUME_BELOW = 64 * 1024
 _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _CHUNK_TRAILER = range(4)
+_COMPRESSED = ("gzip", "x-gzip", "deflate")
 
 
 class UpstreamProtocolError(ConnectionError):
     """The upstream sent something that is not HTTP/1.1."""
+
+
+class Headers(Mapping[str, str]):
+    """Response headers, looked up case-insensitively; a repeated header's values are joined with ", "."""
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self, by_lower_name: dict[str, str]) -> None:
+        self._by_name = by_lower_name
+
+    def __getitem__(self, name: str) -> str:
+        return self._by_name[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._by_name!r})"
 
 
 class Timeouts:
@@ -71,13 +92,14 @@ class _Body:
                 waiter.set_result(None)
 
     async def _wait(self) -> None:
-        self._conn.resume()
+        conn = self._conn
+        conn.resume()
         self._waiter = waiter = asyncio.get_running_loop().create_future()
-        timer = self._conn.arm_read_timer(waiter)
+        conn.wait_for_bytes(waiter)
         try:
             await waiter
         finally:
-            timer.cancel()
+            conn.waiting = None
 
     async def read_all(self) -> bytes:
         while not self._done:
@@ -122,7 +144,7 @@ class UpstreamResponse:
 
     __slots__ = ("_conn", "content", "headers", "reason", "status")
 
-    def __init__(self, conn: _Connection, status: int, reason: str, headers: CIMultiDictProxy[str]) -> None:
+    def __init__(self, conn: _Connection, status: int, reason: str, headers: Headers) -> None:
         self._conn = conn
         self.status = status
         self.reason = reason
@@ -163,7 +185,10 @@ class _Connection(asyncio.Protocol):
         self._paused = False
         self._decoder: Any = None
         self._timeouts: Timeouts | None = None
-        self._total_timer: asyncio.TimerHandle | None = None
+        # Deadlines (loop time) checked by the pool's ticker: cheaper than a timer per call.
+        self.waiting: asyncio.Future[Any] | None = None
+        self.read_deadline = 0.0  # while `waiting`: fail it if no byte arrives by then
+        self.total_deadline = 0.0  # while a call is open (0 = none)
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -208,16 +233,23 @@ class _Connection(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
 
-    def arm_read_timer(self, waiter: asyncio.Future[Any]) -> asyncio.TimerHandle:
+    def wait_for_bytes(self, waiter: asyncio.Future[Any]) -> None:
         assert self._timeouts is not None
-        return asyncio.get_running_loop().call_later(self._timeouts.read_s, self._read_timeout, waiter)
+        self.waiting = waiter
+        self.read_deadline = asyncio.get_running_loop().time() + self._timeouts.read_s
 
-    def _read_timeout(self, waiter: asyncio.Future[Any]) -> None:
-        if not waiter.done():
+    def check_deadlines(self, now: float) -> None:
+        """Called by the pool's ticker: fails a call whose total or read deadline has passed."""
+        if self.total_deadline and now >= self.total_deadline:
+            self._total_timeout()
+            return
+        waiter = self.waiting
+        if waiter is not None and now >= self.read_deadline and not waiter.done():
+            self._keep_alive = False
             waiter.set_exception(TimeoutError("upstream sent nothing within the read timeout"))
-        self._keep_alive = False
 
     def _total_timeout(self) -> None:
+        self.total_deadline = 0.0
         error = TimeoutError("upstream call exceeded its total timeout")
         if self._head_waiter is not None and not self._head_waiter.done():
             self._head_waiter.set_exception(error)
@@ -233,13 +265,15 @@ class _Connection(asyncio.Protocol):
         self._keep_alive = True
         waiter: asyncio.Future[UpstreamResponse] = loop.create_future()
         self._head_waiter = waiter
-        self._total_timer = loop.call_later(timeouts.total_s, self._total_timeout)
-        read_timer = loop.call_later(timeouts.read_s, self._read_timeout, waiter)
+        now = loop.time()
+        self.total_deadline = now + timeouts.total_s
+        self.waiting, self.read_deadline = waiter, now + timeouts.read_s
+        self.pool.tick()
         try:
             self.transport.write(wire)
             return await waiter
         finally:
-            read_timer.cancel()
+            self.waiting = None
             self._head_waiter = None
 
     def _parse_head(self) -> bool:
@@ -250,7 +284,7 @@ class _Connection(asyncio.Protocol):
                 if len(buf) > MAX_HEAD_BYTES:
                     self._fail_head(UpstreamProtocolError("response head too large"))
                 return False
-            lines = bytes(buf[:end]).decode("latin-1").split("\r\n")
+            lines = buf[:end].decode("latin-1").split("\r\n")
             del buf[: end + 4]
             parts = lines[0].split(" ", 2)
             if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
@@ -260,20 +294,22 @@ class _Connection(asyncio.Protocol):
             if 100 <= status < 200:
                 continue  # interim answer (100 Continue): the real one follows
             break
-        headers: CIMultiDict[str] = CIMultiDict()
+        headers: dict[str, str] = {}
         for line in lines[1:]:
             name, sep, value = line.partition(":")
             if not sep:
                 self._fail_head(UpstreamProtocolError(f"bad header line {line[:80]!r}"))
                 return False
-            headers.add(name.strip(), value.strip())
-        connection = headers.get("Connection", "").lower()
+            name = name.strip().lower()
+            value = value.strip()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        connection = headers.get("connection", "").lower()
         self._keep_alive = "close" not in connection and (parts[0] == "HTTP/1.1" or "keep-alive" in connection)
-        if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        if "chunked" in headers.get("transfer-encoding", "").lower():
             self._length, self._chunk_state = -1, _CHUNK_SIZE
-        elif "Content-Length" in headers:
+        elif "content-length" in headers:
             try:
-                self._length = int(headers["Content-Length"])
+                self._length = int(headers["content-length"])
             except ValueError:
                 self._fail_head(UpstreamProtocolError("bad Content-Length"))
                 return False
@@ -281,11 +317,10 @@ class _Connection(asyncio.Protocol):
             self._length = 0
         else:
             self._length, self._keep_alive = -2, False
-        encoding = headers.get("Content-Encoding", "").lower()
-        self._decoder = (
-            zlib.decompressobj(wbits=47) if encoding in ("gzip", "x-gzip", "deflate") else None
-        )  # 47: zlib or gzip header, detected
-        resp = UpstreamResponse(self, status, parts[2] if len(parts) > 2 else "", CIMultiDictProxy(headers))
+        encoding = headers.get("content-encoding")
+        # wbits 47: a zlib or a gzip header, detected
+        self._decoder = zlib.decompressobj(wbits=47) if encoding and encoding.lower() in _COMPRESSED else None
+        resp = UpstreamResponse(self, status, parts[2] if len(parts) > 2 else "", Headers(headers))
         self.response = resp
         waiter = self._head_waiter
         self._head_waiter = None
@@ -383,15 +418,11 @@ class _Connection(asyncio.Protocol):
         if self._buf:
             self._keep_alive = False
         resp.content.finish()
-        if self._total_timer is not None:
-            self._total_timer.cancel()
-            self._total_timer = None
+        self.total_deadline = 0.0
 
     def end_response(self, *, reuse: bool) -> None:
         """The caller is done with the response: back to the pool, or closed."""
-        if self._total_timer is not None:
-            self._total_timer.cancel()
-            self._total_timer = None
+        self.total_deadline = 0.0
         self.response = None
         self.resume()
         reusable = reuse and self._keep_alive and not self.lost and not self._buf
@@ -419,6 +450,7 @@ class OriginPool:
         default_port = parts.port is None or parts.port == (443 if parts.scheme == "https" else 80)
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.host_header = host if default_port else f"{host}:{self.port}"
+        self._host = self.host_header.encode("idna")
         self.limit = limit
         self.keepalive_s = keepalive_s
         self._ssl: ssl.SSLContext | None = ssl.create_default_context() if parts.scheme == "https" else None
@@ -427,7 +459,35 @@ class OriginPool:
         self._opening = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._paths: dict[str, bytes] = {}
+        self._header_blocks: dict[int, tuple[Mapping[str, str], bytes]] = {}
+        self._ticker: asyncio.TimerHandle | None = None
         self.closed = False
+
+    def tick(self) -> None:
+        """Makes sure the deadline check runs while calls are open (one timer per pool, not per call)."""
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().call_later(TICK_S, self._check)
+
+    def _check(self) -> None:
+        self._ticker = None
+        if not self._busy:
+            return
+        now = asyncio.get_running_loop().time()
+        for conn in list(self._busy):
+            conn.check_deadlines(now)
+        if self._busy:
+            self.tick()
+
+    def _header_block(self, headers: Mapping[str, str]) -> bytes:
+        # Adapters pass the same headers mapping on every call: encode it once. The cache holds the
+        # mapping itself, so its id cannot be reused by another object while the entry exists.
+        cached = self._header_blocks.get(id(headers))
+        if cached is not None and cached[0] is headers:
+            return cached[1]
+        block = "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("latin-1")
+        if len(self._header_blocks) < 64:
+            self._header_blocks[id(headers)] = (headers, block)
+        return block
 
     def _path(self, url: str) -> bytes:
         path = self._paths.get(url)
@@ -442,10 +502,9 @@ class OriginPool:
         self, method: str, url: str, body: bytes, headers: Mapping[str, str], timeouts: Timeouts
     ) -> UpstreamResponse:
         """Sends one request and returns once the response head has arrived."""
-        head = [b"%s %s HTTP/1.1\r\nHost: %s\r\n" % (method.encode(), self._path(url), self.host_header.encode())]
-        head += [f"{k}: {v}\r\n".encode("latin-1") for k, v in headers.items()]
-        head.append(b"Content-Length: %d\r\n\r\n" % len(body))
-        wire = b"".join(head) + body
+        wire = b"%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n%s" % (
+            method.encode(), self._path(url), self._host, self._header_block(headers), len(body), body,
+        )  # fmt: skip
         conn = await self._acquire(timeouts.connect_s)
         try:
             return await conn.send(wire, timeouts)
@@ -503,6 +562,9 @@ class OriginPool:
 
     def close(self) -> None:
         self.closed = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         for conn in [*self._idle, *self._busy]:
             conn.abort()
         self._idle.clear()
