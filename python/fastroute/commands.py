@@ -97,6 +97,10 @@ def demo_main(argv: list[str], env: Mapping[str, str]) -> int:
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args(argv)
     overrides = {k: str(v) for k, v in (("FASTROUTE_HOST", args.host), ("FASTROUTE_PORT", args.port)) if v}
+    if not env.get("FASTROUTE_QUALITY_TARGET") and not env.get("FASTROUTE_FRONTIER_SHARE"):
+        # The demo shows all three tiers at work: 90% of frontier quality sends about a third of the
+        # training mix to frontier (the production default, 0.95, sends about 60%).
+        overrides["FASTROUTE_QUALITY_TARGET"] = "0.9"
     settings = _settings(env, overrides)
     if settings is None:
         return 2
