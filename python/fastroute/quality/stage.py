@@ -217,9 +217,9 @@ class QualityStage(Stage):
 
     async def on_finish(self, ctx: RequestContext) -> None:
         routed = self._routed.pop(id(ctx), None)
-        if not self.settings.enabled:
-            return
         decision = ctx.decision
+        if not self.settings.enabled or decision is None:
+            return  # refused before routing (bad key, bad body): nothing to judge, nothing worth a row
         model = ctx.served_by or (decision.model.name if decision is not None and ctx.cached_body else None)
         self.store.add_route(
             RouteRecord(

@@ -154,7 +154,7 @@ class QualityStore:
         retention_days: float = 30.0,
         max_records: int = 1_000_000,
         flush_interval_s: float = 0.2,
-        prune_interval_s: float = 3600.0,
+        prune_interval_s: float = 300.0,
     ) -> None:
         self.path = path
         self.retention_s = retention_days * 86400.0
