@@ -142,8 +142,36 @@ def table(report: dict[str, Any]) -> str:
                 f"| {s['ok']} / {s['requests']} |"
             )
     lines.append("")
+    lines += scaling_lines(report)
     lines.append("Peak RSS (VmHWM): " + ", ".join(f"{k} {v:.0f} MB" for k, v in report["peak_rss_mb"].items()))
     return "\n".join(lines)
+
+
+def scaling_lines(report: dict[str, Any]) -> list[str]:
+    """N workers vs 1: the raw throughput ratio, and the ratio projected from CPU per request.
+
+    On a machine whose cores are also busy with the driver, the upstream and other work, N workers
+    cannot get N cores, so the raw ratio understates scaling. CPU per request does not depend on how
+    much CPU a process got: N x (CPU/request of 1 worker) / (CPU/request of N workers) is the ratio
+    N dedicated cores would give, if the per-request cost is all that changes.
+    """
+    out = []
+    for row in report["rows"]:
+        one = row["targets"].get("1-worker")
+        if one is None:
+            continue
+        for name, s in row["targets"].items():
+            if not name.endswith("-worker") or name == "1-worker":
+                continue
+            n = int(name.split("-")[0])
+            raw = s["rps"] / one["rps"] if one["rps"] else float("nan")
+            projected = n * one["cpu_us_per_request"] / s["cpu_us_per_request"]
+            out.append(
+                f"Scaling ({row['mode']}, {row['connections']} connections): {n} workers / 1 worker = {raw:.2f}x "
+                f"measured RPS; {projected:.2f}x projected for {n} dedicated cores from CPU per request "
+                f"({one['cpu_us_per_request']:.0f} vs {s['cpu_us_per_request']:.0f} us)."
+            )
+    return [*out, ""] if out else []
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
@@ -156,7 +184,7 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 
 async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     cpus = os.cpu_count() or 1
-    gw_cpu, drv_cpu = ("0", "1") if cpus >= 2 else (None, None)
+    gw_cpu, drv_cpu = ("0", "1") if cpus >= 2 and not args.unpinned else (None, None)
     if drv_cpu is not None:
         os.sched_setaffinity(0, {int(drv_cpu)})
     started: list[Target] = []
@@ -175,6 +203,13 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             )
             started.append(gateway)
             targets.append(gateway)
+        for count in (int(c) for c in args.workers_compare.split(",") if c):
+            w_env = {**env, "FASTROUTE_WORKERS": str(count)}
+            other = start_fastroute(
+                gw_cpu if count == 1 else None, w_env, tmp / f"w{count}.log", name=f"{count}-worker"
+            )
+            started.append(other)
+            targets.append(other)
         for variant in args.variant:
             label, _, path = variant.partition("=")
             v_env = {**env, "FASTROUTE_WORKERS": str(args.workers), "PYTHONPATH": path}
@@ -206,6 +241,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "warmup_s": args.warmup,
                 "workers": args.workers,
                 "chunk_delay_ms": args.chunk_delay_ms,
+                "workers_compare": args.workers_compare,
                 "env": parse_env(args.env),
                 "pinning": f"gateway/nginx cpu {gw_cpu}, driver+upstream cpu {drv_cpu}",
                 "note": args.note,
@@ -228,6 +264,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per window")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds discarded before each window")
     parser.add_argument("--workers", type=int, default=1, help="FASTROUTE_WORKERS (>1: not pinned)")
+    parser.add_argument(
+        "--workers-compare", default="", metavar="1,2",
+        help="also run fastroute with each FASTROUTE_WORKERS count given (the multi-core scaling check)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--unpinned", action="store_true", help="no taskset: every process may use every core (for --workers-compare)"
+    )
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for fastroute (repeatable)")
     parser.add_argument(
