@@ -10,7 +10,9 @@ Must not import aiohttp.
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -119,14 +121,35 @@ def export_labels(
 
 
 def compact(path: Path, *, retention_days: float, max_rows: int, now: float | None = None) -> int:
-    """Drops rows past retention and the oldest beyond `max_rows` (blocking); returns rows kept."""
+    """Drops rows past retention and the oldest beyond `max_rows` (blocking); returns rows kept.
+
+    Streams the file, holding at most `max_rows` rows in memory.
+    """
     if not path.is_file():
         return 0
     cutoff = (time.time() if now is None else now) - retention_days * 86400.0
-    rows = list(read_labels(path, since=cutoff))[-max_rows:]
+    rows: deque[dict[str, Any]] = deque(read_labels(path, since=cutoff), maxlen=max_rows)
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as fh:
         for row in rows:
             fh.write(orjson.dumps(row) + b"\n")
     os.replace(tmp, path)
     return len(rows)
+
+
+class LabelFile:
+    """The labels file of one data directory: appends and compactions serialised (call off the loop)."""
+
+    def __init__(self, path: Path, *, retention_days: float, max_rows: int) -> None:
+        self.path = path
+        self.retention_days = retention_days
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+
+    def append(self, rows: Iterable[dict[str, Any]]) -> None:
+        with self._lock:
+            append_rows(self.path, rows)
+
+    def compact(self, now: float | None = None) -> int:
+        with self._lock:
+            return compact(self.path, retention_days=self.retention_days, max_rows=self.max_rows, now=now)

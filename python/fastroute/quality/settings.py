@@ -37,6 +37,7 @@ class QualitySettings:
         max_records: routing records kept at most (oldest deleted first).
         log_comments: debugging only: include feedback comments in log lines.
         labels: write shadow outcomes as labelled rows (`labels.jsonl`, routing-data schema, holds prompts).
+        labels_max_rows: labelled rows kept at most (oldest dropped first, checked hourly).
     """
 
     enabled: bool = True
@@ -56,6 +57,7 @@ class QualitySettings:
     max_records: int = 1_000_000
     log_comments: bool = False
     labels: bool = True
+    labels_max_rows: int = 100_000
 
     @property
     def shadow_enabled(self) -> bool:
@@ -92,6 +94,7 @@ class QualitySettings:
             max_records=env_int(env, "FASTROUTE_QUALITY_MAX_RECORDS", cls.max_records, minimum=100),
             log_comments=env_bool(env, "FASTROUTE_FEEDBACK_LOG_COMMENTS", cls.log_comments),
             labels=env_bool(env, "FASTROUTE_SHADOW_LABELS", cls.labels),
+            labels_max_rows=env_int(env, "FASTROUTE_SHADOW_LABELS_MAX_ROWS", cls.labels_max_rows, minimum=1),
         )._checked()
 
     def _checked(self) -> QualitySettings:

@@ -25,7 +25,7 @@ from fastroute.pipeline import RequestContext, Stage, Tenant
 from fastroute.providers.base import CallTimeouts, Completion, Provider
 from fastroute.quality.feedback import Feedback
 from fastroute.quality.judge import build_judge
-from fastroute.quality.labels import append_rows, compact, label_row, labels_path
+from fastroute.quality.labels import LabelFile, label_row, labels_path
 from fastroute.quality.recalibration import RecalibrationEvent, Recalibrator
 from fastroute.quality.settings import QualitySettings
 from fastroute.quality.shadow import ShadowBudget, ShadowEvaluator, ShadowJob, ShadowOutcome, answer_of
@@ -80,6 +80,10 @@ class QualityStage(Stage):
         self._upstreams: Upstreams | None = None
         self._routed: dict[int, _Routed] = {}
         self._label_writes: set[asyncio.Task[None]] = set()
+        self.labels = LabelFile(
+            labels_path(data_dir), retention_days=settings.retention_days, max_rows=settings.labels_max_rows
+        )
+        self._next_compaction = 0.0
         self.moves: Counter[str] = Counter()  # recalibration moves by this process, by action
         self.sync_interval_s = 2.0  # how soon other worker processes' moves apply here
         self._last_event_id = 0
@@ -136,10 +140,7 @@ class QualityStage(Stage):
             return
         await self.store.start()
         await self.sync()
-        path = labels_path(self.data_dir)
-        await asyncio.to_thread(
-            compact, path, retention_days=self.settings.retention_days, max_rows=self.settings.max_records
-        )
+        await self._compact_labels()
         self._syncer = asyncio.create_task(self._sync_loop(), name="quality-sync")
 
     async def sync(self) -> None:
@@ -157,11 +158,17 @@ class QualityStage(Stage):
             else:
                 budget.spent_usd = max(budget.spent_usd, spent)
 
+    async def _compact_labels(self) -> None:
+        self._next_compaction = time.time() + 3600.0
+        await asyncio.to_thread(self.labels.compact)
+
     async def _sync_loop(self) -> None:
         while True:
             await asyncio.sleep(self.sync_interval_s)
             try:
                 await self.sync()
+                if time.time() >= self._next_compaction:
+                    await self._compact_labels()
             except Exception:
                 log.exception("quality: syncing recalibration state failed")
 
@@ -311,9 +318,7 @@ class QualityStage(Stage):
                     )
                 )
         if labels:
-            task = asyncio.get_running_loop().create_task(
-                asyncio.to_thread(append_rows, labels_path(self.data_dir), labels)
-            )
+            task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.labels.append, labels))
             self._label_writes.add(task)
             task.add_done_callback(self._label_writes.discard)
 

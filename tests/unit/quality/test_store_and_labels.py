@@ -123,3 +123,14 @@ def test_compact_drops_expired_and_excess_rows(tmp_path: Path) -> None:
     assert compact(path, retention_days=3.5, max_rows=2, now=now) == 2
     assert [r["prompt"] for r in read_labels(path)] == ["p3", "p4"]
     assert compact(tmp_path / "missing.jsonl", retention_days=1, max_rows=1) == 0
+
+
+def test_label_file_appends_and_compacts_under_one_lock(tmp_path: Path) -> None:
+    from fastroute.quality.labels import LabelFile
+
+    f = LabelFile(tmp_path / "q" / "labels.jsonl", retention_days=30, max_rows=3)
+    now = time.time()
+    f.append([row(f"p{i}", True, ts=now) for i in range(5)])
+    f.append([])
+    assert f.compact(now) == 3
+    assert [r["prompt"] for r in read_labels(f.path)] == ["p2", "p3", "p4"]
