@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fastroute.errors import AuthenticationError
+from fastroute.governance.policy_load import hash_key
 from fastroute.pipeline import RequestContext, Stage, Tenant
 from fastroute.quality import QualityStage
 from fastroute.server.app import create_app
@@ -245,3 +247,49 @@ async def test_no_feedback_route_when_quality_is_off(rig: RigFactory) -> None:
     assert (await r.client.get("/admin/quality")).status == 404
     _, headers, _ = await r.ask("tutor", TUTOR_PROMPTS[0])  # chat is unaffected
     assert headers["x-fastroute-tier"] == "budget"
+
+
+KEY_POLICY = f"""
+require_keys: true
+applications:
+  tutor:
+    keys: [{{id: tutor-prod, sha256: {hash_key("sk-tutor-1")}}}]
+  support:
+    keys: [{{id: support-prod, sha256: {hash_key("sk-support-1")}}}]
+    allowed_tiers: [budget, mid]
+"""
+
+
+async def test_with_governance_virtual_keys_and_tier_policy(rig: RigFactory, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(KEY_POLICY)
+    r = await rig(**SHADOW_ENV, FASTROUTE_POLICY=str(policy))
+
+    async def chat(key: str, prompt: str) -> Any:
+        return await r.client.post(
+            "/v1/chat/completions",
+            json={"model": "auto", "messages": [{"role": "user", "content": prompt}]},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+
+    async def rate(key: str | None, rid: str) -> int:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        resp = await r.client.post("/v1/feedback", json={"request_id": rid, "score": "up"}, headers=headers)
+        return resp.status
+
+    resp = await chat("sk-tutor-1", TUTOR_PROMPTS[0])
+    assert resp.status == 200
+    rid = resp.headers["x-request-id"]
+    assert await rate("sk-support-1", rid) == 403  # another tenant's key
+    assert await rate("sk-nobody", rid) == 401  # not a virtual key of this gateway
+    assert await rate(None, rid) == 401  # keys are required
+    assert await rate("sk-tutor-1", rid) == 200
+    (row,) = stored(r, rid)
+    assert (row["app"], row["key_id"], row["department"]) == ("tutor", "tutor-prod", "default")
+
+    # support may not use the frontier tier: its prompts are never sent there for shadow evaluation either
+    resp = await chat("sk-support-1", SUPPORT_PROMPTS[0])
+    assert resp.status == 200
+    assert r.stage.shadow is not None
+    await r.stage.shadow.drain()
+    assert r.stage.shadow.counters.offered == 1  # the tutor request only

@@ -17,7 +17,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from fastroute.catalogue import Catalogue
 from fastroute.chat_request import message_text
-from fastroute.pipeline import RequestContext, Stage, Tenant
 from fastroute.quality import QualityStage
 from fastroute.routing.router import Router
 from fastroute.server.app import create_app
@@ -56,18 +55,6 @@ class AnswerQuality:
         return reference_answer(prompt)
 
 
-class HeaderTenants(Stage):
-    """Stands in for governance: the tenant is the `x-fastroute-app` header, for chat and feedback alike."""
-
-    name = "test-tenants"
-
-    async def on_request(self, ctx: RequestContext) -> None:
-        ctx.tenant = Tenant(app=ctx.headers.get("x-fastroute-app", "default"))
-
-    async def identify(self, headers: Mapping[str, str]) -> Tenant:
-        return Tenant(app=headers.get("x-fastroute-app", "default"))
-
-
 @dataclass
 class Rig:
     client: Client
@@ -100,7 +87,7 @@ async def rig(aiohttp_client: Any, tmp_path: Any) -> AsyncIterator[RigFactory]:
         servers.append(server)
         catalogue = demo_catalogue(str(server.make_url("")).rstrip("/"))
         settings = Settings.from_env({"FASTROUTE_DATA_DIR": str(tmp_path / "data"), **env})
-        stages = [*build_stages(settings, catalogue), HeaderTenants()]
+        stages = build_stages(settings, catalogue)  # governance identifies tenants by x-fastroute-app
         app = create_app(settings, catalogue=catalogue, stages=stages)
         # This exercises the quality loop, not the classifier: route by the documented length heuristic.
         app[GATEWAY].router = Router(catalogue, None)
