@@ -111,7 +111,15 @@ class Recalibrator:
         return None
 
     def apply(self, event: RecalibrationEvent) -> None:
-        """Replays a stored event (restoring state after a restart)."""
+        """Applies a move: this process's own, or one replayed from the store (a restart, another worker).
+
+        The (app, tier) windows start afresh either way: they described the routing before the move, and
+        a worker keeping them after another worker's move could flip routing straight back.
+        """
+        for s in SIGNALS:
+            window = self._windows.get((event.app, event.tier, s))
+            if window is not None:
+                window.clear()
         if event.action == "raise":
             self._demoted.setdefault(event.app, set()).add(event.tier)
             self._since[(event.app, event.tier)] = event.ts
@@ -146,11 +154,6 @@ class Recalibrator:
             target=self.target,
         )
         self.apply(event)
-        # Fresh evidence for the next decision either way: the old window described the old routing.
-        for s in SIGNALS:
-            window = self._windows.get((app, tier, s))
-            if window is not None:
-                window.clear()
         return event
 
     def snapshot(self) -> dict[str, Any]:

@@ -97,3 +97,16 @@ def test_unknown_tier_or_signal_is_ignored() -> None:
     r = recal()
     assert r.observe("a", "premium", False) is None
     assert r.observe("a", "budget", False, signal="vibes") is None
+
+
+def test_a_replayed_move_starts_the_windows_afresh() -> None:
+    worker_a, worker_b = recal(), recal()
+    feed(worker_b, "a", "budget", [False] * 9)  # b has seen failures too, not yet enough to move
+    (event,) = feed(worker_a, "a", "budget", [False] * 10)
+    worker_b.apply(event)  # a's move reaches b through the store
+    assert worker_b.estimate("a", "budget", "shadow").n == 0
+    restored = feed(worker_a, "a", "budget", [True] * 20)
+    worker_b.apply(restored[0])  # type: ignore[arg-type]
+    # b does not flip routing straight back on evidence from before the recovery
+    assert feed(worker_b, "a", "budget", [True]) == []
+    assert worker_b.route("a", "budget") == "budget"
