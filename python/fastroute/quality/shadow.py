@@ -101,15 +101,17 @@ class ShadowBudget:
 
 def answer_of(body: dict[str, Any] | None) -> str:
     """The text of an OpenAI-shaped answer; tool calls (name + parsed arguments) as JSON, which dominate."""
-    if not body:
-        return ""
-    choices = body.get("choices") or [{}]
-    message = (choices[0] or {}).get("message") or {}
+    choices = body.get("choices") if isinstance(body, dict) else None
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, dict) else None
+    if not isinstance(message, dict):
+        return ""  # not an answer this judge can read (upstreams are not trusted to be well formed)
     calls = message.get("tool_calls")
-    if calls:
+    if isinstance(calls, list) and calls:
         out = []
         for call in calls:
-            fn = (call or {}).get("function") or {}
+            fn = call.get("function") if isinstance(call, dict) else None
+            fn = fn if isinstance(fn, dict) else {}
             args = fn.get("arguments")
             with contextlib.suppress(orjson.JSONDecodeError, TypeError):
                 args = orjson.loads(args) if isinstance(args, str) else args

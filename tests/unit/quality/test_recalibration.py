@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastroute.quality.recalibration import Recalibrator
+from fastroute.quality.recalibration import RecalibrationEvent, Recalibrator
 
 
 def recal(**kw: object) -> Recalibrator:
@@ -11,7 +11,9 @@ def recal(**kw: object) -> Recalibrator:
     return Recalibrator(**args)  # type: ignore[arg-type]
 
 
-def feed(r: Recalibrator, app: str, tier: str, outcomes: list[bool], signal: str = "shadow") -> list[object]:
+def feed(
+    r: Recalibrator, app: str, tier: str, outcomes: list[bool], signal: str = "shadow"
+) -> list[RecalibrationEvent]:
     return [e for e in (r.observe(app, tier, o, signal, now=1.0) for o in outcomes) if e is not None]
 
 
@@ -20,8 +22,8 @@ def test_waits_for_min_samples_then_demotes_a_failing_tier() -> None:
     assert feed(r, "tutor", "budget", [False] * 9) == []
     assert r.route("tutor", "budget") == "budget"
     (event,) = feed(r, "tutor", "budget", [False])
-    assert event.action == "raise" and event.tier == "budget" and event.n == 10  # type: ignore[attr-defined]
-    assert event.ci_high < 0.8  # type: ignore[attr-defined]
+    assert event.action == "raise" and event.tier == "budget" and event.n == 10
+    assert event.ci_high < 0.8
     assert r.route("tutor", "budget") == "mid"
     assert r.route("tutor", "mid") == "mid"
     assert r.route("support", "budget") == "budget"  # other applications are untouched
@@ -36,7 +38,7 @@ def test_a_rate_near_target_is_not_confident_enough_to_move() -> None:
 def test_a_clearly_bad_rate_moves_even_with_some_passes() -> None:
     r = recal(window=100)
     events = feed(r, "a", "budget", ([True] + [False] * 3) * 25)  # 25%
-    assert [e.action for e in events] == ["raise"]  # type: ignore[attr-defined]
+    assert [e.action for e in events] == ["raise"]
 
 
 def test_steps_one_tier_at_a_time_and_never_demotes_the_frontier() -> None:
@@ -58,14 +60,14 @@ def test_restores_only_on_confident_shadow_evidence() -> None:
     assert r.route("a", "budget") == "mid"
     # 9 good probes are not enough evidence; the 10th-20th make the lower bound clear the target
     events = feed(r, "a", "budget", [True] * 20)
-    assert [e.action for e in events] == ["restore"]  # type: ignore[attr-defined]
+    assert [e.action for e in events] == ["restore"]
     assert r.route("a", "budget") == "budget"
 
 
 def test_feedback_can_demote() -> None:
     r = recal()
     events = feed(r, "a", "budget", [False] * 10, signal="feedback")
-    assert [e.signal for e in events] == ["feedback"]  # type: ignore[attr-defined]
+    assert [e.signal for e in events] == ["feedback"]
 
 
 def test_disabled_measures_but_never_moves() -> None:
@@ -79,7 +81,7 @@ def test_events_replay_restores_state() -> None:
     events = feed(r, "a", "budget", [False] * 10)
     fresh = recal()
     for e in events:
-        fresh.apply(e)  # type: ignore[arg-type]
+        fresh.apply(e)
     assert fresh.route("a", "budget") == "mid"
 
 
@@ -106,7 +108,7 @@ def test_a_replayed_move_starts_the_windows_afresh() -> None:
     worker_b.apply(event)  # a's move reaches b through the store
     assert worker_b.estimate("a", "budget", "shadow").n == 0
     restored = feed(worker_a, "a", "budget", [True] * 20)
-    worker_b.apply(restored[0])  # type: ignore[arg-type]
+    worker_b.apply(restored[0])
     # b does not flip routing straight back on evidence from before the recovery
     assert feed(worker_b, "a", "budget", [True]) == []
     assert worker_b.route("a", "budget") == "budget"

@@ -61,6 +61,12 @@ def test_answer_of() -> None:
         '[{"arguments":{"a":2,"b":1},"name":"f"}]'
     )
     assert answer_of(None) == "" and answer_of({}) == "" and answer_of({"choices": []}) == ""
+    junk: list[Any] = [{"choices": "x"}, {"choices": [None]}, {"choices": [{"message": "hi"}]}, []]
+    for body in junk:
+        assert answer_of(body) == ""
+    assert answer_of({"choices": [{"message": {"tool_calls": [None, {"function": "f"}]}}]}) == (
+        '[{"arguments":null,"name":null},{"arguments":null,"name":null}]'
+    )
 
 
 class FakeUpstreams:
