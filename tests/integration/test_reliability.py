@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -151,31 +152,57 @@ async def test_transient_failure_retries_the_same_deployment(
     await assert_one_record(gateway, resp, catalogue, "sim-budget", cost)
 
 
+NEXT_TIER = {"budget": ("mid", "sim-mid", "sim-mid-1"), "mid": ("frontier", "sim-frontier", "sim-frontier-1")}
+UPSTREAM_OF_TIER = {"budget": "sim-budget-1", "mid": "sim-mid-1"}
+
+
+async def routed_tier(client: Any) -> str:
+    """The tier `model: auto` picks for the default prompt (the router may be a trained classifier)."""
+    resp, _, _ = await ask(client)
+    tier = str(resp.headers["x-fastroute-tier"])
+    assert tier in NEXT_TIER, f"the default prompt routes to {tier}; escalation needs a tier above it"
+    return tier
+
+
 @STREAMS
 async def test_auto_request_escalates_when_its_tier_fails(
-    gateway: Any, upstream: Any, catalogue: Catalogue, stream: bool
+    make_gateway: Any, upstream: Any, catalogue: Catalogue, stream: bool, tmp_path: Path
 ) -> None:
     _, plan, _ = upstream
-    plan.add(Fault("status", status=500), model="sim-budget-1")
-    resp, text, cost = await ask(gateway, headers={"x-fastroute-max-tier": "mid"}, stream=stream)
-    assert resp.status == 200 and text.startswith("[sim-mid-1]")
-    assert resp.headers["x-fastroute-tier"] == "mid"
+    gateway = await make_gateway(FASTROUTE_MODELS_DIR=str(tmp_path))  # no classifier: the length heuristic routes
+    tier = await routed_tier(gateway)
+    next_tier, next_model, next_upstream = NEXT_TIER[tier]
+    plan.add(Fault("status", status=500), model=UPSTREAM_OF_TIER[tier])
+    resp, text, cost = await ask(gateway, stream=stream)
+    assert resp.status == 200 and text.startswith(f"[{next_upstream}]")
+    assert resp.headers["x-fastroute-tier"] == next_tier
     assert "escalated after http_500" in resp.headers["x-fastroute-route-reason"]
     assert resp.headers["x-fastroute-fallback-reason"] == "http_500"
-    await assert_one_record(gateway, resp, catalogue, "sim-mid", cost)
+    await assert_one_record(gateway, resp, catalogue, next_model, cost)
 
 
 @STREAMS
 async def test_context_length_error_escalates_to_a_larger_window(
-    gateway: Any, upstream: Any, catalogue: Catalogue, stream: bool
+    make_gateway: Any, upstream: Any, stream: bool, tmp_path: Path
 ) -> None:
-    _, plan, _ = upstream
+    _, plan, url = upstream
+    windows = {"sim-budget": 128_000, "sim-mid": 100_000, "sim-frontier": 300_000}
+    base = demo_catalogue(url)
+    raw = {"models": {name: {"provider": m.provider, "upstream_model": m.upstream_model, "tier": m.tier,
+                             "input_cost_per_token": m.input_cost_per_token,
+                             "output_cost_per_token": m.output_cost_per_token, "max_input_tokens": windows[name]}
+                      for name, m in base.models.items() if name in windows}}
+    catalogue = Catalogue.from_mapping(raw, source="test", base=base)
+    client = await make_gateway(catalogue_override=catalogue, FASTROUTE_MODELS_DIR=str(tmp_path))
+    tier = await routed_tier(client)
     msg = "This model's maximum context length is 128000 tokens."
-    plan.add(Fault("status", status=400, message=msg), model="sim-budget-1")
-    resp, text, cost = await ask(gateway, headers={"x-fastroute-max-tier": "mid"}, stream=stream)
-    assert resp.status == 200 and text.startswith("[sim-mid-1]")
+    plan.add(Fault("status", status=400, message=msg), model=UPSTREAM_OF_TIER[tier])
+    resp, text, cost = await ask(client, stream=stream)
+    # Only sim-frontier has a larger window than either budget (128k) or mid (100k).
+    assert resp.status == 200 and text.startswith("[sim-frontier-1]")
+    assert resp.headers["x-fastroute-model"] == "sim-frontier"
     assert resp.headers["x-fastroute-fallback-reason"] == "context_length"
-    await assert_one_record(gateway, resp, catalogue, "sim-mid", cost)
+    await assert_one_record(client, resp, catalogue, "sim-frontier", cost)
 
 
 @STREAMS
