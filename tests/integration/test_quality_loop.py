@@ -239,17 +239,17 @@ async def test_shadow_spend_stops_at_its_budget(rig: RigFactory) -> None:
 
 
 async def test_shadow_never_delays_the_answer(rig: RigFactory) -> None:
-    slow = {**FAST_MODELS, "sim-frontier-1": SimulatedModel(ttft_s=0.5)}
+    slow = {**FAST_MODELS, "sim-frontier-1": SimulatedModel(ttft_s=2.0)}
     r = await rig(slow, **SHADOW_ENV)
     for i in range(4):
         t0 = time.perf_counter()
         status, headers, _ = await r.ask("support", SUPPORT_PROMPTS[i])
         assert status == 200 and headers["x-fastroute-tier"] == "budget"
-        assert time.perf_counter() - t0 < 0.25  # the frontier's 0.5 s is paid in the background
+        assert time.perf_counter() - t0 < 1.0  # the frontier's 2 s are paid in the background
     assert r.stage.shadow is not None and r.stage.shadow.pending > 0
     t0 = time.perf_counter()
     await r.client.close()  # shutdown cancels shadow jobs rather than waiting for them
-    assert time.perf_counter() - t0 < 0.4
+    assert time.perf_counter() - t0 < 1.0  # well before the frontier's 2 s
     assert r.stage.shadow.pending == 0
 
 
