@@ -3,7 +3,7 @@
 Run: `python benchmarks/load/reliability.py [--requests 400] [--concurrency 8]`. Starts a simulated upstream
 and the gateway in this process (loopback), so absolute numbers include both; compare the ratios.
 - overhead: `x-fastroute-overhead-ms` p50/p99 with breakers in-process vs in a local redis-server.
-- hedging: frontier tier (two deployments); 10 % of calls stall 400 ms. Client latency p50/p99 with
+- hedging: frontier tier (two deployments); 4 % of calls stall 400 ms. Client latency p50/p99 with
   `x-fastroute-latency: standard` (no hedge) vs `realtime` (hedge after p95).
 """
 
@@ -101,7 +101,7 @@ async def main(n: int, concurrency: int) -> None:
     stall = {"on": False}
 
     def tail(flavour: str, body: dict[str, Any]) -> Fault | None:
-        return Fault("delay", delay_s=0.4) if stall["on"] and rng.random() < 0.10 else None
+        return Fault("delay", delay_s=0.4) if stall["on"] and rng.random() < 0.04 else None
 
     sim_runner, sim_url = await serve(Simulator(dict(MODELS), fault_hook=tail).app())
     frontier = {"x-fastroute-tier": "frontier"}
@@ -120,7 +120,7 @@ async def main(n: int, concurrency: int) -> None:
         if redis is not None:
             redis[0].terminate()
 
-        print(f"hedging: 10% of upstream calls stall 400 ms; client latency, {n} requests")
+        print(f"hedging: 4% of upstream calls stall 400 ms; client latency, {n} requests")
         runner, url = await gateway(sim_url, {"FASTROUTE_HEDGE_MIN_SAMPLES": "20"})
         await drive(url, {**frontier, "x-fastroute-latency": "realtime"}, 100, concurrency)  # learn p95
         stall["on"] = True

@@ -160,29 +160,27 @@ class Dispatcher:
         ctx.latency_class = latency_class
         budget = _Budget(self.settings.max_attempts)
         decision = ctx.decision
-        t0 = time.perf_counter()
-        try:
-            while True:
-                if ctx.chat.wants_auto:
-                    chain = self.latency.order(decision.chain, latency_class, mode)
-                else:  # a model the client named is always tried first; only its fallbacks are reordered
-                    chain = [decision.chain[0], *self.latency.order(decision.chain[1:], latency_class, mode)]
-                try:
-                    return await self._run_tier(ctx, chain, attempt, mode, latency_class, budget)
-                except _TierFailed as failed:
-                    nxt = self._escalation(ctx, decision, failed) if budget.left > 0 else None
-                    if nxt is None:
-                        raise failed.error  # noqa: B904 - keeps the adapter's own cause
-                    log.info(
-                        "request %s: tier %s failed (%s); escalating to %s",
-                        ctx.request_id,
-                        decision.tier,
-                        failed.error.reason,
-                        nxt.tier,
-                    )
-                    decision = ctx.decision = nxt
-        finally:
-            ctx.upstream_s += time.perf_counter() - t0
+        # ctx.upstream_s counts time calling or waiting on upstreams (attempts, hedges, backoff); breaker
+        # and bookkeeping time stays in fastroute's overhead.
+        while True:
+            if ctx.chat.wants_auto:
+                chain = self.latency.order(decision.chain, latency_class, mode)
+            else:  # a model the client named is always tried first; only its fallbacks are reordered
+                chain = [decision.chain[0], *self.latency.order(decision.chain[1:], latency_class, mode)]
+            try:
+                return await self._run_tier(ctx, chain, attempt, mode, latency_class, budget)
+            except _TierFailed as failed:
+                nxt = self._escalation(ctx, decision, failed) if budget.left > 0 else None
+                if nxt is None:
+                    raise failed.error  # noqa: B904 - keeps the adapter's own cause
+                log.info(
+                    "request %s: tier %s failed (%s); escalating to %s",
+                    ctx.request_id,
+                    decision.tier,
+                    failed.error.reason,
+                    nxt.tier,
+                )
+                decision = ctx.decision = nxt
 
     async def _run_tier(
         self,
@@ -207,7 +205,9 @@ class Dispatcher:
                 ready, _, model = heapq.heappop(retries)
                 wait = ready - time.monotonic()
                 if wait > 0:
+                    t0 = time.perf_counter()
                     await self._sleep(wait)
+                    ctx.upstream_s += time.perf_counter() - t0
             if model.provider in skip_providers or not await self.breakers.allow(model.name):
                 continue
             try:
@@ -257,7 +257,6 @@ class Dispatcher:
         t0 = time.perf_counter()
         result = await attempt(model)
         self.latency.record_first(model.name, mode, time.perf_counter() - t0)
-        await self.breakers.success(model.name)
         return result
 
     async def _step(
@@ -279,10 +278,14 @@ class Dispatcher:
                 model.name, mode, self.settings.hedge_min_samples, self.settings.hedge_min_delay_s
             )
         if delay is None:
+            t0 = time.perf_counter()
             try:
                 result = await self._timed(model, attempt, mode)
             except UpstreamError as e:
                 raise _StepFailed([(model, e)]) from e
+            finally:
+                ctx.upstream_s += time.perf_counter() - t0
+            await self.breakers.success(model.name)
             ctx.served_by = model.name
             return result
         return await self._hedged(ctx, model, pending, attempt, mode, budget, delay)
@@ -300,6 +303,7 @@ class Dispatcher:
         tasks: dict[asyncio.Task[T], ModelEntry] = {asyncio.ensure_future(self._timed(model, attempt, mode)): model}
         failures: list[tuple[ModelEntry, UpstreamError]] = []
         hedge_sent = False
+        t0 = time.perf_counter()
         try:
             while tasks:
                 timeout = None if hedge_sent else delay
@@ -324,6 +328,8 @@ class Dispatcher:
                     winner = tasks.pop(task)
                     exc = task.exception()
                     if exc is None:
+                        ctx.upstream_s += time.perf_counter() - t0
+                        await self.breakers.success(winner.name)
                         ctx.served_by = winner.name
                         if winner is not model:
                             ctx.fallback_reason = "hedge"
@@ -333,6 +339,7 @@ class Dispatcher:
                     failures.append((winner, exc))
                 if not hedge_sent:
                     break  # the primary failed before the hedge was due: ordinary failover
+            ctx.upstream_s += time.perf_counter() - t0
             raise _StepFailed(failures)
         finally:
             await _cancel_losers(tasks)

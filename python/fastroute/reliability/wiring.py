@@ -46,8 +46,10 @@ def build_dispatcher(settings: Settings, catalogue: Catalogue, reliability: Reli
         window_s=reliability.breaker_window_s,
         cooldown_s=reliability.breaker_cooldown_s,
         # A probe that never reports (its request was cancelled) frees the slot after about one call's wait.
-        probe_ttl_s=max(settings.upstream.connect_timeout_s + settings.upstream.first_token_timeout_s,
-                        reliability.breaker_cooldown_s),
+        probe_ttl_s=max(
+            settings.upstream.connect_timeout_s + settings.upstream.first_token_timeout_s,
+            reliability.breaker_cooldown_s,
+        ),
         retry_after_cap_s=reliability.breaker_retry_after_cap_s,
     )
     store: BreakerStore
