@@ -146,7 +146,9 @@ async def test_bad_budget_answers_move_one_app_up_and_leave_the_other_alone(rig:
 
     assert tutor_tiers[0] == "budget"
     first_raised = tutor_tiers.index("mid")
-    assert first_raised <= DETECTION_BOUND
+    assert r.stage.shadow is not None
+    # Samples skipped while 4 x concurrency jobs were pending (a very busy machine) delay the evidence.
+    assert first_raised <= DETECTION_BOUND + r.stage.shadow.counters.skipped_busy
     assert all(t == "mid" for t in tutor_tiers[first_raised:])  # and it stays up while budget stays bad
 
     assert r.stage.shadow is not None
