@@ -219,3 +219,18 @@ async def test_put_policy_applies_and_rejects_invalid(gov: Any) -> None:
     assert (await ask(gov, app="newcomer")).status == 200  # the previous policy stays
     current = await (await gov.get("/admin/policy", headers=ADMIN)).json()
     assert "newcomer" in current["applications"] and current["rejected"] == 1
+
+
+async def test_in_process_budget_survives_a_restart_through_the_ledger(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY)
+    first = await make_gateway(FASTROUTE_POLICY=str(path))
+    mid = {"x-fastroute-tier": "mid"}
+    statuses = [(await ask(first, app="capped", headers=mid, max_tokens=100)).status for _ in range(5)]
+    assert 429 in statuses
+    await first.close()  # flushes the ledger
+    second = await make_gateway(FASTROUTE_POLICY=str(path))
+    r = await ask(second, app="capped", headers=mid, max_tokens=100)
+    assert r.status == 429  # the spend before the restart still counts

@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 from fastroute.catalogue import Catalogue, ModelEntry
 from fastroute.errors import BudgetExceeded, PolicyViolation, RateLimited
-from fastroute.governance.policy import Budget
-from fastroute.governance.state import RATE_WINDOW_S, Line, StateStore
+from fastroute.governance.policy import PERIOD_TTL_S, Budget, budget_key
+from fastroute.governance.state import RATE_WINDOW_S, Line, MemoryStore, StateStore
 from fastroute.governance.tenants import RequestGovernance, governance_of
+from fastroute.ledger import Ledger
 from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
 from fastroute.routing.router import tier_rank
@@ -161,14 +162,10 @@ class CostCeilingStage(Stage):
 
 def _period_lines(scope: str, name: str, budget: Budget, now: datetime) -> list[tuple[Line, Budget]]:
     lines = []
-    if budget.daily_usd is not None:
-        day = now.strftime("%Y-%m-%d")
-        lines.append((Line(f"budget:{scope}:{name}:day:{day}", budget.daily_usd, 3 * 86400,
-                           f"{scope}.{name}.budgets.daily_usd"), budget))
-    if budget.monthly_usd is not None:
-        month = now.strftime("%Y-%m")
-        lines.append((Line(f"budget:{scope}:{name}:month:{month}", budget.monthly_usd, 40 * 86400,
-                           f"{scope}.{name}.budgets.monthly_usd"), budget))
+    for period, limit, field in (("day", budget.daily_usd, "daily_usd"), ("month", budget.monthly_usd, "monthly_usd")):
+        if limit is not None:
+            key = budget_key(scope, name, period, now)
+            lines.append((Line(key, limit, PERIOD_TTL_S[period], f"{scope}.{name}.budgets.{field}"), budget))
     return lines
 
 
@@ -189,15 +186,41 @@ def seconds_until_reset(label: str, now: datetime) -> int:
     return max(1, math.ceil((nxt - now).total_seconds()))
 
 
+async def seed_from_ledger(store: MemoryStore, ledger: Ledger, now: datetime) -> int:
+    """Adds the ledger's spend of this month (and today) to the budget counters; returns rows used."""
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    rows = await ledger.spend(since=month_start, group_by=("app", "department", "day"))
+    today = now.strftime("%Y-%m-%d")
+    used = 0
+    for row in rows:
+        cost = float(row["cost_usd"] or 0.0)
+        if cost <= 0:
+            continue
+        used += 1
+        for scope, name in (("applications", row["app"]), ("departments", row["department"])):
+            store.add_spent(budget_key(scope, name, "month", now), cost, PERIOD_TTL_S["month"])
+            if row["day"] == today:
+                store.add_spent(budget_key(scope, name, "day", now), cost, PERIOD_TTL_S["day"])
+    return used
+
+
 class BudgetStage(Stage):
     """Reserves the worst-case cost of the routed chain before forwarding; settles the actual after."""
 
     name = "budgets"
 
-    def __init__(self, store: StateStore, catalogue: Catalogue, reservation_ttl_s: float = 300.0) -> None:
+    def __init__(
+        self, store: StateStore, catalogue: Catalogue, reservation_ttl_s: float = 300.0, ledger: Ledger | None = None
+    ) -> None:
         self.store = store
         self.catalogue = catalogue
         self.reservation_ttl_s = reservation_ttl_s
+        self.ledger = ledger
+
+    async def start(self) -> None:
+        """In-process state starts empty: refill this month's spend from the ledger so a restart keeps it."""
+        if isinstance(self.store, MemoryStore) and self.ledger is not None:
+            await seed_from_ledger(self.store, self.ledger, datetime.now(UTC))
 
     async def on_routed(self, ctx: RequestContext) -> None:
         gov = governance_of(ctx)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 PII_ACTIONS: tuple[str, ...] = ("off", "detect", "redact", "block")
@@ -108,3 +109,12 @@ class Policy:
 
     def department(self, name: str) -> Department:
         return self.departments.get(name) or Department(name=name)
+
+
+def budget_key(scope: str, name: str, period: str, now: datetime) -> str:
+    """The state-store key of one budget counter: `period` is `day` or `month` (UTC)."""
+    stamp = now.strftime("%Y-%m-%d") if period == "day" else now.strftime("%Y-%m")
+    return f"budget:{scope}:{name}:{period}:{stamp}"
+
+
+PERIOD_TTL_S = {"day": 3 * 86400, "month": 40 * 86400}

@@ -12,7 +12,7 @@ from typing import Any
 from fastroute.catalogue import Catalogue
 from fastroute.governance.holder import PolicyFileWatcher, PolicyHolder
 from fastroute.governance.pii import PiiScanner
-from fastroute.governance.policy import Budget, Policy
+from fastroute.governance.policy import PERIOD_TTL_S, Budget, Policy, budget_key
 from fastroute.governance.policy_load import parse_policy
 from fastroute.governance.redis_store import RedisPolicyBus, RedisStore
 from fastroute.governance.settings import GovernanceSettings
@@ -88,12 +88,9 @@ class GovernanceRuntime:
             *(("departments", d.name, d.budget) for d in policy.departments.values()),
         ]
         for scope, name, budget in owners:
-            for period, limit, key in (
-                ("day", budget.daily_usd, f"day:{now:%Y-%m-%d}"),
-                ("month", budget.monthly_usd, f"month:{now:%Y-%m}"),
-            ):
+            for period, limit in (("day", budget.daily_usd), ("month", budget.monthly_usd)):
                 if limit is not None:
-                    line = Line(f"budget:{scope}:{name}:{key}", limit, 86400, f"{scope}.{name}")
+                    line = Line(budget_key(scope, name, period, now), limit, PERIOD_TTL_S[period], f"{scope}.{name}")
                     entries.append((scope, name, period, limit, line))
         if not entries:
             return []

@@ -107,6 +107,11 @@ class MemoryStore:
             c.reserved.pop(rid, None)
             c.spent += actual
 
+    def add_spent(self, key: str, amount: float, ttl_s: float) -> None:
+        """Adds settled spend to a counter directly (seeding from the ledger at start-up)."""
+        now = self._clock()
+        self._counter(Line(key, 0.0, ttl_s, key), now).spent += amount
+
     async def levels(self, lines: Sequence[Line]) -> list[tuple[float, float]]:
         now = self._clock()
         return [(c.spent, c.live_reserved(now)) for c in (self._counter(line, now) for line in lines)]

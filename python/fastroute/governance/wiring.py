@@ -17,7 +17,7 @@ from fastroute.governance.limits import BudgetStage, CostCeilingStage, RateLimit
 from fastroute.governance.runtime import GovernanceRuntime
 from fastroute.governance.screening import PiiStage
 from fastroute.governance.tenants import TenantStage
-from fastroute.ledger import LedgerStage, SqliteLedger
+from fastroute.ledger import Ledger, LedgerStage, SqliteLedger
 from fastroute.observability.sources import BudgetStatus
 from fastroute.pipeline import Stage
 from fastroute.settings import Settings
@@ -30,8 +30,11 @@ class Governance:
     after_cache: list[Stage]
 
 
-def build_governance(settings: Settings, catalogue: Catalogue, *, policy_text: str | None = None) -> Governance:
-    """Stages from settings; `policy_text` is used when `FASTROUTE_POLICY` is unset (e.g. the demo)."""
+def build_governance(
+    settings: Settings, catalogue: Catalogue, *, policy_text: str | None = None, ledger: Ledger | None = None
+) -> Governance:
+    """Stages from settings; `policy_text` is used when `FASTROUTE_POLICY` is unset (e.g. the demo);
+    `ledger` refills in-process budgets at start-up so a restart keeps this month's spend."""
     runtime = GovernanceRuntime(
         catalogue,
         settings.governance,
@@ -45,7 +48,7 @@ def build_governance(settings: Settings, catalogue: Catalogue, *, policy_text: s
         RateLimitStage(runtime.store),
         CostCeilingStage(catalogue),
     ]
-    after: list[Stage] = [BudgetStage(runtime.store, catalogue, settings.governance.reservation_ttl_s)]
+    after: list[Stage] = [BudgetStage(runtime.store, catalogue, settings.governance.reservation_ttl_s, ledger)]
     return Governance(runtime, before, after)
 
 

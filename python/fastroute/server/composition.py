@@ -32,7 +32,7 @@ def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
     # quality loop: records routing, raises demoted tiers before governance's budgets and the cache see them
     stages.append(QualityStage(settings.quality, catalogue, settings.data_dir))
     # then tenants, policy, PII, rate limits and the cost ceiling (governance)
-    governance = build_governance(settings, catalogue)
+    governance = build_governance(settings, catalogue, ledger=ledger.ledger)
     stages += governance.before_cache
     for observer in (s for s in stages if isinstance(s, ObservabilityStage)):
         observer.attach(budgets=budget_probe(governance.runtime))
