@@ -227,7 +227,7 @@ class QualityStage(Stage):
         decision = ctx.decision
         if not self.settings.enabled or decision is None:
             return  # refused before routing (bad key, bad body): nothing to judge, nothing worth a row
-        model = ctx.served_by or (decision.model.name if decision is not None and ctx.cached_body else None)
+        model = ctx.served_by or (decision.model.name if ctx.cached_body else None)
         self.store.add_route(
             RouteRecord(
                 request_id=ctx.request_id,
@@ -235,25 +235,31 @@ class QualityStage(Stage):
                 ts=time.time(),
                 department=ctx.tenant.department,
                 key_id=ctx.tenant.key_id,
-                tier=decision.tier if decision is not None else None,
+                tier=self._served_tier(ctx, decision),
                 natural_tier=routed.natural_tier if routed is not None else None,
-                score=decision.score if decision is not None else None,
-                reason=decision.reason if decision is not None else None,
+                score=decision.score,
+                reason=decision.reason,
                 model=model,
                 feature_version=FEATURE_VERSION if ctx.analysis is not None else None,
                 status=ctx.status,
             )
         )
-        if self.shadow is not None and routed is not None and decision is not None:
+        if self.shadow is not None and routed is not None:
             self._maybe_shadow(ctx, routed, decision)
+
+    def _served_tier(self, ctx: RequestContext, decision: RouteDecision) -> str:
+        """The tier of the deployment that answered (failover may have left the routed tier)."""
+        model = self.catalogue.models.get(ctx.served_by) if ctx.served_by else None
+        return model.tier if model is not None else decision.tier
 
     def _maybe_shadow(self, ctx: RequestContext, routed: _Routed, decision: RouteDecision) -> None:
         assert self.shadow is not None
         if ctx.status >= 400 or ctx.error is not None or ctx.served_by is None or ctx.cached_body is not None:
             return
-        # Measure the tier routing chose, unless a later stage (a budget downgrade) changed what was served:
-        # then measure what was served.
-        natural = routed.natural_tier if decision.tier == (routed.raised_to or routed.natural_tier) else decision.tier
+        # Measure the tier routing chose, unless a later stage (a budget downgrade) or failover changed what
+        # was served: then measure what was served.
+        served = self._served_tier(ctx, decision)
+        natural = routed.natural_tier if served == (routed.raised_to or routed.natural_tier) else served
         if natural == TIERS[-1]:
             return
         if ctx.allowed_tiers is not None and TIERS[-1] not in ctx.allowed_tiers:
@@ -271,7 +277,7 @@ class QualityStage(Stage):
                 chat=ctx.chat,
                 prompt_tokens=ctx.analysis.tokens if ctx.analysis is not None else len(ctx.prompt_text) // 4,
                 natural_tier=natural,
-                served_tier=decision.tier,
+                served_tier=served,
                 served_model=ctx.served_by,
                 served_text=text,
                 structured=ctx.chat.json_mode or ctx.chat.uses_tools,

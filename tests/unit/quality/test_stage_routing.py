@@ -167,3 +167,15 @@ async def test_prompts_with_detected_pii_are_never_kept_as_labels(tmp_path: Path
     c.decisions.append("pii:redact:email")  # the placeholders are what the model saw: safe to keep
     (job,) = await offered(stage(tmp_path), c)
     assert job.keep_label
+
+
+async def test_failover_to_another_tier_is_measured_as_served(tmp_path: Path) -> None:
+    s = stage(tmp_path)
+    stub = StubShadow()
+    s.shadow = stub  # type: ignore[assignment]
+    c = ctx("budget")
+    await s.on_routed(c)
+    await s.on_finish(served(c, "sim-mid"))  # the budget deployment failed; the mid one answered
+    (job,) = stub.jobs
+    assert (job.natural_tier, job.served_tier, job.served_model) == ("mid", "mid", "sim-mid")
+    assert s.store._pending[-1][1][5] == "mid"  # the routing record names the tier that answered
