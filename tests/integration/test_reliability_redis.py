@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -19,7 +20,8 @@ async def test_a_breaker_opened_by_one_replica_is_honoured_by_the_other(
     make_gateway: Any, upstream: Any, redis_url: str, stream: bool
 ) -> None:
     sim, plan, _ = upstream
-    env = {"FASTROUTE_REDIS_URL": redis_url, "FASTROUTE_BREAKER_FAILURES": "2", "FASTROUTE_BREAKER_COOLDOWN_S": "30"}
+    env = {"FASTROUTE_REDIS_URL": redis_url, "FASTROUTE_BREAKER_FAILURES": "2", "FASTROUTE_BREAKER_COOLDOWN_S": "30",
+           "FASTROUTE_BREAKER_SYNC_S": "0.2"}
     one = await make_gateway(**env)
     two = await make_gateway(**env)
     plan.add(Fault("status", status=502))
@@ -28,6 +30,7 @@ async def test_a_breaker_opened_by_one_replica_is_honoured_by_the_other(
     assert (await ask(two, model="sim-frontier", stream=stream))[0].status == 200  # failures add up across replicas
     for replica in (one, two):
         assert (await breakers(replica))["sim-frontier"] == "open"
+    await asyncio.sleep(0.25)  # replicas trust a closed breaker for FASTROUTE_BREAKER_SYNC_S between reads
     before = sim.stats.requests
     resp, text, _ = await ask(one, model="sim-frontier", stream=stream)
     assert resp.status == 200 and text and sim.stats.requests - before == 1

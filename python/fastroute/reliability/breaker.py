@@ -123,11 +123,20 @@ class BreakerBoard:
     """The breakers of every deployment: ask before calling, report after; read for metrics and admin."""
 
     def __init__(
-        self, store: BreakerStore, names: Iterable[str] = (), *, clock: Callable[[], float] = time.time
+        self,
+        store: BreakerStore,
+        names: Iterable[str] = (),
+        *,
+        clock: Callable[[], float] = time.time,
+        sync_s: float = 0.0,
     ) -> None:
+        """`sync_s` > 0 (for a shared store): a breaker seen closed is trusted for that long without asking
+        the store, so the hot path makes no round trip; another replica's opening shows up within `sync_s`."""
         self._store = store
         self._clock = clock
+        self._sync_s = sync_s
         self._mirror: dict[str, str] = dict.fromkeys(names, CLOSED)
+        self._read_at: dict[str, float] = {}  # monotonic time of the last store read per deployment
 
     @property
     def store(self) -> BreakerStore:
@@ -135,12 +144,20 @@ class BreakerBoard:
 
     async def allow(self, name: str) -> bool:
         """True when a request may go to `name` now (a half-open breaker lets exactly one probe through)."""
+        now = time.monotonic()
+        if (
+            self._sync_s > 0
+            and self._mirror.get(name) == CLOSED
+            and now - self._read_at.get(name, -1e18) < self._sync_s
+        ):
+            return True
         try:
             state, allowed = await self._store.allow(name, self._clock())
         except Exception as e:  # a broken shared store must not take the gateway down: fail open
             log.warning("breaker store unavailable (%s); allowing %s", e, name)
             return True
         self._mirror[name] = state
+        self._read_at[name] = now
         return allowed
 
     async def failure(self, name: str, retry_after: float | None = None) -> None:
@@ -154,6 +171,8 @@ class BreakerBoard:
         self._mirror[name] = state
 
     async def success(self, name: str) -> None:
+        if self._sync_s > 0 and self._mirror.get(name) == CLOSED:
+            return  # closing a closed breaker changes nothing; the store was read when it was allowed
         try:
             state = await self._store.record_success(name, self._clock())
         except Exception as e:

@@ -27,6 +27,7 @@ class ReliabilitySettings:
     breaker_window_s: float = 30.0
     breaker_cooldown_s: float = 15.0
     breaker_retry_after_cap_s: float = 60.0  # an upstream Retry-After keeps the breaker open at most this long
+    breaker_sync_s: float = 0.25  # with Redis: trust a closed breaker this long before reading shared state again
     hedge: bool = True  # realtime requests may send a second request when the first is slower than its p95
     hedge_min_samples: int = 10  # latency samples a deployment needs before its p95 is trusted
     hedge_min_delay_s: float = 0.05
@@ -54,6 +55,7 @@ class ReliabilitySettings:
             breaker_retry_after_cap_s=env_float(
                 env, "FASTROUTE_BREAKER_RETRY_AFTER_CAP_S", cls.breaker_retry_after_cap_s, minimum=0
             ),
+            breaker_sync_s=env_float(env, "FASTROUTE_BREAKER_SYNC_S", cls.breaker_sync_s, minimum=0),
             hedge=env_bool(env, "FASTROUTE_HEDGE", cls.hedge),
             hedge_min_samples=env_int(env, "FASTROUTE_HEDGE_MIN_SAMPLES", cls.hedge_min_samples, minimum=1),
             hedge_min_delay_s=env_float(env, "FASTROUTE_HEDGE_MIN_DELAY_S", cls.hedge_min_delay_s, minimum=0),

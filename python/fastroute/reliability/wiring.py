@@ -53,13 +53,15 @@ def build_dispatcher(settings: Settings, catalogue: Catalogue, reliability: Reli
         retry_after_cap_s=reliability.breaker_retry_after_cap_s,
     )
     store: BreakerStore
+    sync_s = 0.0
     if settings.redis_url:
         from fastroute.reliability.breaker_redis import RedisBreakerStore
 
         store = RedisBreakerStore.from_url(settings.redis_url, policy)
+        sync_s = reliability.breaker_sync_s
     else:
         store = InProcessBreakerStore(policy)
-    board = BreakerBoard(store, catalogue.models)
+    board = BreakerBoard(store, catalogue.models, sync_s=sync_s)
     return Dispatcher(catalogue, reliability, board, LatencyBoard(reliability.ewma_alpha))
 
 

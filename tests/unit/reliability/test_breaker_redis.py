@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from tests.fakes.redis_server import redis_url
-from tests.unit.reliability.test_breaker import Clock
 
 from fastroute.reliability.breaker import BreakerBoard, BreakerPolicy
 from fastroute.reliability.breaker_redis import RedisBreakerStore
+from tests.fakes.redis_server import redis_url
+from tests.unit.reliability.test_breaker import Clock
 
 __all__ = ["redis_url"]
 POLICY = BreakerPolicy(failures=2, window_s=10.0, cooldown_s=5.0, probe_ttl_s=20.0, retry_after_cap_s=8.0)
@@ -64,3 +66,19 @@ async def test_unreachable_redis_fails_open() -> None:
         assert await b.allow("a")
     finally:
         await b.close()
+
+
+async def test_a_closed_breaker_is_trusted_for_sync_s_then_reread(redis_url: str) -> None:
+    one = BreakerBoard(RedisBreakerStore.from_url(redis_url, POLICY), ["a"], sync_s=0.2)
+    two = BreakerBoard(RedisBreakerStore.from_url(redis_url, POLICY), ["a"])
+    try:
+        assert await one.allow("a")  # reads the store: closed
+        await two.failure("a")
+        await two.failure("a")  # replica two opens it
+        assert await one.allow("a")  # still within sync_s: no round trip, stale but bounded
+        await asyncio.sleep(0.25)
+        assert not await one.allow("a")  # re-read: open
+        assert one.snapshot()["a"] == "open"
+    finally:
+        await one.close()
+        await two.close()

@@ -42,7 +42,7 @@ def test_realtime_prefers_the_fastest_and_measures_unknown_ones_first() -> None:
     assert [m.name for m in board2.order(FRONTIER, "realtime", "stream")] == ["sim-frontier-openai", "sim-frontier"]
     board3 = LatencyBoard()
     board3.record_first("sim-frontier", "complete", 0.5)  # only whole-answer latency known: used for streams too
-    assert [m.name for m in board3.order(FRONTIER, "realtime", "stream")][0] == "sim-frontier-openai"
+    assert next(m.name for m in board3.order(FRONTIER, "realtime", "stream")) == "sim-frontier-openai"
 
 
 def test_batch_prefers_the_cheapest_and_standard_keeps_catalogue_order() -> None:
