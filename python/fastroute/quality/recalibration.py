@@ -10,6 +10,7 @@ the frontier is never demoted: it is the reference.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +56,10 @@ class Recalibrator:
         z: float = 1.96,
         enabled: bool = True,
         max_keys: int = 10_000,
+        app_targets: Mapping[str, float] | None = None,
     ) -> None:
         self.target = target
+        self.app_targets = dict(app_targets or {})
         self.min_samples = min_samples
         self.window = window
         self.z = z
@@ -102,13 +105,18 @@ class Recalibrator:
         if not self.enabled or tier == TOP_TIER or len(window) < self.min_samples:
             return None
         est = window.estimate(self.z)
+        target = self.target_for(app)
         demoted = tier in self._demoted.get(app, ())
-        if not demoted and est.high < self.target:
+        if not demoted and est.high < target:
             return self._move(app, tier, "raise", signal, est, now)
         # Only shadow probes measure a demoted tier's own answers; feedback there is about the tier served.
-        if demoted and signal == "shadow" and est.low > self.target:
+        if demoted and signal == "shadow" and est.low > target:
             return self._move(app, tier, "restore", signal, est, now)
         return None
+
+    def target_for(self, app: str) -> float:
+        """The rate `app`'s tiers must deliver: its own floor when one is set, else the default."""
+        return self.app_targets.get(app, self.target)
 
     def apply(self, event: RecalibrationEvent) -> None:
         """Applies a move: this process's own, or one replayed from the store (a restart, another worker).
@@ -151,7 +159,7 @@ class Recalibrator:
             rate=est.rate or 0.0,
             ci_low=est.low,
             ci_high=est.high,
-            target=self.target,
+            target=self.target_for(app),
         )
         self.apply(event)
         return event
@@ -164,4 +172,10 @@ class Recalibrator:
             if len(w)
         ]
         demoted = {app: sorted(tiers, key=TIERS.index) for app, tiers in sorted(self._demoted.items()) if tiers}
-        return {"target": self.target, "min_samples": self.min_samples, "demoted": demoted, "windows": windows}
+        return {
+            "target": self.target,
+            "app_targets": dict(sorted(self.app_targets.items())),
+            "min_samples": self.min_samples,
+            "demoted": demoted,
+            "windows": windows,
+        }

@@ -60,6 +60,7 @@ async def quality_report(
         "tiers": await tier_quality(stage, period=period, app=app),
         "recalibration": {
             "enabled": stage.settings.recalibrate,
+            "app_targets": recal["app_targets"],
             "min_samples": recal["min_samples"],
             "demoted": recal["demoted"],
             "windows": recal["windows"],

@@ -29,6 +29,7 @@ class QualitySettings:
             `exact`, `similarity`, or `model:<catalogue model>` to ask a judge model through the gateway.
         agree_threshold: similarity (token-overlap F1, 0..1) at or above which two answers agree.
         target: the agreement / positive-feedback rate each tier must deliver per application.
+        app_targets: per-application floors overriding `target` (`FASTROUTE_QUALITY_FLOOR_APPS=a=0.9,b=0.7`).
         recalibrate: move an application's routing up when a tier is confidently below `target`.
         min_samples: observations needed before a tier's rate is judged (each way).
         window: recent observations per (application, tier, signal) the decision is made on.
@@ -49,6 +50,7 @@ class QualitySettings:
     judge: str = "auto"
     agree_threshold: float = 0.5
     target: float = 0.8
+    app_targets: tuple[tuple[str, float], ...] = ()  # (app, floor) pairs: hashable, like every setting
     recalibrate: bool = True
     min_samples: int = 20
     window: int = 200
@@ -86,6 +88,7 @@ class QualitySettings:
                 env, "FASTROUTE_SHADOW_AGREE_THRESHOLD", cls.agree_threshold, minimum=0.0, maximum=1.0
             ),
             target=env_float(env, "FASTROUTE_QUALITY_FLOOR", cls.target, minimum=0.0, maximum=1.0),
+            app_targets=_floors(env_str(env, "FASTROUTE_QUALITY_FLOOR_APPS", "")),
             recalibrate=env_bool(env, "FASTROUTE_RECALIBRATE", cls.recalibrate),
             min_samples=env_int(env, "FASTROUTE_RECALIBRATE_MIN_SAMPLES", cls.min_samples, minimum=1),
             window=env_int(env, "FASTROUTE_RECALIBRATE_WINDOW", cls.window, minimum=1, maximum=100_000),
@@ -109,3 +112,19 @@ class QualitySettings:
 def _names(raw: str) -> frozenset[str] | None:
     names = frozenset(n.strip() for n in raw.split(",") if n.strip())
     return names or None
+
+
+def _floors(raw: str) -> tuple[tuple[str, float], ...]:
+    floors: dict[str, float] = {}
+    for item in (i.strip() for i in raw.split(",")):
+        if not item:
+            continue
+        app, sep, value = item.partition("=")
+        try:
+            floor = float(value)
+        except ValueError:
+            floor = -1.0
+        if not sep or not app.strip() or not 0.0 <= floor <= 1.0:
+            raise SettingsError(f"FASTROUTE_QUALITY_FLOOR_APPS: {item!r} is not app=rate with a rate from 0 to 1")
+        floors[app.strip()] = floor
+    return tuple(sorted(floors.items()))

@@ -75,6 +75,7 @@ class QualityStage(Stage):
             window=settings.window,
             z=settings.confidence_z,
             enabled=settings.recalibrate,
+            app_targets=dict(settings.app_targets),
         )
         self.shadow: ShadowEvaluator | None = None
         self._upstreams: Upstreams | None = None

@@ -95,3 +95,12 @@ def test_shadow_apps_allow_list() -> None:
         {"tutor", "support"}
     )
     assert QualitySettings.from_env({"FASTROUTE_SHADOW_APPS": " , "}).shadow_apps is None
+
+
+def test_per_app_floors() -> None:
+    s = QualitySettings.from_env({"FASTROUTE_QUALITY_FLOOR_APPS": "tutor=0.95, support = 0.6"})
+    assert dict(s.app_targets) == {"tutor": 0.95, "support": 0.6}
+    hash(s)  # settings stay hashable
+    for bad in ("tutor", "tutor=high", "=0.5", "tutor=1.5"):
+        with pytest.raises(SettingsError, match="FASTROUTE_QUALITY_FLOOR_APPS"):
+            QualitySettings.from_env({"FASTROUTE_QUALITY_FLOOR_APPS": bad})

@@ -112,3 +112,12 @@ def test_a_replayed_move_starts_the_windows_afresh() -> None:
     # b does not flip routing straight back on evidence from before the recovery
     assert feed(worker_b, "a", "budget", [True]) == []
     assert worker_b.route("a", "budget") == "budget"
+
+
+def test_per_app_floors_override_the_default() -> None:
+    r = recal(window=200, app_targets={"strict": 0.95, "lenient": 0.5})
+    outcomes = ([True] * 4 + [False]) * 40  # 80%
+    assert [e.target for e in feed(r, "strict", "budget", outcomes)] == [0.95]  # confidently below 0.95
+    assert feed(r, "lenient", "budget", outcomes) == []
+    assert feed(r, "default", "budget", outcomes) == []  # 80% vs the default 0.8: not confident
+    assert r.snapshot()["app_targets"] == {"lenient": 0.5, "strict": 0.95}
