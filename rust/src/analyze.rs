@@ -92,3 +92,44 @@ mod tests {
         assert_eq!(last_user_turn("<user> a\n<<user> b"), "a\n<<user> b");
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    fn best_of(mut f: impl FnMut() -> usize) -> std::time::Duration {
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..30 {
+            let t = std::time::Instant::now();
+            for _ in 0..50 {
+                std::hint::black_box(f());
+            }
+            best = best.min(t.elapsed() / 50);
+        }
+        best
+    }
+
+    /// `cargo test --release --lib analyze::timing -- --ignored --nocapture`: cost of each part at ~500 tokens.
+    #[test]
+    #[ignore]
+    fn time_parts() {
+        let body = "Calculate the probability that two dice sum to 7, then explain each step. The market \
+                    grew 12.5% in 2023, compared with 8% before; which of the following is true?\n"
+            .repeat(12);
+        let text = format!("<system> You are a careful assistant.\n<user> {body}");
+        let a = Analyzer::new(EncodingName::Cl100kBase, None);
+        let mut feats = vec![0.0f32; features::FEATURE_DIM];
+        let t_feat = best_of(|| {
+            features::extract(&text, &mut feats);
+            0
+        });
+        let t_key = best_of(|| normalize::normalize_key(&text).len());
+        let t_tok = best_of(|| a.encoding.count(&text));
+        let t_all = best_of(|| a.analyze(&text).tokens);
+        println!(
+            "{} bytes, {} tokens: features {t_feat:?}, key {t_key:?}, tokens {t_tok:?}, analyze {t_all:?}",
+            text.len(),
+            a.encoding.count(&text)
+        );
+    }
+}

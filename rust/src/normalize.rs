@@ -1,16 +1,19 @@
 //! The exact-cache key: a canonical form of a conversation text that ignores case, spacing and trailing
 //! punctuation but never merges two different conversations.
 //!
-//! Pure: owns no state. The input is the canonical conversation text built by
-//! `fastroute.prompt.conversation_text`: structure markers `<|role|>` (a `<|`, a lower-case ASCII letter,
-//! then `[a-z0-9_:.-]*` and `|>`), each followed by its segment's content, with any `<|` inside content
-//! escaped to `<||`, so a marker can never be forged by content. Markers are kept verbatim; each content
-//! segment is folded independently:
-//! - NFKC compatibility folding (skipped for pure-ASCII segments, which are already NFKC);
+//! Pure: owns no state. The input is the canonical conversation text of `fastroute.prompt.conversation_text`:
+//! lines that start with a structure marker (`<` + a lower-case ASCII letter + `[a-z0-9_:.-]*` + `>`, then
+//! a space, a line break or the end) open a segment; content lines that start with `<` are escaped with
+//! one more `<`, so content can never forge a marker. Markers are kept verbatim, one segment per key line;
+//! each segment's content (escape removed) is folded on its own:
+//! - NFKC compatibility folding (skipped for pure-ASCII lines, which are already NFKC);
 //! - curly quotes to straight quotes, zero-width characters removed;
 //! - lower-casing (Unicode);
-//! - every run of white space to one space, trimmed at both ends;
-//! - trailing sentence punctuation (`. , ! ? ; : …` and their CJK full-width forms) removed.
+//! - every run of white space (line breaks included) to one space, trimmed at both ends;
+//! - trailing sentence punctuation (`. , ! ? ; : …` and their full-width forms) removed.
+//!
+//! Because folded content holds no line break, every line of the key is exactly one segment, so two
+//! conversations with different structure never share a key.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -32,91 +35,137 @@ fn fold_quote(c: char) -> char {
     }
 }
 
-/// Length in bytes of the structure marker starting at `i`, if one does.
-pub fn marker_len(bytes: &[u8], i: usize) -> Option<usize> {
-    if bytes.get(i) != Some(&b'<') || bytes.get(i + 1) != Some(&b'|') {
+/// Length in bytes of the structure marker that opens `line`, if one does (without the following space).
+pub fn marker_len(line: &[u8]) -> Option<usize> {
+    if line.first() != Some(&b'<') || !line.get(1).is_some_and(u8::is_ascii_lowercase) {
         return None;
     }
-    if !bytes.get(i + 2).is_some_and(u8::is_ascii_lowercase) {
-        return None;
-    }
-    let mut j = i + 3;
-    while let Some(&b) = bytes.get(j) {
+    let mut j = 2;
+    while let Some(&b) = line.get(j) {
         match b {
             b'a'..=b'z' | b'0'..=b'9' | b'_' | b':' | b'.' | b'-' => j += 1,
-            b'|' if bytes.get(j + 1) == Some(&b'>') => return Some(j + 2 - i),
+            b'>' => {
+                return matches!(line.get(j + 1), None | Some(b' ') | Some(b'\n') | Some(b'\r')).then_some(j + 1)
+            }
             _ => return None,
         }
     }
     None
 }
 
-/// Appends the folded form of one content segment to `out`.
-fn push_folded(segment: &str, out: &mut String) {
-    let start = out.len();
-    let mut pending_space = false;
-    let mut push = |c: char, out: &mut String| {
+/// Folds one segment's content into `out` (UTF-8 bytes; only whole chars are ever pushed).
+struct Segment {
+    /// Where the content starts in `out` (trailing punctuation is never stripped before it).
+    content_start: usize,
+    /// A space is owed before the next visible char (white space seen, or the marker's separator).
+    pending_space: bool,
+}
+
+impl Segment {
+    fn open(out: &[u8], after_marker: bool) -> Segment {
+        Segment { content_start: out.len(), pending_space: after_marker }
+    }
+
+    /// Pushes the owed space, if any, before a visible char.
+    #[inline]
+    fn settle_space(&mut self, out: &mut Vec<u8>) {
+        if self.pending_space {
+            if out.len() > self.content_start || self.content_start > 0 {
+                out.push(b' ');
+            }
+            self.pending_space = false;
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, c: char, out: &mut Vec<u8>) {
         if c.is_whitespace() {
-            pending_space = out.len() > start;
+            self.pending_space = out.len() > self.content_start || self.pending_space;
             return;
         }
         if is_invisible(c) {
             return;
         }
-        if pending_space {
-            out.push(' ');
-            pending_space = false;
-        }
+        self.settle_space(out);
         let c = fold_quote(c);
         if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
+            out.push(c.to_ascii_lowercase() as u8);
         } else {
-            out.extend(c.to_lowercase());
-        }
-    };
-    if segment.is_ascii() {
-        for &b in segment.as_bytes() {
-            push(b as char, out);
-        }
-    } else {
-        for c in segment.nfkc() {
-            push(c, out);
+            let mut buf = [0u8; 4];
+            for lower in c.to_lowercase() {
+                out.extend_from_slice(lower.encode_utf8(&mut buf).as_bytes());
+            }
         }
     }
-    while let Some(c) = out[start..].chars().next_back() {
-        if is_trailing_punctuation(c) || c.is_whitespace() {
-            out.truncate(out.len() - c.len_utf8());
+
+    fn push_str(&mut self, text: &str, out: &mut Vec<u8>) {
+        if text.is_ascii() {
+            self.push_ascii(text.as_bytes(), out);
         } else {
-            break;
+            for c in text.nfkc() {
+                self.push(c, out);
+            }
+        }
+    }
+
+    /// The ASCII fast path of `push_str` (same result as pushing each char).
+    fn push_ascii(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        out.reserve(bytes.len() + 1);
+        for &b in bytes {
+            // ASCII White_Space: \t \n \x0B \x0C \r and space (what `char::is_whitespace` accepts).
+            if b == b' ' || (b'\t'..=b'\r').contains(&b) {
+                self.pending_space = out.len() > self.content_start || self.pending_space;
+            } else {
+                self.settle_space(out);
+                out.push(b.to_ascii_lowercase());
+            }
+        }
+    }
+
+    /// Strips trailing punctuation/space; the marker's separator goes too when no content is left.
+    fn close(self, out: &mut Vec<u8>) {
+        while out.len() > self.content_start {
+            let tail = &out[self.content_start..];
+            let mut start = tail.len() - 1;
+            while start > 0 && tail[start] & 0xC0 == 0x80 {
+                start -= 1;
+            }
+            let last = std::str::from_utf8(&tail[start..]).ok().and_then(|s| s.chars().next());
+            match last {
+                Some(c) if is_trailing_punctuation(c) || c.is_whitespace() => {
+                    out.truncate(self.content_start + start);
+                }
+                _ => break,
+            }
         }
     }
 }
 
 /// The exact-cache key of a conversation text (see the module documentation).
 pub fn normalize_key(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut segment_start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'<' {
-            if let Some(len) = marker_len(bytes, i) {
-                let before = out.len();
-                push_folded(&text[segment_start..i], &mut out);
-                if out.len() > before {
-                    out.push('\n');
-                }
-                out.push_str(&text[i..i + len]);
-                out.push('\n');
-                i += len;
-                segment_start = i;
-                continue;
+    let mut out: Vec<u8> = Vec::with_capacity(text.len() + 8);
+    let mut segment = Segment::open(&out, false);
+    for (n, line) in text.split('\n').enumerate() {
+        if let Some(len) = marker_len(line.as_bytes()) {
+            segment.close(&mut out);
+            if !out.is_empty() {
+                out.push(b'\n');
             }
+            out.extend_from_slice(&line.as_bytes()[..len]);
+            let rest = &line[len..];
+            segment = Segment::open(&out, true);
+            segment.push_str(rest.strip_prefix(' ').unwrap_or(rest), &mut out);
+            continue;
         }
-        i += 1;
+        if n > 0 {
+            segment.push('\n', &mut out);
+        }
+        let unescaped = if line.starts_with("<<") { &line[1..] } else { line };
+        segment.push_str(unescaped, &mut out);
     }
-    push_folded(&text[segment_start..], &mut out);
-    out
+    segment.close(&mut out);
+    // Only whole chars were pushed, so this never fails; the fallback keeps the function panic-free.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
@@ -139,30 +188,54 @@ mod tests {
 
     #[test]
     fn keeps_structure_markers() {
-        let a = "<|system|>\nBe brief.\n<|user|>\nHi there!\n";
-        assert_eq!(normalize_key(a), "<|system|>\nbe brief\n<|user|>\nhi there");
-        let moved = "<|system|>\nBe brief. Hi there!\n<|user|>\n";
+        let a = "<system> Be brief.\n<user> Hi  there!";
+        assert_eq!(normalize_key(a), "<system> be brief\n<user> hi there");
+        let moved = "<system> Be brief. Hi there!\n<user> ";
         assert_ne!(normalize_key(a), normalize_key(moved));
-        let role = "<|system|>\nBe brief.\n<|assistant|>\nHi there!\n";
+        assert_eq!(normalize_key(moved), "<system> be brief. hi there\n<user>");
+        let role = "<system> Be brief.\n<assistant> Hi there!";
         assert_ne!(normalize_key(a), normalize_key(role));
+        assert_eq!(normalize_key("<user> a\n<tools>\n<json>"), "<user> a\n<tools>\n<json>");
     }
 
     #[test]
     fn escaped_content_cannot_forge_a_marker() {
-        // `<||user|>` is how conversation_text escapes a literal `<|user|>` inside content.
-        let one = "<|user|>\nfirst <||user|> second\n";
-        let two = "<|user|>\nfirst\n<|user|>\nsecond\n";
+        // `conversation_text` escapes a content line `<user> b` as `<<user> b`.
+        let one = "<user> a\n<<user> b";
+        let two = "<user> a\n<user> b";
+        let literal = "<user> a <<user> b";
+        assert_eq!(normalize_key(one), "<user> a <user> b");
         assert_ne!(normalize_key(one), normalize_key(two));
-        assert_eq!(marker_len(b"<||user|>", 0), None);
-        assert_eq!(marker_len(b"<|user:bob-1|>", 0), Some(14));
-        assert_eq!(marker_len(b"<|User|>", 0), None);
+        assert_ne!(normalize_key(one), normalize_key(literal));
+        assert_eq!(marker_len(b"<<user> x"), None);
+        assert_eq!(marker_len(b"<user:bob-1> x"), Some(12));
+        assert_eq!(marker_len(b"<User> x"), None);
+        assert_eq!(marker_len(b"<user>x"), None);
+        assert_eq!(marker_len(b"<1user> x"), None);
+    }
+
+    #[test]
+    fn ascii_fast_path_equals_char_path() {
+        for text in ["", " ", "a", " a", "a ", "  Hello \t\x0b World?! ", "x\x0cy\rz", "\n\n"] {
+            for after_marker in [false, true] {
+                let mut fast = b"<m>".to_vec();
+                let mut slow = fast.clone();
+                let mut s = Segment::open(&fast, after_marker);
+                s.push_ascii(text.as_bytes(), &mut fast);
+                s.close(&mut fast);
+                let mut s = Segment::open(&slow, after_marker);
+                text.chars().for_each(|c| s.push(c, &mut slow));
+                s.close(&mut slow);
+                assert_eq!(fast, slow, "{text:?}");
+            }
+        }
     }
 
     #[test]
     fn never_panics_on_odd_input() {
-        for text in ["", "<|", "<|a", "<|a|", "\u{0}\u{0}", "<|a|><|b|>", "…", "\u{FEFF}"] {
+        for text in ["", "<", "<a", "<a>", "\u{0}\u{0}", "<a>\n<b>", "…", "\u{FEFF}", "\n\n<<", "<<"] {
             let _ = normalize_key(text);
         }
-        assert_eq!(normalize_key("<|a|><|b|>"), "<|a|>\n<|b|>\n");
+        assert_eq!(normalize_key("<a>\n<b>"), "<a>\n<b>");
     }
 }

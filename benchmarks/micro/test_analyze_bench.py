@@ -1,0 +1,131 @@
+"""Benchmark: `Analyzer.analyze` at 100 / 500 / 2,000 / 16,000 tokens beside a pure-Python equivalent.
+
+Run: `pytest benchmarks/micro/test_analyze_bench.py --benchmark-enable -s`. Each size times single calls
+(one call per round) of the native analyzer (with and without the static embedding) and of the pure-Python
+baseline (benchmarks/micro/py_baseline.py: the same normalise + features + exact-count work), prints
+p50/p99 and the ratio, and stores them in the benchmark's `extra_info`. Goal (issue 3): native p99 <= 30 us
+at 500 tokens. Prompts are generated here, deterministically; nothing is read from /work/shared.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fastroute.native import PromptAnalyzer, count_tokens
+from fastroute.prompt import conversation_text
+
+SIZES = (100, 500, 2_000, 16_000)
+MODELS = Path(__file__).resolve().parents[2] / "models"
+_WORDS = (
+    "the a of to and in is that for it as with was on be by this are or from at an which have not but "
+    "what all were when we there can more if will each about how up out them then she many some so these "
+    "would other into has her two like him see time could no make than first been its who now people my "
+    "calculate probability explain compare write story step function return array market profit hours "
+    "Python JSON HTTP API Einstein Paris October Monday"
+).split()
+_CODE = "def area(r):\n    return 3.14159 * r ** 2  # circle\n"
+_SYSTEM = "You are a careful assistant. Answer concisely and show your reasoning when asked."
+
+
+def _prompt(tokens: int, seed: int) -> str:
+    """A system + user conversation of about `tokens` cl100k tokens (prose, numbers, some code)."""
+    rng = random.Random(seed)
+    words: list[str] = []
+    while True:
+        for _ in range(64):
+            r = rng.random()
+            if r < 0.04:
+                words.append(str(rng.randint(0, 99_999)))
+            elif r < 0.05:
+                words.append("\n" + _CODE)
+            elif r < 0.12:
+                words.append(rng.choice(_WORDS) + rng.choice([".", ",", "?", ":"]))
+            else:
+                words.append(rng.choice(_WORDS))
+        text = conversation_text([{"role": "system", "content": _SYSTEM}, {"role": "user", "content": " ".join(words)}])
+        if count_tokens(text) >= tokens:
+            break
+    lo, hi = 0, len(words)
+    while lo < hi:  # fewest words reaching the target
+        mid = (lo + hi) // 2
+        t = conversation_text(
+            [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": " ".join(words[:mid])}]
+        )
+        if count_tokens(t) >= tokens:
+            hi = mid
+        else:
+            lo = mid + 1
+    return conversation_text(
+        [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": " ".join(words[:lo])}]
+    )
+
+
+def _per_call_us(fn: Callable[[str], Any], text: str, rounds: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+    fn(text)
+    out = np.empty(rounds)
+    clock = time.perf_counter_ns
+    for i in range(rounds):
+        t0 = clock()
+        fn(text)
+        out[i] = clock() - t0
+    return out / 1_000.0
+
+
+def _rounds(tokens: int, budget_s: float, per_call_us: float) -> int:
+    return int(min(20_000, max(30, budget_s * 1e6 / max(per_call_us, 0.1))))
+
+
+@pytest.fixture(scope="module")
+def analyzers() -> dict[str, Any]:
+    spec = importlib.util.spec_from_file_location("py_baseline", Path(__file__).with_name("py_baseline.py"))
+    assert spec is not None and spec.loader is not None
+    baseline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baseline)
+    found: dict[str, Any] = {"native": PromptAnalyzer("cl100k_base").analyze}
+    if (MODELS / "embedding" / "table.f16").is_file():
+        found["native+embedding"] = PromptAnalyzer.from_models_dir(MODELS).analyze
+    try:
+        found["pure-python"] = baseline.PurePythonAnalyzer("cl100k_base").analyze
+    except ImportError:
+        pass
+    return found
+
+
+@pytest.mark.parametrize("tokens", SIZES)
+def test_analyze(benchmark: Any, analyzers: dict[str, Any], tokens: int) -> None:
+    text = _prompt(tokens, seed=tokens)
+    native = analyzers["native"]
+    benchmark.pedantic(native, args=(text,), rounds=_rounds(tokens, 1.0, tokens / 20), iterations=1, warmup_rounds=50)
+    rows: dict[str, dict[str, float]] = {}
+    for name, fn in analyzers.items():
+        probe = _per_call_us(fn, text, 5)
+        samples = _per_call_us(
+            fn, text, _rounds(tokens, 2.0 if name == "pure-python" else 1.0, float(np.median(probe)))
+        )
+        rows[name] = {
+            "p50_us": float(np.percentile(samples, 50)),
+            "p99_us": float(np.percentile(samples, 99)),
+            "rounds": float(len(samples)),
+        }
+    actual = count_tokens(text)
+    benchmark.extra_info.update({"tokens": actual, "bytes": len(text.encode()), "machine": platform.node(), **rows})
+    lines = [f"\nanalyze @ {actual} tokens ({len(text.encode())} bytes), {platform.processor() or platform.machine()}:"]
+    for name, r in rows.items():
+        lines.append(f"  {name:18s} p50 {r['p50_us']:10.1f} us  p99 {r['p99_us']:10.1f} us  (n={int(r['rounds'])})")
+    if "pure-python" in rows:
+        for name in ("native", "native+embedding"):
+            if name in rows:
+                ratio = rows["pure-python"]["p50_us"] / rows[name]["p50_us"]
+                benchmark.extra_info[f"speedup_p50_{name}"] = ratio
+                lines.append(f"  pure-python / {name}: {ratio:,.0f}x at p50")
+    print("\n".join(lines))
+    assert rows["native"]["p50_us"] > 0
