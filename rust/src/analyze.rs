@@ -34,7 +34,10 @@ pub struct Analyzer {
 
 impl Analyzer {
     pub fn new(encoding: EncodingName, embedder: Option<StaticEmbedder>) -> Analyzer {
-        Analyzer { encoding: Encoding::get(encoding), embedder }
+        Analyzer {
+            encoding: Encoding::get(encoding),
+            embedder,
+        }
     }
 
     pub fn encoding(&self) -> EncodingName {
@@ -55,7 +58,12 @@ impl Analyzer {
             e.embed_into(last_user_turn(text), &mut v);
             v
         });
-        Analysis { features: feats, embedding, key: normalize::normalize_key(text), tokens: self.encoding.count(text) }
+        Analysis {
+            features: feats,
+            embedding,
+            key: normalize::normalize_key(text),
+            tokens: self.encoding.count(text),
+        }
     }
 }
 
@@ -86,7 +94,10 @@ mod tests {
 
     #[test]
     fn finds_the_last_user_turn() {
-        assert_eq!(last_user_turn("<system> s\n<user> a\n<assistant> b\n<user> c\nd"), "c\nd");
+        assert_eq!(
+            last_user_turn("<system> s\n<user> a\n<assistant> b\n<user> c\nd"),
+            "c\nd"
+        );
         assert_eq!(last_user_turn("<user> only"), "only");
         assert_eq!(last_user_turn("no markers"), "no markers");
         assert_eq!(last_user_turn("<user> a\n<<user> b"), "a\n<<user> b");

@@ -24,7 +24,10 @@ fn is_invisible(c: char) -> bool {
 
 /// Sentence punctuation that does not change what a prompt asks when it ends the prompt.
 fn is_trailing_punctuation(c: char) -> bool {
-    matches!(c, '.' | ',' | '!' | '?' | ';' | ':' | '…' | '。' | '，' | '！' | '？' | '；' | '：')
+    matches!(
+        c,
+        '.' | ',' | '!' | '?' | ';' | ':' | '…' | '。' | '，' | '！' | '？' | '；' | '：'
+    )
 }
 
 fn fold_quote(c: char) -> char {
@@ -44,9 +47,7 @@ pub fn marker_len(line: &[u8]) -> Option<usize> {
     while let Some(&b) = line.get(j) {
         match b {
             b'a'..=b'z' | b'0'..=b'9' | b'_' | b':' | b'.' | b'-' => j += 1,
-            b'>' => {
-                return matches!(line.get(j + 1), None | Some(b' ') | Some(b'\n') | Some(b'\r')).then_some(j + 1)
-            }
+            b'>' => return matches!(line.get(j + 1), None | Some(b' ') | Some(b'\n') | Some(b'\r')).then_some(j + 1),
             _ => return None,
         }
     }
@@ -63,7 +64,10 @@ struct Segment {
 
 impl Segment {
     fn open(out: &[u8], after_marker: bool) -> Segment {
-        Segment { content_start: out.len(), pending_space: after_marker }
+        Segment {
+            content_start: out.len(),
+            pending_space: after_marker,
+        }
     }
 
     /// Pushes the owed space, if any, before a visible char.
@@ -233,7 +237,18 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_input() {
-        for text in ["", "<", "<a", "<a>", "\u{0}\u{0}", "<a>\n<b>", "…", "\u{FEFF}", "\n\n<<", "<<"] {
+        for text in [
+            "",
+            "<",
+            "<a",
+            "<a>",
+            "\u{0}\u{0}",
+            "<a>\n<b>",
+            "…",
+            "\u{FEFF}",
+            "\n\n<<",
+            "<<",
+        ] {
             let _ = normalize_key(text);
         }
         assert_eq!(normalize_key("<a>\n<b>"), "<a>\n<b>");

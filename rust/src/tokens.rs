@@ -9,8 +9,8 @@ mod pretokenize;
 
 use pretokenize::{Pattern, Pieces};
 use rustc_hash::FxHashMap;
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::OnceLock;
 
 /// Pieces longer than this merge with a heap (O(n log n)) instead of tiktoken's O(n^2) scan.
@@ -29,7 +29,9 @@ impl EncodingName {
         match name {
             "cl100k_base" => Ok(EncodingName::Cl100kBase),
             "o200k_base" => Ok(EncodingName::O200kBase),
-            other => Err(format!("unknown encoding {other:?}; expected \"cl100k_base\" or \"o200k_base\"")),
+            other => Err(format!(
+                "unknown encoding {other:?}; expected \"cl100k_base\" or \"o200k_base\""
+            )),
         }
     }
 
@@ -94,9 +96,8 @@ impl Encoding {
             EncodingName::Cl100kBase => CL100K.get_or_init(|| {
                 Encoding::from_table(name, Pattern::Cl100k, include_bytes!("../data/cl100k_base.ranks"))
             }),
-            EncodingName::O200kBase => O200K.get_or_init(|| {
-                Encoding::from_table(name, Pattern::O200k, include_bytes!("../data/o200k_base.ranks"))
-            }),
+            EncodingName::O200kBase => O200K
+                .get_or_init(|| Encoding::from_table(name, Pattern::O200k, include_bytes!("../data/o200k_base.ranks"))),
         }
     }
 
@@ -108,7 +109,9 @@ impl Encoding {
         let mut rank = 0u32;
         while pos < table.len() {
             let len = table[pos] as usize;
-            let Some(token) = table.get(pos + 1..pos + 1 + len) else { break };
+            let Some(token) = table.get(pos + 1..pos + 1 + len) else {
+                break;
+            };
             if len <= SHORT_MAX {
                 short.insert(short_key(token), rank);
             } else {
@@ -117,7 +120,12 @@ impl Encoding {
             pos += 1 + len;
             rank += 1;
         }
-        Encoding { name, pattern, short, long }
+        Encoding {
+            name,
+            pattern,
+            short,
+            long,
+        }
     }
 
     pub fn name(&self) -> EncodingName {
@@ -286,7 +294,11 @@ pub fn count(text: &str, encoding: EncodingName) -> usize {
 /// comes from); a factor that is not finite and positive is treated as 1.
 pub fn estimate(text: &str, factor: f64) -> usize {
     let exact = count(text, EncodingName::Cl100kBase);
-    let factor = if factor.is_finite() && factor > 0.0 { factor } else { 1.0 };
+    let factor = if factor.is_finite() && factor > 0.0 {
+        factor
+    } else {
+        1.0
+    };
     (exact as f64 * factor).ceil() as usize
 }
 
@@ -349,7 +361,14 @@ mod tests {
     fn short_keys_are_distinct_per_byte_string() {
         let mut seen = std::collections::HashMap::new();
         let samples: Vec<Vec<u8>> = (0..=15usize)
-            .flat_map(|n| [vec![0u8; n], vec![0xffu8; n], (0..n as u8).collect(), (0..n as u8).rev().collect()])
+            .flat_map(|n| {
+                [
+                    vec![0u8; n],
+                    vec![0xffu8; n],
+                    (0..n as u8).collect(),
+                    (0..n as u8).rev().collect(),
+                ]
+            })
             .collect();
         for s in samples {
             if let Some(prev) = seen.insert(short_key(&s), s.clone()) {
@@ -395,8 +414,10 @@ mod timing {
             let e = Encoding::get(name);
             let (split, pieces) = best_of(|| Pieces::new(&text, e.pattern).count());
             let (total, tokens) = best_of(|| e.count(&text));
-            println!("{name:?}: {} bytes, {pieces} pieces, {tokens} tokens: split {split:?}, count {total:?}",
-                text.len());
+            println!(
+                "{name:?}: {} bytes, {pieces} pieces, {tokens} tokens: split {split:?}, count {total:?}",
+                text.len()
+            );
         }
     }
 }

@@ -9,7 +9,12 @@ use super::tokens::{detached, encoding_name, owned_text};
 use crate::analyze;
 use crate::embed::StaticEmbedder;
 
-type AnalysisTuple<'py> = (Bound<'py, PyArray1<f32>>, Option<Bound<'py, PyArray1<f32>>>, String, usize);
+type AnalysisTuple<'py> = (
+    Bound<'py, PyArray1<f32>>,
+    Option<Bound<'py, PyArray1<f32>>>,
+    String,
+    usize,
+);
 
 /// One call per prompt: `analyze(text) -> (features, embedding | None, key, tokens)`.
 #[pyclass(name = "Analyzer", module = "fastroute._native", frozen)]
@@ -33,9 +38,13 @@ impl PyAnalyzer {
             (None, None) => None,
             (Some(tokenizer), Some(table)) => {
                 if embedding_dim == 0 {
-                    return Err(PyValueError::new_err("embedding_dim must be positive with an embedding table"));
+                    return Err(PyValueError::new_err(
+                        "embedding_dim must be positive with an embedding table",
+                    ));
                 }
-                let built = detached(py, move || StaticEmbedder::from_bytes(&tokenizer, &table, embedding_dim))?;
+                let built = detached(py, move || {
+                    StaticEmbedder::from_bytes(&tokenizer, &table, embedding_dim)
+                })?;
                 Some(built.map_err(PyValueError::new_err)?)
             }
             _ => return Err(PyValueError::new_err("tokenizer_json and embedding_table go together")),
@@ -50,7 +59,12 @@ impl PyAnalyzer {
         let text = owned_text(text)?;
         let inner = &self.inner;
         let a = detached(py, move || inner.analyze(&text))?;
-        Ok((a.features.into_pyarray(py), a.embedding.map(|e| e.into_pyarray(py)), a.key, a.tokens))
+        Ok((
+            a.features.into_pyarray(py),
+            a.embedding.map(|e| e.into_pyarray(py)),
+            a.key,
+            a.tokens,
+        ))
     }
 
     #[getter]

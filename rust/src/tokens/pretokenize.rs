@@ -110,11 +110,15 @@ impl CharClasses {
 /// Code-point ranges of a Unicode class expression, straight from regex-syntax.
 fn unicode_ranges(pattern: &str) -> Vec<(u32, u32)> {
     use regex_syntax::hir::{Class, HirKind};
-    let hir = regex_syntax::Parser::new().parse(pattern).expect("constant class pattern parses");
+    let hir = regex_syntax::Parser::new()
+        .parse(pattern)
+        .expect("constant class pattern parses");
     match hir.kind() {
-        HirKind::Class(Class::Unicode(class)) => {
-            class.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect()
-        }
+        HirKind::Class(Class::Unicode(class)) => class
+            .ranges()
+            .iter()
+            .map(|r| (r.start() as u32, r.end() as u32))
+            .collect(),
         _ => unreachable!("constant pattern is a Unicode class"),
     }
 }
@@ -137,7 +141,13 @@ pub(crate) struct Pieces<'a> {
 
 impl<'a> Pieces<'a> {
     pub(crate) fn new(text: &'a str, pattern: Pattern) -> Pieces<'a> {
-        Pieces { text, bytes: text.as_bytes(), classes: CharClasses::get(), pattern, pos: 0 }
+        Pieces {
+            text,
+            bytes: text.as_bytes(),
+            classes: CharClasses::get(),
+            pattern,
+            pos: 0,
+        }
     }
 
     /// (char, class bits, UTF-8 length) of the char starting at byte `i`.
@@ -154,7 +164,10 @@ impl<'a> Pieces<'a> {
     /// UTF-8 length of the char that ends at byte `i` (`i` > 0 and a char boundary).
     #[inline]
     fn len_before(&self, i: usize) -> usize {
-        self.text.get(..i).and_then(|s| s.chars().next_back()).map_or(1, char::len_utf8)
+        self.text
+            .get(..i)
+            .and_then(|s| s.chars().next_back())
+            .map_or(1, char::len_utf8)
     }
 
     /// End of the run, starting at `i`, of chars whose class has any of `bits`.
@@ -435,7 +448,9 @@ mod tests {
         use regex_syntax::hir::{Class, HirKind};
         for letter in ['s', 't', 'm', 'd', 'l', 'v', 'r', 'e'] {
             let hir = regex_syntax::Parser::new().parse(&format!("(?i){letter}")).unwrap();
-            let HirKind::Class(Class::Unicode(class)) = hir.kind() else { panic!("class expected") };
+            let HirKind::Class(Class::Unicode(class)) = hir.kind() else {
+                panic!("class expected")
+            };
             for r in class.ranges() {
                 for c in r.start()..=r.end() {
                     assert_eq!(fold(c), Some(letter as u8), "{c:?} folds to {letter}");
