@@ -169,7 +169,12 @@ def write_model(result: TrainResult, out_dir: Path) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastroute train", description=__doc__.splitlines()[0])
-    p.add_argument("data", nargs="+", type=Path, help="labelled JSONL files (prompt|turns, strong, weak, split)")
+    p.add_argument("data", nargs="*", type=Path, help="labelled JSONL files (prompt|turns, strong, weak, split)")
+    p.add_argument(
+        "--from-ledger",
+        action="store_true",
+        help="also train on the labels the quality loop collected (shadow evaluation) under FASTROUTE_DATA_DIR",
+    )
     p.add_argument("--out", type=Path, default=None, help="output directory (default: MODELS_DIR/router)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=5)
@@ -189,6 +194,21 @@ def main(argv: list[str], env: Mapping[str, str]) -> int:
     assert models_dir is not None
     out_dir: Path = args.out or models_dir / "router"
     excluded = tuple(args.exclude_group) if args.exclude_group is not None else DEFAULT_EXCLUDED_GROUPS
+    data_files: list[Path] = list(args.data)
+    if args.from_ledger:
+        from fastroute.quality import export_labels
+
+        data_dir = env_path(env, "FASTROUTE_DATA_DIR", Path(".fastroute"))
+        assert data_dir is not None
+        collected = data_dir / "quality" / "collected-labels.jsonl"
+        n = export_labels(data_dir, collected)
+        print(f"collected {n} labelled prompts from the quality loop in {data_dir}", file=sys.stdout)
+        if n:
+            data_files.append(collected)
+    if not data_files:
+        print("fastroute train: no training data (give JSONL files and/or --from-ledger)", file=sys.stderr)
+        return 2
+    args.data = data_files
     all_rows = read_many(args.data)
     rows = [r for r in all_rows if r.split == "train" and r.group not in excluded]
     note = {
