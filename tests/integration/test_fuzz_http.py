@@ -2,7 +2,7 @@
 
 Wrong types, huge numbers, deep nesting, invalid UTF-8, random bytes and content types, hostile and gigantic
 headers, unknown paths and methods, slow bodies and slow headers. The contract: never a 5xx, every error is
-an OpenAI-shaped JSON body, and the server keeps answering. Bounded to ~2,000 cases for CI.
+an OpenAI-shaped JSON body, and the server keeps answering. Bounded to ~1,200 cases (~25 s) for CI.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def chat_bodies(draw: Any) -> dict[str, Any]:
     return body
 
 
-@fuzz(120)
+@fuzz(100)
 @given(body=chat_bodies())
 async def test_schema_valid_bodies_never_5xx(server: int, body: dict[str, Any]) -> None:
     await post(server, orjson.dumps(body))
@@ -123,7 +123,7 @@ def wrong_types(draw: Any) -> bytes:
     return orjson.dumps(body)
 
 
-@fuzz(250)
+@fuzz(200)
 @given(payload=wrong_types())
 async def test_wrong_types_are_4xx(server: int, payload: bytes) -> None:
     await post(server, payload)
@@ -161,7 +161,7 @@ def broken_utf8(draw: Any) -> bytes:
     return bytes(body)
 
 
-@fuzz(200)
+@fuzz(150)
 @given(payload=broken_utf8())
 async def test_invalid_utf8_never_5xx(server: int, payload: bytes) -> None:
     await post(server, payload)
@@ -187,7 +187,7 @@ HEADER_VALUES = st.binary(max_size=64).map(lambda b: b.replace(b"\r", b"").repla
 )
 
 
-@fuzz(200)
+@fuzz(150)
 @given(extra=st.lists(st.tuples(HEADER_NAMES, HEADER_VALUES), max_size=4), body=chat_bodies())
 async def test_hostile_headers_never_5xx(server: int, extra: list[tuple[bytes, bytes]], body: dict[str, Any]) -> None:
     headers = [(b"Content-Type", b"application/json"), *extra]
