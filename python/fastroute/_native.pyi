@@ -13,8 +13,11 @@ __all__ = [
     "FEATURE_NAMES",
     "FEATURE_VERSION",
     "FEATURE_WINDOW_BYTES",
+    "MAX_SUBSTITUTED_WORDS",
+    "MAX_VERIFIABLE_CHARS",
     "Analyzer",
     "PiiScanner",
+    "PromptSignature",
     "StaticEmbedder",
     "VectorIndex",
     "__version__",
@@ -24,6 +27,8 @@ __all__ = [
     "extract_features",
     "last_user_turn",
     "normalize_key",
+    "prompt_signature",
+    "verify_signatures",
 ]
 
 # --- prompt analysis and token counting (rust/src/py/analyze.rs, rust/src/py/tokens.rs) ---------------
@@ -92,6 +97,18 @@ class VectorIndex:
     def to_bytes(self) -> bytes: ...
     @staticmethod
     def from_bytes(data: bytes) -> VectorIndex: ...
+
+# --- semantic-cache verifier (rust/src/py/verify.rs) ---------------------------------------------------
+
+MAX_VERIFIABLE_CHARS: Final[int]
+MAX_SUBSTITUTED_WORDS: Final[int]
+
+@final
+class PromptSignature:
+    """Opaque: what the verifier compares (numbers, negations, options, entities, order, code, words)."""
+
+def prompt_signature(text: str) -> PromptSignature: ...
+def verify_signatures(query: PromptSignature, cached: PromptSignature) -> str | None: ...
 
 # --- PII scanning (rust/src/py/pii.rs) ----------------------------------------------------------------
 

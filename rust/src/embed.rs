@@ -29,17 +29,28 @@ pub struct WordPiece {
 impl WordPiece {
     /// Parses the `model` section of a Hugging Face `tokenizer.json` (WordPiece only).
     pub fn from_tokenizer_json(bytes: &[u8]) -> Result<WordPiece, String> {
-        let root: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| format!("tokenizer.json is not valid JSON: {e}"))?;
+        let root: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| format!("tokenizer.json is not valid JSON: {e}"))?;
         let model = root.get("model").ok_or("tokenizer.json has no `model`")?;
         if model.get("type").and_then(|t| t.as_str()) != Some("WordPiece") {
             return Err("tokenizer.json model is not WordPiece".into());
         }
-        let prefix = model.get("continuing_subword_prefix").and_then(|p| p.as_str()).unwrap_or("##");
-        let unk = model.get("unk_token").and_then(|p| p.as_str()).unwrap_or("[UNK]");
-        let max_chars_per_word =
-            model.get("max_input_chars_per_word").and_then(|m| m.as_u64()).unwrap_or(100) as usize;
-        let vocab = model.get("vocab").and_then(|v| v.as_object()).ok_or("tokenizer.json has no vocab")?;
+        let prefix = model
+            .get("continuing_subword_prefix")
+            .and_then(|p| p.as_str())
+            .unwrap_or("##");
+        let unk = model
+            .get("unk_token")
+            .and_then(|p| p.as_str())
+            .unwrap_or("[UNK]");
+        let max_chars_per_word = model
+            .get("max_input_chars_per_word")
+            .and_then(|m| m.as_u64())
+            .unwrap_or(100) as usize;
+        let vocab = model
+            .get("vocab")
+            .and_then(|v| v.as_object())
+            .ok_or("tokenizer.json has no vocab")?;
         let mut start = FxHashMap::default();
         let mut cont = FxHashMap::default();
         let mut unk_id = None;
@@ -62,7 +73,14 @@ impl WordPiece {
             start.insert(piece.as_str().into(), id);
         }
         let unk_id = unk_id.ok_or("vocab has no unknown token")?;
-        Ok(WordPiece { start, cont, unk_id, max_chars_per_word, max_piece_bytes, vocab_size })
+        Ok(WordPiece {
+            start,
+            cont,
+            unk_id,
+            max_chars_per_word,
+            max_piece_bytes,
+            vocab_size,
+        })
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -261,20 +279,39 @@ impl StaticEmbedder {
     /// Builds the embedder from a `tokenizer.json` and a row-major fp16 little-endian table of `dim` columns.
     ///
     /// Row weighting (e.g. Zipf / frequency) is expected to be baked into the table at distillation time.
-    pub fn from_bytes(tokenizer_json: &[u8], table_f16_le: &[u8], dim: usize) -> Result<StaticEmbedder, String> {
+    pub fn from_bytes(
+        tokenizer_json: &[u8],
+        table_f16_le: &[u8],
+        dim: usize,
+    ) -> Result<StaticEmbedder, String> {
         if dim == 0 {
             return Err("embedding dim must be > 0".into());
         }
         let tokenizer = WordPiece::from_tokenizer_json(tokenizer_json)?;
         if !table_f16_le.len().is_multiple_of(2 * dim) {
-            return Err(format!("table size {} is not a multiple of 2*dim ({})", table_f16_le.len(), 2 * dim));
+            return Err(format!(
+                "table size {} is not a multiple of 2*dim ({})",
+                table_f16_le.len(),
+                2 * dim
+            ));
         }
         let rows = table_f16_le.len() / (2 * dim);
         if rows < tokenizer.vocab_size() {
-            return Err(format!("table has {rows} rows but the vocab has {} tokens", tokenizer.vocab_size()));
+            return Err(format!(
+                "table has {rows} rows but the vocab has {} tokens",
+                tokenizer.vocab_size()
+            ));
         }
-        let table = table_f16_le.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect();
-        Ok(StaticEmbedder { tokenizer, table, dim, rows })
+        let table = table_f16_le
+            .chunks_exact(2)
+            .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
+            .collect();
+        Ok(StaticEmbedder {
+            tokenizer,
+            table,
+            dim,
+            rows,
+        })
     }
 
     pub fn dim(&self) -> usize {
@@ -327,10 +364,14 @@ mod tests {
 
     fn tiny_tokenizer() -> Vec<u8> {
         let vocab = [
-            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world", "un", "##aff", "##able", ",", "!", "cafe", "中",
-            "the", "##s",
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world", "un", "##aff", "##able", ",",
+            "!", "cafe", "中", "the", "##s",
         ];
-        let entries: Vec<String> = vocab.iter().enumerate().map(|(i, t)| format!("\"{t}\": {i}")).collect();
+        let entries: Vec<String> = vocab
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("\"{t}\": {i}"))
+            .collect();
         format!(
             "{{\"model\": {{\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"continuing_subword_prefix\": \"##\", \
              \"max_input_chars_per_word\": 100, \"vocab\": {{{}}}}}}}",

@@ -26,8 +26,13 @@ pub enum IndexError {
 impl std::fmt::Display for IndexError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            IndexError::DimMismatch { expected, got } => write!(f, "vector has {got} dims, index has {expected}"),
-            IndexError::Full(n) => write!(f, "index is full ({n} elements); raise max_elements or delete"),
+            IndexError::DimMismatch { expected, got } => {
+                write!(f, "vector has {got} dims, index has {expected}")
+            }
+            IndexError::Full(n) => write!(
+                f,
+                "index is full ({n} elements); raise max_elements or delete"
+            ),
             IndexError::Corrupt(what) => write!(f, "corrupt index bytes: {what}"),
         }
     }
@@ -43,7 +48,9 @@ impl Eq for Cand {}
 
 impl Ord for Cand {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.dist.total_cmp(&other.dist).then(self.node.cmp(&other.node))
+        self.dist
+            .total_cmp(&other.dist)
+            .then(self.node.cmp(&other.node))
     }
 }
 
@@ -66,7 +73,8 @@ thread_local! {
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: the required CPU features were just checked.
             return unsafe { dot_avx2(a, b) };
         }
@@ -100,7 +108,11 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     let mut i = 0;
     while i + 16 <= n {
         acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 8)), _mm256_loadu_ps(pb.add(i + 8)), acc1);
+        acc1 = _mm256_fmadd_ps(
+            _mm256_loadu_ps(pa.add(i + 8)),
+            _mm256_loadu_ps(pb.add(i + 8)),
+            acc1,
+        );
         i += 16;
     }
     if i + 8 <= n {
@@ -195,6 +207,24 @@ impl Hnsw {
         &self.vectors[i..i + self.dim]
     }
 
+    /// Hints the CPU to load `node`'s vector while the current distance is computed (as hnswlib does).
+    #[inline]
+    fn prefetch(&self, node: u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let start = node as usize * self.dim;
+            if let Some(v) = self.vectors.get(start..start + self.dim) {
+                for line in (0..v.len()).step_by(16) {
+                    // SAFETY: prefetch never faults and SSE is part of the x86_64 baseline.
+                    unsafe { _mm_prefetch(v.as_ptr().add(line) as *const i8, _MM_HINT_T0) };
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = node;
+    }
+
     fn dist(&self, q: &[f32], node: u32) -> f32 {
         1.0 - dot(q, self.vec(node))
     }
@@ -238,7 +268,10 @@ impl Hnsw {
     /// Inserts (or replaces) the vector for `id`. Vectors are expected to be unit length.
     pub fn insert(&mut self, id: u64, v: &[f32]) -> Result<(), IndexError> {
         if v.len() != self.dim {
-            return Err(IndexError::DimMismatch { expected: self.dim, got: v.len() });
+            return Err(IndexError::DimMismatch {
+                expected: self.dim,
+                got: v.len(),
+            });
         }
         if self.by_label.contains_key(&id) {
             self.delete(id);
@@ -284,7 +317,10 @@ impl Hnsw {
             return;
         };
         let q = self.vec(node).to_vec();
-        let mut cur = Cand { dist: self.dist(&q, entry), node: entry };
+        let mut cur = Cand {
+            dist: self.dist(&q, entry),
+            node: entry,
+        };
         for l in (level + 1..=self.max_level).rev() {
             cur = self.greedy(&q, cur, l);
         }
@@ -307,9 +343,17 @@ impl Hnsw {
                     self.set_links(nb, l, &v);
                 } else {
                     let base = self.vec(nb).to_vec();
-                    let mut cands: Vec<Cand> =
-                        existing.iter().map(|&e| Cand { dist: self.dist(&base, e), node: e }).collect();
-                    cands.push(Cand { dist: self.dist(&base, node), node });
+                    let mut cands: Vec<Cand> = existing
+                        .iter()
+                        .map(|&e| Cand {
+                            dist: self.dist(&base, e),
+                            node: e,
+                        })
+                        .collect();
+                    cands.push(Cand {
+                        dist: self.dist(&base, node),
+                        node,
+                    });
                     cands.sort();
                     let kept = self.select(&cands, max_links, Some(nb));
                     let v: Vec<u32> = kept.iter().map(|c| c.node).collect();
@@ -338,7 +382,10 @@ impl Hnsw {
                 break;
             }
             let cv = self.vec(c.node);
-            if kept.iter().all(|k| 1.0 - dot(cv, self.vec(k.node)) >= c.dist) {
+            if kept
+                .iter()
+                .all(|k| 1.0 - dot(cv, self.vec(k.node)) >= c.dist)
+            {
                 kept.push(*c);
             }
         }
@@ -363,7 +410,14 @@ impl Hnsw {
 
     /// Best-first search on one layer; returns up to `ef` candidates sorted nearest first. With
     /// `skip_deleted`, tombstoned nodes route the search but are left out of the result.
-    fn search_layer(&self, q: &[f32], starts: &[Cand], ef: usize, level: usize, skip_deleted: bool) -> Vec<Cand> {
+    fn search_layer(
+        &self,
+        q: &[f32],
+        starts: &[Cand],
+        ef: usize,
+        level: usize,
+        skip_deleted: bool,
+    ) -> Vec<Cand> {
         VISITED.with(|cell| {
             let mut guard = cell.borrow_mut();
             let (marks, gen) = &mut *guard;
@@ -391,7 +445,10 @@ impl Hnsw {
                     break;
                 }
                 let nbs = self.links(c.node, level);
-                for &nb in nbs {
+                for (j, &nb) in nbs.iter().enumerate() {
+                    if let Some(&next) = nbs.get(j + 1) {
+                        self.prefetch(next);
+                    }
                     let slot = &mut marks[nb as usize];
                     if *slot == g {
                         continue;
@@ -430,18 +487,30 @@ impl Hnsw {
     /// The `k` nearest live entries as `(id, similarity)` (similarity = inner product), best first.
     pub fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<(u64, f32)>, IndexError> {
         if q.len() != self.dim {
-            return Err(IndexError::DimMismatch { expected: self.dim, got: q.len() });
+            return Err(IndexError::DimMismatch {
+                expected: self.dim,
+                got: q.len(),
+            });
         }
-        let Some(entry) = self.entry else { return Ok(Vec::new()) };
+        let Some(entry) = self.entry else {
+            return Ok(Vec::new());
+        };
         if k == 0 || self.by_label.is_empty() {
             return Ok(Vec::new());
         }
-        let mut cur = Cand { dist: self.dist(q, entry), node: entry };
+        let mut cur = Cand {
+            dist: self.dist(q, entry),
+            node: entry,
+        };
         for l in (1..=self.max_level).rev() {
             cur = self.greedy(q, cur, l);
         }
         let found = self.search_layer(q, &[cur], ef.max(k), 0, true);
-        Ok(found.iter().take(k).map(|c| (self.labels[c.node as usize], 1.0 - c.dist)).collect())
+        Ok(found
+            .iter()
+            .take(k)
+            .map(|c| (self.labels[c.node as usize], 1.0 - c.dist))
+            .collect())
     }
 
     /// Serialises the whole index (little-endian, versioned).
@@ -465,10 +534,16 @@ impl Hnsw {
             out.push(self.levels[i]);
             out.push(self.deleted[i] as u8);
         }
-        self.vectors.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
-        self.links0.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        self.vectors
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        self.links0
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
         for block in &self.upper {
-            block.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+            block
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
         }
         out
     }
@@ -493,7 +568,11 @@ impl Hnsw {
         let mut h = Hnsw::new(dim, m, ef_c, max_elements);
         h.rng = rng;
         h.max_level = max_level;
-        h.entry = if entry == u64::MAX { None } else { Some(entry as u32) };
+        h.entry = if entry == u64::MAX {
+            None
+        } else {
+            Some(entry as u32)
+        };
         if matches!(h.entry, Some(e) if e as usize >= n) {
             return Err(IndexError::Corrupt("entry point out of range"));
         }
@@ -513,7 +592,10 @@ impl Hnsw {
                 h.by_label.insert(label, i as u32);
             }
         }
-        h.vectors = r.f32s(n.checked_mul(dim).ok_or(IndexError::Corrupt("size overflow"))?)?;
+        h.vectors = r.f32s(
+            n.checked_mul(dim)
+                .ok_or(IndexError::Corrupt("size overflow"))?,
+        )?;
         h.links0 = r.u32s(n * (h.m0 + 1))?;
         for i in 0..n {
             h.upper.push(r.u32s(h.levels[i] as usize * (h.m + 1))?);
@@ -522,9 +604,13 @@ impl Hnsw {
             return Err(IndexError::Corrupt("trailing bytes"));
         }
         // Validate links so a corrupt buffer cannot index out of bounds later.
-        let ok0 = h.links0.chunks_exact(h.m0 + 1).all(|c| c[0] as usize <= h.m0 && c[1..].iter().all(|&x| (x as usize) < n));
+        let ok0 = h
+            .links0
+            .chunks_exact(h.m0 + 1)
+            .all(|c| c[0] as usize <= h.m0 && c[1..].iter().all(|&x| (x as usize) < n));
         let ok_up = h.upper.iter().all(|b| {
-            b.chunks_exact(h.m + 1).all(|c| c[0] as usize <= h.m && c[1..].iter().all(|&x| (x as usize) < n))
+            b.chunks_exact(h.m + 1)
+                .all(|c| c[0] as usize <= h.m && c[1..].iter().all(|&x| (x as usize) < n))
         });
         if !ok0 || !ok_up {
             return Err(IndexError::Corrupt("link out of range"));
@@ -542,7 +628,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], IndexError> {
-        let end = self.pos.checked_add(n).ok_or(IndexError::Corrupt("size overflow"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(IndexError::Corrupt("size overflow"))?;
         if end > self.b.len() {
             return Err(IndexError::Corrupt("truncated"));
         }
@@ -552,17 +641,31 @@ impl Reader<'_> {
     }
 
     fn u64(&mut self) -> Result<u64, IndexError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 
     fn f32s(&mut self, n: usize) -> Result<Vec<f32>, IndexError> {
-        let raw = self.take(n.checked_mul(4).ok_or(IndexError::Corrupt("size overflow"))?)?;
-        Ok(raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
+        let raw = self.take(
+            n.checked_mul(4)
+                .ok_or(IndexError::Corrupt("size overflow"))?,
+        )?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect())
     }
 
     fn u32s(&mut self, n: usize) -> Result<Vec<u32>, IndexError> {
-        let raw = self.take(n.checked_mul(4).ok_or(IndexError::Corrupt("size overflow"))?)?;
-        Ok(raw.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
+        let raw = self.take(
+            n.checked_mul(4)
+                .ok_or(IndexError::Corrupt("size overflow"))?,
+        )?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect())
     }
 }
 
@@ -574,10 +677,14 @@ mod tests {
     fn unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut s = seed;
         let mut next = move || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
         };
-        let centers: Vec<Vec<f32>> = (0..20).map(|_| (0..dim).map(|_| next()).collect()).collect();
+        let centers: Vec<Vec<f32>> = (0..20)
+            .map(|_| (0..dim).map(|_| next()).collect())
+            .collect();
         (0..n)
             .map(|i| {
                 let c = &centers[i % centers.len()];
@@ -648,8 +755,14 @@ mod tests {
                 fresh.insert(i as u64, v).unwrap();
             }
         }
-        let fresh_hits = queries.iter().filter(|q| fresh.search(q, 1, 64).unwrap()[0].0 == exact(&all, &alive, q)).count();
-        assert!(hits >= 170 && hits + 6 >= fresh_hits, "recall@1 {hits}/200, fresh build {fresh_hits}/200");
+        let fresh_hits = queries
+            .iter()
+            .filter(|q| fresh.search(q, 1, 64).unwrap()[0].0 == exact(&all, &alive, q))
+            .count();
+        assert!(
+            hits >= 170 && hits + 6 >= fresh_hits,
+            "recall@1 {hits}/200, fresh build {fresh_hits}/200"
+        );
         // In-distribution queries (perturbed live points) find their point almost always.
         let mut near = 0;
         for (i, v) in all.iter().enumerate().filter(|(i, _)| alive[*i]).take(300) {
@@ -691,7 +804,10 @@ mod tests {
         h.insert(1, &[1.0, 0.0, 0.0, 0.0]).unwrap();
         h.insert(2, &[0.0, 1.0, 0.0, 0.0]).unwrap();
         assert_eq!(h.insert(3, &[0.0, 0.0, 1.0, 0.0]), Err(IndexError::Full(2)));
-        assert!(matches!(h.insert(3, &[0.0]), Err(IndexError::DimMismatch { .. })));
+        assert!(matches!(
+            h.insert(3, &[0.0]),
+            Err(IndexError::DimMismatch { .. })
+        ));
         // Replacing an existing id reuses its slot.
         h.insert(2, &[0.0, 0.0, 1.0, 0.0]).unwrap();
         assert_eq!(h.search(&[0.0, 0.0, 1.0, 0.0], 1, 10).unwrap()[0].0, 2);

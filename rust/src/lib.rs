@@ -10,6 +10,7 @@ pub mod hnsw;
 pub mod normalize;
 pub mod pii;
 pub mod tokens;
+pub mod verify;
 
 #[cfg(feature = "python")]
 mod py;

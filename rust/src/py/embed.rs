@@ -16,11 +16,18 @@ pub struct PyStaticEmbedder {
 #[pymethods]
 impl PyStaticEmbedder {
     #[new]
-    fn new(py: Python<'_>, tokenizer_json: Vec<u8>, table_f16_le: Vec<u8>, dim: usize) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        tokenizer_json: Vec<u8>,
+        table_f16_le: Vec<u8>,
+        dim: usize,
+    ) -> PyResult<Self> {
         let inner = py
             .detach(move || embed::StaticEmbedder::from_bytes(&tokenizer_json, &table_f16_le, dim))
             .map_err(PyValueError::new_err)?;
-        Ok(PyStaticEmbedder { inner: Arc::new(inner) })
+        Ok(PyStaticEmbedder {
+            inner: Arc::new(inner),
+        })
     }
 
     #[getter]
@@ -36,7 +43,11 @@ impl PyStaticEmbedder {
     }
 
     /// One row per text, shape (len(texts), dim).
-    fn embed_batch<'py>(&self, py: Python<'py>, texts: Vec<String>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    fn embed_batch<'py>(
+        &self,
+        py: Python<'py>,
+        texts: Vec<String>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let inner = Arc::clone(&self.inner);
         let dim = inner.dim();
         let n = texts.len();

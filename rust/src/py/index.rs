@@ -36,7 +36,9 @@ impl PyVectorIndex {
         if dim == 0 {
             return Err(PyValueError::new_err("dim must be > 0"));
         }
-        Ok(PyVectorIndex { inner: RwLock::new(Hnsw::new(dim, m, ef_construction, max_elements)) })
+        Ok(PyVectorIndex {
+            inner: RwLock::new(Hnsw::new(dim, m, ef_construction, max_elements)),
+        })
     }
 
     #[getter]
@@ -53,18 +55,30 @@ impl PyVectorIndex {
     }
 
     /// Adds (or replaces) one vector per id; `vectors` is float32 of shape (len(ids), dim).
-    fn add(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, u64>, vectors: PyReadonlyArray2<'_, f32>) -> PyResult<()> {
+    fn add(
+        &self,
+        py: Python<'_>,
+        ids: PyReadonlyArray1<'_, u64>,
+        vectors: PyReadonlyArray2<'_, f32>,
+    ) -> PyResult<()> {
         let ids: Vec<u64> = ids.as_array().iter().copied().collect();
         let arr = vectors.as_array();
         if arr.nrows() != ids.len() {
-            return Err(PyValueError::new_err(format!("{} ids but {} vectors", ids.len(), arr.nrows())));
+            return Err(PyValueError::new_err(format!(
+                "{} ids but {} vectors",
+                ids.len(),
+                arr.nrows()
+            )));
         }
         let dim = arr.ncols();
         let flat: Vec<f32> = arr.iter().copied().collect();
         py.detach(|| {
             let mut idx = self.inner.write().map_err(poisoned)?;
             if dim != idx.dim() {
-                return Err(to_py(IndexError::DimMismatch { expected: idx.dim(), got: dim }));
+                return Err(to_py(IndexError::DimMismatch {
+                    expected: idx.dim(),
+                    got: dim,
+                }));
             }
             for (id, v) in ids.iter().zip(flat.chunks_exact(dim)) {
                 idx.insert(*id, v).map_err(to_py)?;
@@ -88,7 +102,13 @@ impl PyVectorIndex {
         ef: usize,
     ) -> PyResult<SearchResult<'py>> {
         let q: Vec<f32> = vector.as_array().iter().copied().collect();
-        let found = py.detach(|| self.inner.read().map_err(poisoned)?.search(&q, k, ef).map_err(to_py))?;
+        let found = py.detach(|| {
+            self.inner
+                .read()
+                .map_err(poisoned)?
+                .search(&q, k, ef)
+                .map_err(to_py)
+        })?;
         let (ids, sims): (Vec<u64>, Vec<f32>) = found.into_iter().unzip();
         Ok((ids.into_pyarray(py), sims.into_pyarray(py)))
     }
@@ -117,21 +137,26 @@ impl PyVectorIndex {
             }
             Ok((ids, sims))
         })?;
-        let ids = Array2::from_shape_vec((n, k), ids).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let sims = Array2::from_shape_vec((n, k), sims).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let ids = Array2::from_shape_vec((n, k), ids)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let sims = Array2::from_shape_vec((n, k), sims)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok((ids.into_pyarray(py), sims.into_pyarray(py)))
     }
 
     /// The whole index as bytes (see `from_bytes`).
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = py.detach(|| Ok::<_, PyErr>(self.inner.read().map_err(poisoned)?.to_bytes()))?;
+        let bytes =
+            py.detach(|| Ok::<_, PyErr>(self.inner.read().map_err(poisoned)?.to_bytes()))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: Vec<u8>) -> PyResult<Self> {
         let h = py.detach(move || Hnsw::from_bytes(&data)).map_err(to_py)?;
-        Ok(PyVectorIndex { inner: RwLock::new(h) })
+        Ok(PyVectorIndex {
+            inner: RwLock::new(h),
+        })
     }
 }
 

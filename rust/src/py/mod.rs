@@ -7,6 +7,7 @@ mod analyze;
 mod embed;
 mod features;
 mod index;
+mod verify;
 mod pii;
 mod tokens;
 
@@ -18,6 +19,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     embed::register(m)?;
     features::register(m)?;
     index::register(m)?;
+    verify::register(m)?;
     pii::register(m)?;
     tokens::register(m)?;
     Ok(())

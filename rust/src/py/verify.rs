@@ -1,0 +1,34 @@
+//! Bindings for the semantic-cache verifier (`prompt_signature`, `verify_signatures`).
+
+use pyo3::prelude::*;
+
+use crate::verify;
+
+/// Opaque analysis of one prompt for the verifier (numbers, negations, options, entities, ...).
+#[pyclass(name = "PromptSignature", module = "fastroute._native", frozen)]
+pub struct PySignature {
+    inner: verify::Signature,
+}
+
+/// Analyses `text` once; compare two with `verify_signatures`.
+#[pyfunction]
+fn prompt_signature(py: Python<'_>, text: String) -> PySignature {
+    PySignature {
+        inner: py.detach(move || verify::signature(&text)),
+    }
+}
+
+/// None when the cached prompt's answer may be served for the query, else the failed rule's name.
+#[pyfunction]
+fn verify_signatures(query: &PySignature, cached: &PySignature) -> Option<&'static str> {
+    verify::verify(&query.inner, &cached.inner)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PySignature>()?;
+    m.add_function(wrap_pyfunction!(prompt_signature, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_signatures, m)?)?;
+    m.add("MAX_VERIFIABLE_CHARS", verify::MAX_VERIFIABLE_CHARS)?;
+    m.add("MAX_SUBSTITUTED_WORDS", verify::MAX_SUBSTITUTED_WORDS)?;
+    Ok(())
+}

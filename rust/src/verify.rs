@@ -1,0 +1,964 @@
+//! The semantic-cache verifier: may a cached prompt's answer be served for a new prompt? (rules R1-R8)
+//!
+//! Pure: text in, verdict out. The rules and their rationale are documented in
+//! `python/fastroute/cache/verifier.py` (the typed wrapper) and tested in tests/unit/cache/test_verifier.py;
+//! here they run in microseconds. A `Signature` is computed once per text; `verify` compares two.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::LazyLock;
+
+use rustc_hash::FxHashSet;
+
+pub const MAX_VERIFIABLE_CHARS: usize = 4000;
+pub const MAX_SUBSTITUTED_WORDS: usize = 6;
+
+const UNITS: &[(&str, u64)] = &[
+    ("zero", 0),
+    ("one", 1),
+    ("two", 2),
+    ("three", 3),
+    ("four", 4),
+    ("five", 5),
+    ("six", 6),
+    ("seven", 7),
+    ("eight", 8),
+    ("nine", 9),
+    ("ten", 10),
+    ("eleven", 11),
+    ("twelve", 12),
+    ("thirteen", 13),
+    ("fourteen", 14),
+    ("fifteen", 15),
+    ("sixteen", 16),
+    ("seventeen", 17),
+    ("eighteen", 18),
+    ("nineteen", 19),
+];
+const TENS: &[(&str, u64)] = &[
+    ("twenty", 20),
+    ("thirty", 30),
+    ("forty", 40),
+    ("fifty", 50),
+    ("sixty", 60),
+    ("seventy", 70),
+    ("eighty", 80),
+    ("ninety", 90),
+];
+const SCALES: &[(&str, u64)] = &[
+    ("hundred", 100),
+    ("thousand", 1000),
+    ("million", 1_000_000),
+    ("billion", 1_000_000_000),
+    ("trillion", 1_000_000_000_000),
+];
+const ORDINALS: &[(&str, f64)] = &[
+    ("first", 1.0),
+    ("second", 2.0),
+    ("third", 3.0),
+    ("fourth", 4.0),
+    ("fifth", 5.0),
+    ("sixth", 6.0),
+    ("seventh", 7.0),
+    ("eighth", 8.0),
+    ("ninth", 9.0),
+    ("tenth", 10.0),
+    ("eleventh", 11.0),
+    ("twelfth", 12.0),
+    ("twentieth", 20.0),
+    ("hundredth", 100.0),
+];
+const SPECIAL: &[(&str, f64)] = &[
+    ("half", 0.5),
+    ("quarter", 0.25),
+    ("third", 1.0 / 3.0),
+    ("dozen", 12.0),
+    ("twice", 2.0),
+    ("double", 2.0),
+    ("thrice", 3.0),
+    ("triple", 3.0),
+    ("once", 1.0),
+    ("pair", 2.0),
+    ("couple", 2.0),
+    ("score", 20.0),
+];
+const NEGATIONS: &[&str] = &[
+    "not",
+    "no",
+    "never",
+    "none",
+    "nothing",
+    "nobody",
+    "nowhere",
+    "neither",
+    "nor",
+    "without",
+    "cannot",
+    "except",
+    "excluding",
+    "unless",
+    "hardly",
+    "barely",
+];
+const POLARITY: &[&str] = &[
+    "most",
+    "least",
+    "more",
+    "less",
+    "fewer",
+    "greater",
+    "smaller",
+    "larger",
+    "largest",
+    "smallest",
+    "highest",
+    "lowest",
+    "maximum",
+    "minimum",
+    "max",
+    "min",
+    "true",
+    "false",
+    "correct",
+    "incorrect",
+    "wrong",
+    "right",
+    "increase",
+    "decrease",
+    "before",
+    "after",
+    "above",
+    "below",
+    "first",
+    "last",
+    "best",
+    "worst",
+    "earliest",
+    "latest",
+    "positive",
+    "negative",
+    "always",
+    "sometimes",
+    "all",
+    "any",
+    "only",
+    "odd",
+    "even",
+    "higher",
+    "lower",
+    "longest",
+    "shortest",
+    "faster",
+    "slower",
+    "older",
+    "younger",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "plus",
+    "minus",
+    "times",
+    "sum",
+    "difference",
+    "product",
+    "quotient",
+    "inside",
+    "outside",
+    "left",
+    "up",
+    "down",
+    "north",
+    "south",
+    "east",
+    "west",
+];
+const DIRECTIONAL: &[&str] = &[
+    "to", "from", "into", "than", "vs", "versus", "over", "per", "minus", "by", "against",
+    "toward", "towards", "between", "and", "or", "divided", "before", "after",
+];
+const STOPWORDS: &[&str] = &[
+    "a",
+    "an",
+    "the",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "of",
+    "in",
+    "on",
+    "at",
+    "for",
+    "to",
+    "and",
+    "or",
+    "it",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "with",
+    "as",
+    "by",
+    "from",
+    "do",
+    "does",
+    "did",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "how",
+    "why",
+    "when",
+    "where",
+    "there",
+    "their",
+    "they",
+    "them",
+    "i",
+    "me",
+    "my",
+    "we",
+    "our",
+    "you",
+    "your",
+    "he",
+    "she",
+    "his",
+    "her",
+    "s",
+    "about",
+    "into",
+    "than",
+    "so",
+    "if",
+    "then",
+    "can",
+    "could",
+    "would",
+    "should",
+    "will",
+    "shall",
+    "may",
+    "might",
+    "must",
+    "have",
+    "has",
+    "had",
+    "please",
+    "kindly",
+    "tell",
+    "explain",
+    "give",
+    "know",
+    "want",
+    "like",
+    "need",
+    "help",
+    "hi",
+    "hey",
+    "hello",
+    "thanks",
+    "thank",
+    "just",
+    "also",
+    "some",
+    "us",
+    "let",
+    "lets",
+    "describe",
+    "briefly",
+    "quick",
+    "quickly",
+    "question",
+    "answer",
+    "user",
+    "system",
+    "assistant",
+    "whats",
+    "mean",
+    "means",
+    "meaning",
+    "define",
+    "definition",
+    "show",
+    "provide",
+    "write",
+    "make",
+    "get",
+    "use",
+    "used",
+];
+
+/// Word lists as hash sets, built once (immutable tables, not state).
+struct Lexicon {
+    negation_or_polarity: FxHashSet<&'static str>,
+    directional: FxHashSet<&'static str>,
+    stopwords: FxHashSet<&'static str>,
+    number_words: FxHashSet<&'static str>,
+}
+
+static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| Lexicon {
+    negation_or_polarity: NEGATIONS.iter().chain(POLARITY).copied().collect(),
+    directional: DIRECTIONAL.iter().copied().collect(),
+    stopwords: STOPWORDS.iter().copied().collect(),
+    number_words: std::iter::once("a")
+        .chain(UNITS.iter().map(|p| p.0))
+        .chain(TENS.iter().map(|p| p.0))
+        .chain(SCALES.iter().map(|p| p.0))
+        .chain(ORDINALS.iter().map(|p| p.0))
+        .chain(SPECIAL.iter().map(|p| p.0))
+        .collect(),
+});
+
+fn lookup<T: Copy>(table: &[(&str, T)], w: &str) -> Option<T> {
+    table.iter().find(|(k, _)| *k == w).map(|(_, v)| *v)
+}
+
+fn is_number_word(w: &str) -> bool {
+    LEXICON.number_words.contains(w)
+}
+
+fn is_stopword(w: &str) -> bool {
+    LEXICON.stopwords.contains(w)
+}
+
+/// What the verifier compares, computed once per text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signature {
+    too_long: bool,
+    numbers: Vec<f64>,
+    polarity: BTreeMap<String, u32>,
+    options: Vec<(char, String)>,
+    entities: Vec<String>,
+    anchors: Vec<String>,
+    code: Vec<String>,
+    content: HashSet<String>,
+    words: HashSet<String>,
+    sequence: Vec<String>,
+}
+
+fn norm(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Splits out code (```fenced``` and `inline`) and returns (prose, normalised code pieces).
+fn split_code(text: &str) -> (String, Vec<String>) {
+    let mut prose = String::with_capacity(text.len());
+    let mut code = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('`') {
+        prose.push_str(&rest[..i]);
+        let after = &rest[i..];
+        if let Some(body) = after.strip_prefix("```") {
+            if let Some(end) = body.find("```") {
+                code.push(norm(body[..end].trim_matches('`')));
+                prose.push(' ');
+                rest = &body[end + 3..];
+                continue;
+            }
+        } else if let Some(end) = after[1..].find(['`', '\n']) {
+            if after.as_bytes()[1 + end] == b'`' && end > 0 {
+                code.push(norm(&after[1..1 + end]));
+                prose.push(' ');
+                rest = &after[end + 2..];
+                continue;
+            }
+        }
+        prose.push('`');
+        rest = &after[1..];
+    }
+    prose.push_str(rest);
+    (prose, code)
+}
+
+fn is_apostrophe(c: char) -> bool {
+    c == '\'' || c == '\u{2019}'
+}
+
+/// Lower-cased word tokens (ASCII letters, one inner apostrophe), with "n't" / "cannot" split into "not".
+fn tokens(prose: &str) -> Vec<String> {
+    let chars: Vec<char> = prose.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_alphabetic() {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            if i + 1 < chars.len() && is_apostrophe(chars[i]) && chars[i + 1].is_ascii_alphabetic()
+            {
+                i += 1;
+                while i < chars.len() && chars[i].is_ascii_alphabetic() {
+                    i += 1;
+                }
+            }
+            let w: String = chars[start..i]
+                .iter()
+                .map(|c| {
+                    if is_apostrophe(*c) {
+                        '\''
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
+                .collect();
+            if let Some(stem) = w.strip_suffix("n't") {
+                out.push(if stem.is_empty() {
+                    "not".to_string()
+                } else {
+                    stem.to_string()
+                });
+                out.push("not".to_string());
+            } else if w == "cannot" || w == "can't" {
+                out.push("can".to_string());
+                out.push("not".to_string());
+            } else if let Some((head, _)) = w.split_once('\'') {
+                out.push(head.to_string());
+            } else {
+                out.push(w);
+            }
+        } else if chars[i].is_ascii_digit() {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || ((chars[i] == '.' || chars[i] == ',')
+                        && i + 1 < chars.len()
+                        && chars[i + 1].is_ascii_digit()))
+            {
+                i += 1;
+            }
+            out.push(chars[start..i].iter().collect());
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn parse_number(raw: &str) -> Option<f64> {
+    let s = raw.replace(',', "");
+    let (s, pct) = match s.strip_suffix('%') {
+        Some(x) => (x.to_string(), true),
+        None => (s, false),
+    };
+    let v = if let Some((a, b)) = s.split_once('/') {
+        let (a, b): (f64, f64) = (a.parse().ok()?, b.parse().ok()?);
+        if b == 0.0 {
+            a
+        } else {
+            a / b
+        }
+    } else {
+        s.parse().ok()?
+    };
+    Some(if pct { v / 100.0 } else { v })
+}
+
+/// Digit numbers with their char offsets: `-1,234.5`, `3/4`, `10%`, `.5` (not inside words or after a dot).
+fn digit_numbers(chars: &[char]) -> Vec<(usize, f64)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let prev_ok = |j: usize| {
+            j == 0
+                || !(chars[j - 1].is_alphanumeric() || chars[j - 1] == '_' || chars[j - 1] == '.')
+        };
+        let start_digit = chars[i].is_ascii_digit()
+            || ((chars[i] == '-' || chars[i] == '\u{2212}' || chars[i] == '.')
+                && i + 1 < chars.len()
+                && (chars[i + 1].is_ascii_digit()
+                    || (chars[i + 1] == '.'
+                        && i + 2 < chars.len()
+                        && chars[i + 2].is_ascii_digit())));
+        if !start_digit || !prev_ok(i) {
+            // Skip the rest of an alphanumeric run so digits inside words are not numbers.
+            if chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.' {
+                i += 1;
+                while i < chars.len() && (chars[i].is_ascii_digit()) {
+                    i += 1;
+                }
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        let start = i;
+        let mut s = String::new();
+        if chars[i] == '-' || chars[i] == '\u{2212}' {
+            s.push('-');
+            i += 1;
+        }
+        while i < chars.len() {
+            let c = chars[i];
+            let next_digit = i + 1 < chars.len() && chars[i + 1].is_ascii_digit();
+            if c.is_ascii_digit() || ((c == '.' || c == ',' || c == '/') && next_digit) {
+                s.push(c);
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        if i < chars.len() && chars[i] == '%' {
+            s.push('%');
+            i += 1;
+        }
+        if let Some(v) = parse_number(&s) {
+            out.push((start, v));
+        }
+    }
+    out
+}
+
+/// Number words with char offsets: "twenty one" -> 21, "three hundred" -> 300, "a dozen" -> 12.
+fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
+    let mut words: Vec<(usize, String)> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_alphabetic() {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            words.push((
+                start,
+                chars[start..i]
+                    .iter()
+                    .collect::<String>()
+                    .to_ascii_lowercase(),
+            ));
+        } else {
+            i += 1;
+        }
+    }
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < words.len() {
+        let w = words[k].1.as_str();
+        if !is_number_word(w) {
+            k += 1;
+            continue;
+        }
+        let scale_start = lookup(SCALES, w).is_some()
+            && k > 0
+            && (words[k - 1].1 == "a" || words[k - 1].1 == "one");
+        if lookup(UNITS, w).is_some() || lookup(TENS, w).is_some() || scale_start {
+            let start = words[k].0;
+            let (mut total, mut current) = (0u64, 0u64);
+            while k < words.len() {
+                let w = words[k].1.as_str();
+                if let Some(v) = lookup(UNITS, w).or_else(|| lookup(TENS, w)) {
+                    current = current.saturating_add(v);
+                } else if let Some(v) = lookup(SCALES, w) {
+                    current = current.max(1).saturating_mul(v);
+                    if v >= 1000 {
+                        total = total.saturating_add(current);
+                        current = 0;
+                    }
+                } else if w == "and"
+                    && k + 1 < words.len()
+                    && (lookup(UNITS, &words[k + 1].1).is_some()
+                        || lookup(TENS, &words[k + 1].1).is_some())
+                {
+                } else {
+                    break;
+                }
+                k += 1;
+            }
+            out.push((start, total.saturating_add(current) as f64));
+            continue;
+        }
+        if w != "second" {
+            if let Some(v) = lookup(ORDINALS, w).or_else(|| lookup(SPECIAL, w)) {
+                out.push((words[k].0, v));
+            }
+        }
+        k += 1;
+    }
+    out
+}
+
+fn options(prose: &str) -> Vec<(char, String)> {
+    let mut lines = Vec::new();
+    for line in prose.lines() {
+        let t = line.trim_start();
+        let t = t.strip_prefix(['(', '[']).unwrap_or(t);
+        let mut cs = t.chars();
+        if let (Some(label), Some(close)) = (cs.next(), cs.next()) {
+            let rest = cs.as_str();
+            if matches!(label, 'A'..='H' | 'a'..='h' | '1'..='8')
+                && matches!(close, ')' | ']' | '.' | ':')
+                && rest.starts_with(char::is_whitespace)
+                && !rest.trim().is_empty()
+            {
+                lines.push((label.to_ascii_uppercase(), norm(rest)));
+            }
+        }
+    }
+    if lines.len() >= 2 {
+        return lines;
+    }
+    // Inline "(a) tea (b) coffee".
+    let chars: Vec<char> = prose.chars().collect();
+    let mut marks = Vec::new();
+    for i in 0..chars.len().saturating_sub(2) {
+        if chars[i] == '('
+            && matches!(chars[i + 1], 'A'..='H' | 'a'..='h')
+            && chars[i + 2] == ')'
+            && (i == 0 || chars[i - 1].is_whitespace())
+        {
+            marks.push(i);
+        }
+    }
+    let mut inline = Vec::new();
+    for (n, &m) in marks.iter().enumerate() {
+        let end = marks.get(n + 1).copied().unwrap_or(chars.len());
+        let body: String = chars[m + 3..end].iter().collect();
+        if !body.contains(['(', ')']) && !body.trim().is_empty() {
+            inline.push((chars[m + 1].to_ascii_uppercase(), norm(&body)));
+        }
+    }
+    if inline.len() >= 2 {
+        inline
+    } else {
+        Vec::new()
+    }
+}
+
+fn is_entity_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '&' | '\'' | '\u{2019}' | '-')
+}
+
+/// Capitalised phrases not opening a sentence (acronyms always count) and quoted strings, in text order.
+fn entities(prose: &str) -> Vec<String> {
+    let chars: Vec<char> = prose.chars().collect();
+    let mut found: Vec<(usize, String)> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let boundary = i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+        if !(chars[i].is_ascii_uppercase() && boundary) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut words: Vec<String> = Vec::new();
+        loop {
+            let ws = i;
+            while i < chars.len() && is_entity_char(chars[i]) {
+                i += 1;
+            }
+            words.push(chars[ws..i].iter().collect());
+            let mut j = i;
+            while j < chars.len() && chars[j].is_whitespace() {
+                j += 1;
+            }
+            if j > i && j < chars.len() && chars[j].is_ascii_uppercase() {
+                i = j;
+            } else {
+                break;
+            }
+        }
+        // Sentence start: beginning of text, or after . ! ? : ; newline or '>' (role markers).
+        let before: String = chars[start.saturating_sub(4)..start].iter().collect();
+        let tail = before.trim_end_matches([' ', '\t', '\r']);
+        let list_item = before.rsplit_once('\n').is_some_and(|(_, after)| {
+            after
+                .chars()
+                .all(|c| c.is_whitespace() || c.is_ascii_digit() || "-*.)".contains(c))
+        });
+        let sentence_start =
+            start == 0 || tail.ends_with(['.', '!', '?', ':', ';', '\n', '>']) || list_item;
+        let is_acronym =
+            |w: &str| w.chars().count() > 1 && w.chars().all(|c| !c.is_ascii_lowercase());
+        if sentence_start {
+            if words.len() == 1 && !is_acronym(&words[0]) {
+                continue;
+            }
+            if !is_acronym(&words[0]) {
+                words.remove(0);
+            }
+        }
+        if words.len() == 1 && words[0] == "I" {
+            continue;
+        }
+        found.push((
+            start,
+            words
+                .iter()
+                .map(|w| w.to_lowercase())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ));
+    }
+    // Quoted strings.
+    for (open, close) in [('"', '"'), ('\u{201c}', '\u{201d}')] {
+        let mut k = 0;
+        while k < chars.len() {
+            if chars[k] == open {
+                if let Some(len) = chars[k + 1..]
+                    .iter()
+                    .take(81)
+                    .position(|&c| c == close || c == '\n')
+                {
+                    if chars[k + 1 + len] == close && len >= 1 {
+                        found.push((
+                            k,
+                            norm(&chars[k + 1..k + 1 + len].iter().collect::<String>()),
+                        ));
+                        k += len + 2;
+                        continue;
+                    }
+                }
+            }
+            k += 1;
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+    found.into_iter().map(|(_, e)| e).collect()
+}
+
+fn anchors(tokens: &[String], entities: &[String]) -> Vec<String> {
+    let ent_words: HashSet<&str> = entities.iter().flat_map(|e| e.split(' ')).collect();
+    let mut out: Vec<String> = Vec::new();
+    let push = |w: &str, out: &mut Vec<String>| {
+        if !out.iter().any(|x| x == w) {
+            out.push(w.to_string());
+        }
+    };
+    for (i, w) in tokens.iter().enumerate() {
+        if ent_words.contains(w.as_str()) {
+            push(w, &mut out);
+        } else if LEXICON.directional.contains(w.as_str()) {
+            for j in [i.wrapping_sub(1), i + 1] {
+                if let Some(t) = tokens.get(j) {
+                    if !is_stopword(t) && !t.starts_with(|c: char| c.is_ascii_digit()) {
+                        push(t, &mut out);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn stem(w: &str) -> String {
+    for suf in ["ing", "ed", "es", "s"] {
+        if w.len() > suf.len() + 2 && w.ends_with(suf) {
+            return w[..w.len() - suf.len()].to_string();
+        }
+    }
+    w.to_string()
+}
+
+/// Analyses `text` once for `verify`.
+pub fn signature(text: &str) -> Signature {
+    if text.chars().count() > MAX_VERIFIABLE_CHARS {
+        return Signature {
+            too_long: true,
+            numbers: vec![],
+            polarity: BTreeMap::new(),
+            options: vec![],
+            entities: vec![],
+            anchors: vec![],
+            code: vec![],
+            content: HashSet::new(),
+            words: HashSet::new(),
+            sequence: vec![],
+        };
+    }
+    let (prose, code) = split_code(text);
+    let toks = tokens(&prose);
+    let mut polarity = BTreeMap::new();
+    for t in &toks {
+        if LEXICON.negation_or_polarity.contains(t.as_str()) {
+            *polarity.entry(t.clone()).or_insert(0) += 1;
+        }
+    }
+    let chars: Vec<char> = prose.chars().collect();
+    let mut nums = digit_numbers(&chars);
+    nums.extend(word_numbers(&chars));
+    nums.sort_by_key(|p| p.0);
+    let ents = entities(&prose);
+    let sequence: Vec<String> = toks
+        .iter()
+        .filter(|t| {
+            !is_stopword(t) && !is_number_word(t) && !t.starts_with(|c: char| c.is_ascii_digit())
+        })
+        .map(|t| stem(t))
+        .collect();
+    let mut entity_set = ents.clone();
+    entity_set.sort();
+    entity_set.dedup();
+    Signature {
+        too_long: false,
+        numbers: nums.into_iter().map(|(_, v)| v).collect(),
+        polarity,
+        options: options(&prose),
+        anchors: anchors(&toks, &ents),
+        entities: entity_set,
+        code,
+        content: sequence.iter().cloned().collect(),
+        words: toks.into_iter().collect(),
+        sequence,
+    }
+}
+
+fn entity_in(entity: &str, words: &HashSet<String>) -> bool {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut kind = 0u8; // 1 letters, 2 digits
+    for c in entity.chars() {
+        let k = if c.is_ascii_lowercase() {
+            1
+        } else if c.is_ascii_digit() {
+            2
+        } else {
+            0
+        };
+        if k != kind && !cur.is_empty() {
+            parts.push(std::mem::take(&mut cur));
+        }
+        if k != 0 {
+            cur.push(c);
+        }
+        kind = k;
+    }
+    if !cur.is_empty() {
+        parts.push(cur);
+    }
+    parts.iter().all(|p| words.contains(p))
+}
+
+/// `None` when `cached`'s answer may be served for `query`, else the name of the first rule that failed.
+pub fn verify(query: &Signature, cached: &Signature) -> Option<&'static str> {
+    if query.too_long || cached.too_long {
+        return Some("R7-size");
+    }
+    if query.numbers != cached.numbers {
+        return Some("R1-numbers");
+    }
+    if query.polarity != cached.polarity {
+        return Some("R2-negation");
+    }
+    if query.options != cached.options {
+        return Some("R3-options");
+    }
+    if query.entities != cached.entities
+        && !(query.entities.iter().all(|e| entity_in(e, &cached.words))
+            && cached.entities.iter().all(|e| entity_in(e, &query.words)))
+    {
+        return Some("R4-entities");
+    }
+    let in_c: HashSet<&String> = cached.anchors.iter().collect();
+    let in_q: HashSet<&String> = query.anchors.iter().collect();
+    let shared_q: Vec<&String> = query.anchors.iter().filter(|a| in_c.contains(a)).collect();
+    let shared_c: Vec<&String> = cached.anchors.iter().filter(|a| in_q.contains(a)).collect();
+    if shared_q != shared_c {
+        return Some("R4-order");
+    }
+    if query.code != cached.code {
+        return Some("R5-code");
+    }
+    let q_only = query.content.difference(&cached.content).count();
+    let c_only = cached.content.difference(&query.content).count();
+    if (q_only == 0) != (c_only == 0) {
+        return Some("R6-refinement");
+    }
+    if query.sequence != cached.sequence {
+        let mut a = query.sequence.clone();
+        let mut b = cached.sequence.clone();
+        a.sort();
+        b.sort();
+        if a == b {
+            return Some("R4-permutation");
+        }
+    }
+    if q_only.max(c_only) > MAX_SUBSTITUTED_WORDS {
+        return Some("R8-substitution");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(a: &str, b: &str) -> Option<&'static str> {
+        verify(&signature(a), &signature(b))
+    }
+
+    #[test]
+    fn rules_fire_and_paraphrases_pass() {
+        assert_eq!(
+            check("What is 7 times 8?", "What is seven times eight?"),
+            None
+        );
+        assert_eq!(
+            check(
+                "I have twenty-one apples and a dozen pears",
+                "I have 21 apples and 12 pears"
+            ),
+            None
+        );
+        assert_eq!(
+            check("What is 10 minus 4?", "What is 4 minus 10?"),
+            Some("R1-numbers")
+        );
+        assert_eq!(check("Increase it by 10%", "Increase it by 0.1"), None);
+        assert_eq!(check("Is it hot?", "Isn't it hot?"), Some("R2-negation"));
+        assert_eq!(
+            check("Q\nA. cat\nB. dog", "Q\nA. dog\nB. cat"),
+            Some("R3-options")
+        );
+        assert_eq!(
+            check("Pick (a) tea (b) coffee", "Pick (a) coffee (b) tea"),
+            Some("R3-options")
+        );
+        assert_eq!(
+            check(
+                "What is the capital of France?",
+                "What is the capital of Germany?"
+            ),
+            Some("R4-entities")
+        );
+        assert_eq!(
+            check("Convert celsius to kelvin", "Convert kelvin to celsius"),
+            Some("R4-order")
+        );
+        assert_eq!(
+            check("Why does `x = 1` fail?", "Why does `y = 1` fail?"),
+            Some("R5-code")
+        );
+        assert_eq!(
+            check(
+                "Write a poem about the sea",
+                "Write a short poem about the sea"
+            ),
+            Some("R6-refinement")
+        );
+        assert_eq!(
+            check(&"w ".repeat(3000), &"w ".repeat(3000)),
+            Some("R7-size")
+        );
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics() {
+        for t in [
+            "", "`", "```", "(a)", "\"", "“x", "-", "-.5", "1/0", "½ ² ٣", "A) ", "(", "I", "9,",
+            "a'b'c",
+        ] {
+            let s = signature(t);
+            let _ = verify(&s, &s);
+        }
+    }
+}
