@@ -121,7 +121,9 @@ async def test_connection_refused_fails_over(make_gateway: Any, upstream: Any, s
     await assert_one_record(client, resp, catalogue, "sim-frontier-openai", cost)
 
 
-async def test_stream_cut_before_the_first_chunk_is_invisible(gateway: Any, upstream: Any, catalogue: Catalogue) -> None:
+async def test_stream_cut_before_the_first_chunk_is_invisible(
+    gateway: Any, upstream: Any, catalogue: Catalogue
+) -> None:
     plan = upstream[1]
     plan.add(Fault("cut", after_chunks=0))
     resp, text, cost = await ask(gateway, model="sim-budget", stream=True)
