@@ -345,3 +345,18 @@ async def test_per_deployment_timeout_from_the_catalogue(make_gateway: Any, upst
     assert resp.status == 200 and text
     assert resp.headers["x-fastroute-fallback-reason"] == "timeout"
     assert resp.headers["x-fastroute-model"] == "sim-frontier-openai"
+
+
+async def test_stream_cost_estimate_is_priced_at_the_deployment_that_answered(
+    gateway: Any, upstream: Any, catalogue: Catalogue
+) -> None:
+    _, plan, _ = upstream
+    plan.add(Fault("status", status=500))
+    resp = await gateway.post("/v1/chat/completions", json=chat_body(model="sim-frontier", stream=True))
+    await resp.read()
+    assert resp.headers["x-fastroute-model"] == "sim-frontier-openai"
+    estimate = float(resp.headers["x-fastroute-cost-usd"])
+    fallback, head = catalogue.models["sim-frontier-openai"], catalogue.models["sim-frontier"]
+    tokens = round(estimate / fallback.input_cost_per_token)
+    assert tokens > 0 and estimate == pytest.approx(fallback.cost(tokens, 0), abs=1e-8)
+    assert estimate != pytest.approx(head.cost(tokens, 0), abs=1e-9)

@@ -131,7 +131,8 @@ def _stream_headers(ctx: RequestContext) -> dict[str, str]:
     if ctx.decision is not None and ctx.analysis is not None and ctx.cached_body is None:
         # The final cost is unknown when headers leave: send the prompt-side cost and say so. The final
         # figure goes into the closing SSE comment and the ledger.
-        model = ctx.decision.model
+        # priced at the deployment that answered (failover or a hedge may have moved off the chain's head)
+        model = next((m for m in ctx.decision.chain if m.name == ctx.served_by), ctx.decision.model)
         headers["x-fastroute-cost-usd"] = f"{model.cost(ctx.analysis.tokens, 0):.8f}"
         headers["x-fastroute-cost-basis"] = "prompt-estimate"
     headers.update({"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
