@@ -174,6 +174,30 @@ impl<'a> Pieces<'a> {
     #[inline(always)]
     fn run(&self, mut i: usize, bits: u8) -> usize {
         let bytes = self.bytes;
+        // Eight ASCII bytes at a time for the letter classes (words are most of real text).
+        let range = match bits {
+            LETTER => Some((b'a', b'z', 0x20)),
+            LOWER => Some((b'a', b'z', 0)),
+            UPPER => Some((b'A', b'Z', 0)),
+            _ => None,
+        };
+        if let Some((lo, hi, fold)) = range {
+            while let Some(chunk) = bytes.get(i..i + 8) {
+                let mut word = [0u8; 8];
+                word.copy_from_slice(chunk);
+                let hits = ascii_range_mask(u64::from_le_bytes(word), lo, hi, fold);
+                if hits == HIGH_BITS {
+                    i += 8;
+                    continue;
+                }
+                let n = ((!hits & HIGH_BITS).trailing_zeros() / 8) as usize;
+                i += n;
+                if bytes[i] < 0x80 {
+                    return i;
+                }
+                break;
+            }
+        }
         while i < bytes.len() {
             let b = bytes[i];
             if b < 0x80 {
@@ -391,6 +415,20 @@ impl<'a> Iterator for Pieces<'a> {
     }
 }
 
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// High bit set in each byte of `w` that is ASCII and, after OR-ing `fold` (0x20 folds A-Z onto a-z), lies
+/// in `lo..=hi` (both within 0x20..0x7F). No carry or borrow crosses bytes: each lane is <= 0x7F first.
+#[inline(always)]
+fn ascii_range_mask(w: u64, lo: u8, hi: u8, fold: u8) -> u64 {
+    let ascii = !w & HIGH_BITS;
+    let x = (w & !HIGH_BITS) | (fold as u64 * ONES);
+    let at_least_lo = x + (0x80 - lo as u64) * ONES;
+    let at_most_hi = (0x80 + hi as u64) * ONES - x;
+    at_least_lo & at_most_hi & ascii
+}
+
 /// Simple case folding of the letters the contraction alternatives use: ASCII, plus U+017F LONG S
 /// (folds to `s`) and U+212A KELVIN SIGN (folds to `k`), as `(?i)` does in the regex crate.
 #[inline]
@@ -440,6 +478,26 @@ mod tests {
         let text = "Mixed: ÄÖü 日本語 emoji 🎉🎉 \u{301}x \t\u{3000}\r\n9९٣ done";
         for p in [Pattern::Cl100k, Pattern::O200k] {
             assert_eq!(split(text, p).concat(), text);
+        }
+    }
+
+    #[test]
+    fn swar_mask_matches_byte_classes() {
+        for b in 0..=255u8 {
+            let w = u64::from_le_bytes([b'x', b, b'A', 0x80, b, b'z', b'0', b]);
+            let cases = [
+                (b'a', b'z', 0x20, LETTER),
+                (b'a', b'z', 0, LOWER),
+                (b'A', b'Z', 0, UPPER),
+            ];
+            for (lo, hi, fold, bits) in cases {
+                let mask = ascii_range_mask(w, lo, hi, fold);
+                let expect = b < 0x80 && ASCII[b as usize] & bits != 0;
+                for lane in [1, 4, 7] {
+                    assert_eq!(mask >> (lane * 8 + 7) & 1 == 1, expect, "byte {b:#x} bits {bits}");
+                }
+                assert_eq!(mask >> (3 * 8 + 7) & 1, 0, "non-ASCII lane");
+            }
         }
     }
 
