@@ -364,3 +364,19 @@ async def test_stream_cost_estimate_is_priced_at_the_deployment_that_answered(
     head, fallback = catalogue.models["sim-frontier"], catalogue.models["sim-frontier-openai"]
     ratio = fallback.input_cost_per_token / head.input_cost_per_token
     assert fallback_estimate == pytest.approx(head_estimate * ratio, rel=1e-3) and ratio != 1
+
+
+@STREAMS
+async def test_client_error_is_not_retried_nor_held_against_the_deployment(
+    make_gateway: Any, upstream: Any, stream: bool
+) -> None:
+    sim, plan, _ = upstream
+    client = await make_gateway(FASTROUTE_BREAKER_FAILURES="1")
+    plan.add(Fault("status", status=400, message="'stop' has too many entries"))
+    before = sim.stats.requests
+    resp, _, _ = await ask(client, model="sim-frontier", stream=stream)
+    assert resp.status == 400 and sim.stats.requests - before == 1
+    assert resp.headers["x-fastroute-attempts"] == "1"
+    assert (await breakers(client))["sim-frontier"] == "closed"  # even with a threshold of one failure
+    [rec] = await ledger(client, resp.headers["x-request-id"])
+    assert rec.status == 400 and rec.cost_usd == 0 and rec.attempts == 1
