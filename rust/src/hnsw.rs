@@ -141,11 +141,12 @@ pub struct Hnsw {
     ef_construction: usize,
     max_elements: usize,
     ml: f64,
-    vectors: Vec<f32>,
+    /// Layer 0 and the vectors, interleaved per node as `[count, n_1..n_m0, v_1..v_dim]` (vector stored
+    /// as f32 bits) so one node's links and vector share cache lines, as in hnswlib.
+    data0: Vec<u32>,
+    stride0: usize,
     labels: Vec<u64>,
     levels: Vec<u8>,
-    /// Layer 0: per node `[count, n_1..n_m0]`.
-    links0: Vec<u32>,
     /// Layers >= 1: per node, `level` blocks of `[count, n_1..n_m]`.
     upper: Vec<Vec<u32>>,
     deleted: Vec<bool>,
@@ -166,10 +167,10 @@ impl Hnsw {
             ef_construction: ef_construction.max(m),
             max_elements,
             ml: 1.0 / (m as f64).ln(),
-            vectors: Vec::new(),
+            data0: Vec::new(),
+            stride0: 1 + 2 * m + dim,
             labels: Vec::new(),
             levels: Vec::new(),
-            links0: Vec::new(),
             upper: Vec::new(),
             deleted: Vec::new(),
             free: Vec::new(),
@@ -203,8 +204,17 @@ impl Hnsw {
     }
 
     fn vec(&self, node: u32) -> &[f32] {
-        let i = node as usize * self.dim;
-        &self.vectors[i..i + self.dim]
+        let i = node as usize * self.stride0 + 1 + self.m0;
+        let bits = &self.data0[i..i + self.dim];
+        // SAFETY: u32 and f32 have the same size and alignment, and every bit pattern is a valid f32.
+        unsafe { std::slice::from_raw_parts(bits.as_ptr() as *const f32, bits.len()) }
+    }
+
+    fn write_vec(&mut self, node: u32, v: &[f32]) {
+        let i = node as usize * self.stride0 + 1 + self.m0;
+        for (d, x) in self.data0[i..i + self.dim].iter_mut().zip(v) {
+            *d = x.to_bits();
+        }
     }
 
     /// Hints the CPU to load `node`'s vector while the current distance is computed (as hnswlib does).
@@ -213,8 +223,8 @@ impl Hnsw {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let start = node as usize * self.dim;
-            if let Some(v) = self.vectors.get(start..start + self.dim) {
+            let start = node as usize * self.stride0;
+            if let Some(v) = self.data0.get(start..start + self.stride0) {
                 for line in (0..v.len()).step_by(16) {
                     // SAFETY: prefetch never faults and SSE is part of the x86_64 baseline.
                     unsafe { _mm_prefetch(v.as_ptr().add(line) as *const i8, _MM_HINT_T0) };
@@ -231,9 +241,9 @@ impl Hnsw {
 
     fn links(&self, node: u32, level: usize) -> &[u32] {
         if level == 0 {
-            let base = node as usize * (self.m0 + 1);
-            let n = self.links0[base] as usize;
-            &self.links0[base + 1..base + 1 + n]
+            let base = node as usize * self.stride0;
+            let n = self.data0[base] as usize;
+            &self.data0[base + 1..base + 1 + n]
         } else {
             let block = &self.upper[node as usize];
             let base = (level - 1) * (self.m + 1);
@@ -244,9 +254,9 @@ impl Hnsw {
 
     fn set_links(&mut self, node: u32, level: usize, ns: &[u32]) {
         if level == 0 {
-            let base = node as usize * (self.m0 + 1);
-            self.links0[base] = ns.len() as u32;
-            self.links0[base + 1..base + 1 + ns.len()].copy_from_slice(ns);
+            let base = node as usize * self.stride0;
+            self.data0[base] = ns.len() as u32;
+            self.data0[base + 1..base + 1 + ns.len()].copy_from_slice(ns);
         } else {
             let base = (level - 1) * (self.m + 1);
             let block = &mut self.upper[node as usize];
@@ -279,8 +289,7 @@ impl Hnsw {
         // Never reuse the entry point's slot: relinking it would cut the graph off from its top.
         let reusable = self.free.iter().rposition(|&s| Some(s) != self.entry);
         let node = if let Some(slot) = reusable.map(|pos| self.free.swap_remove(pos)) {
-            let i = slot as usize * self.dim;
-            self.vectors[i..i + self.dim].copy_from_slice(v);
+            self.write_vec(slot, v);
             self.labels[slot as usize] = id;
             self.deleted[slot as usize] = false;
             slot
@@ -290,10 +299,10 @@ impl Hnsw {
             }
             let node = self.labels.len() as u32;
             let level = self.random_level();
-            self.vectors.extend_from_slice(v);
+            self.data0.resize(self.data0.len() + self.stride0, 0);
+            self.write_vec(node, v);
             self.labels.push(id);
             self.levels.push(level as u8);
-            self.links0.resize(self.links0.len() + self.m0 + 1, 0);
             self.upper.push(vec![0; level * (self.m + 1)]);
             self.deleted.push(false);
             node
@@ -515,7 +524,7 @@ impl Hnsw {
 
     /// Serialises the whole index (little-endian, versioned).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.vectors.len() * 4 + self.links0.len() * 4);
+        let mut out = Vec::with_capacity(64 + self.data0.len() * 4 + self.labels.len() * 10);
         out.extend_from_slice(MAGIC);
         for v in [
             self.dim,
@@ -534,12 +543,17 @@ impl Hnsw {
             out.push(self.levels[i]);
             out.push(self.deleted[i] as u8);
         }
-        self.vectors
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
-        self.links0
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        // Format kept from the first version: all vectors, then all layer-0 link blocks.
+        for node in self.data0.chunks_exact(self.stride0) {
+            node[1 + self.m0..]
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        }
+        for node in self.data0.chunks_exact(self.stride0) {
+            node[..1 + self.m0]
+                .iter()
+                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+        }
         for block in &self.upper {
             block
                 .iter()
@@ -592,11 +606,19 @@ impl Hnsw {
                 h.by_label.insert(label, i as u32);
             }
         }
-        h.vectors = r.f32s(
+        let vectors = r.u32s(
             n.checked_mul(dim)
                 .ok_or(IndexError::Corrupt("size overflow"))?,
         )?;
-        h.links0 = r.u32s(n * (h.m0 + 1))?;
+        let links0 = r.u32s(n * (h.m0 + 1))?;
+        let ok0 = links0
+            .chunks_exact(h.m0 + 1)
+            .all(|c| c[0] as usize <= h.m0 && c[1..].iter().all(|&x| (x as usize) < n));
+        h.data0 = Vec::with_capacity(n * h.stride0);
+        for (links, v) in links0.chunks_exact(h.m0 + 1).zip(vectors.chunks_exact(dim)) {
+            h.data0.extend_from_slice(links);
+            h.data0.extend_from_slice(v);
+        }
         for i in 0..n {
             h.upper.push(r.u32s(h.levels[i] as usize * (h.m + 1))?);
         }
@@ -604,10 +626,6 @@ impl Hnsw {
             return Err(IndexError::Corrupt("trailing bytes"));
         }
         // Validate links so a corrupt buffer cannot index out of bounds later.
-        let ok0 = h
-            .links0
-            .chunks_exact(h.m0 + 1)
-            .all(|c| c[0] as usize <= h.m0 && c[1..].iter().all(|&x| (x as usize) < n));
         let ok_up = h.upper.iter().all(|b| {
             b.chunks_exact(h.m + 1)
                 .all(|c| c[0] as usize <= h.m && c[1..].iter().all(|&x| (x as usize) < n))
@@ -644,17 +662,6 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(
             self.take(8)?.try_into().expect("8 bytes"),
         ))
-    }
-
-    fn f32s(&mut self, n: usize) -> Result<Vec<f32>, IndexError> {
-        let raw = self.take(
-            n.checked_mul(4)
-                .ok_or(IndexError::Corrupt("size overflow"))?,
-        )?;
-        Ok(raw
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect())
     }
 
     fn u32s(&mut self, n: usize) -> Result<Vec<u32>, IndexError> {
