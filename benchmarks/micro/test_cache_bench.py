@@ -43,7 +43,7 @@ def _synthetic(n: int, seed: int) -> list[str]:
 @pytest.fixture(scope="module")
 def loaded() -> tuple[SemanticCache, list[str]]:
     embedder = load_embedder(ROOT / "models")
-    cache = SemanticCache(CacheSettings(max_entries=ENTRIES + 10), embedder.embed, EMBEDDING_DIM)
+    cache = SemanticCache(CacheSettings(max_entries=ENTRIES + 10, max_bytes=2**31), embedder.embed, EMBEDDING_DIM)
     cached = [json.loads(line)["text"] for line in (DEV / "cache.jsonl").open()]
     t0 = time.perf_counter()
     for text in cached + _synthetic(ENTRIES - len(cached), seed=1):
