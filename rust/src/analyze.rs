@@ -93,6 +93,61 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_bytes_never_panic() {
+        let analyzers = [
+            Analyzer::new(EncodingName::Cl100kBase, None),
+            Analyzer::new(EncodingName::O200kBase, None),
+        ];
+        let pieces: [&[u8]; 12] = [
+            b"<user> ",
+            b"\n<<",
+            b"<a>",
+            b"\r\n",
+            b" ",
+            b"'s",
+            b"\xf0\x9f\x8e\x89",
+            b"\xcc\x81",
+            b"\xff",
+            b"\0",
+            b"9",
+            b"Ab",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..3_000 {
+            let len = (next() % if round % 100 == 0 { 5_000 } else { 60 }) as usize;
+            let mut bytes = Vec::with_capacity(len * 2);
+            for _ in 0..len {
+                let r = next();
+                if r % 3 == 0 {
+                    bytes.extend_from_slice(pieces[(r >> 8) as usize % pieces.len()]);
+                } else {
+                    bytes.push((r >> 16) as u8);
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            for a in &analyzers {
+                let r = a.analyze(&text);
+                assert!(r.features.iter().all(|x| x.is_finite()), "{text:?}");
+                assert!(r.tokens <= text.len());
+                assert_eq!(
+                    r.tokens,
+                    a.encoding
+                        .pieces(&text)
+                        .iter()
+                        .map(|p| a.encoding.count(p))
+                        .sum::<usize>()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn finds_the_last_user_turn() {
         assert_eq!(
             last_user_turn("<system> s\n<user> a\n<assistant> b\n<user> c\nd"),
