@@ -142,48 +142,77 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _drive(port: int, waves: int) -> int:
-    """Realistic traffic through the openai client; returns how many requests reached the pipeline."""
+DEMO_POLICY = """
+departments:
+  support:
+    budgets: {daily_usd: 0.25, monthly_usd: 3.0}
+  engineering:
+    budgets: {daily_usd: 0.3}
+  legal: {}
+applications:
+  helpdesk-bot: {department: support, pii: redact}
+  faq-search: {department: support}
+  code-review: {department: engineering}
+  contract-check: {department: legal, pii: block}
+"""
+
+# (application, prompt): an everyday mix, mostly short support questions, some engineering and legal work
+TRAFFIC = [
+    ("faq-search", "What is the capital of France?"),
+    ("helpdesk-bot", "My order has not arrived, please write to me at jane.doe@example.com"),
+    ("code-review", "Review this Python function for bugs and suggest unit tests: "
+     "def median(xs): xs.sort(); return xs[len(xs)//2]"),
+    ("faq-search", "Give me three names for a cat."),
+    ("helpdesk-bot", "Write a polite reply to a customer asking where their parcel is."),
+    ("contract-check", "Extract the invoice number and total from: Invoice INV-20931, total due EUR 1,240.00."),
+    ("helpdesk-bot", "Classify the sentiment of this review: 'The delivery was late but the product is great.'"),
+    ("code-review", "Design a distributed rate limiter on Redis; discuss failure modes and clock skew. " * 8),
+    ("faq-search", "Summarise in two sentences: revenue grew 12% while costs fell 3%, driven by subscriptions."),
+    ("contract-check", "Review this contract clause by clause and flag every risk: "
+     + "The supplier shall indemnify the customer. " * 220),
+]
+
+
+def _drive(port: int, waves: int) -> tuple[int, int]:
+    """Realistic traffic through the openai client; returns (requests that reached the pipeline, errors)."""
     from openai import OpenAI
 
     client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="demo", max_retries=0, timeout=60)
-    prompts = [
-        "What is the capital of France?",
-        "Translate 'good morning' into Spanish and Italian.",
-        "Prove that there are infinitely many primes, then generalise the argument. " * 30,
-        "Design a distributed rate limiter on Redis; discuss failure modes and clock skew. " * 25,
-        "Summarise: " + "fastroute sends each request to the cheapest model that answers it well. " * 90,
-        "Review this contract clause by clause and flag every risk: " + "The supplier shall indemnify. " * 320,
-        "Give me three names for a cat.",
-    ]
 
     def one(i: int) -> None:
-        p = prompts[i % len(prompts)] + f" (#{i})"
-        messages: Any = [{"role": "user", "content": p}]
+        app, prompt = TRAFFIC[i % len(TRAFFIC)]
+        messages: Any = [{"role": "user", "content": f"{prompt} (#{i})"}]
+        headers = {"x-fastroute-app": app}
+        # max_tokens bounds what budgets reserve for a request in flight (its worst-case cost)
         if i % 3 == 1:
-            for _ in client.chat.completions.create(model="auto", messages=messages, stream=True):
+            for _ in client.chat.completions.create(model="auto", messages=messages, stream=True,
+                                                    max_tokens=400, extra_headers=headers):
                 pass
         else:
-            client.chat.completions.create(model="auto", messages=messages)
+            client.chat.completions.create(model="auto", messages=messages, max_tokens=400, extra_headers=headers)
 
     sent = 0
     for wave in range(waves):
         if wave:
             time.sleep(15)
-        n = 18 + 4 * (wave % 3)
+        n = 20 + 4 * (wave % 3)
         with ThreadPoolExecutor(6) as pool:
             list(pool.map(one, range(sent, sent + n)))
         sent += n
-    # one request refused inside the pipeline (unknown model), so errors show too
+    # refusals inside the pipeline show as errors and policy decisions: PII under `block`, an unknown model
+    with pytest.raises(Exception, match="kind email"):
+        client.chat.completions.create(model="auto", extra_headers={"x-fastroute-app": "contract-check"},
+                                       messages=[{"role": "user", "content": "Counterparty: jane.doe@example.com"}])
     with pytest.raises(Exception, match="not"):
-        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}])
-    return sent + 1
+        client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "hi"}],
+                                       extra_headers={"x-fastroute-app": "code-review"})
+    return sent + 2, 2
 
 
 def _chromium(*args: str, timeout: float = 90) -> str:
     assert CHROMIUM is not None
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           "--window-size=1400,1250", "--virtual-time-budget=5000", *args]
+           "--window-size=1400,1420", "--virtual-time-budget=5000", *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
     return done.stdout
 
@@ -191,8 +220,11 @@ def _chromium(*args: str, timeout: float = 90) -> str:
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
 def test_dashboard_end_to_end_in_chromium(tmp_path: Path) -> None:
     port, token = _free_port(), "e2e-admin-token"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(DEMO_POLICY)
     env = {**os.environ, "FASTROUTE_DATA_DIR": str(tmp_path / "data"), "FASTROUTE_ADMIN_TOKEN": token,
-           "FASTROUTE_REQUEST_LOG": "off", "FASTROUTE_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1"}
+           "FASTROUTE_POLICY": str(policy), "FASTROUTE_REQUEST_LOG": "off", "FASTROUTE_LOG_LEVEL": "warning",
+           "PYTHONUNBUFFERED": "1"}
     demo = subprocess.Popen([sys.executable, "-m", "fastroute", "demo", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     try:
@@ -203,7 +235,7 @@ def test_dashboard_end_to_end_in_chromium(tmp_path: Path) -> None:
             if "demo is running" in line or not line:
                 break
         assert demo.poll() is None, "fastroute demo exited early"
-        sent = _drive(port, int(os.environ.get("FASTROUTE_DASHBOARD_WAVES", "1")))
+        sent, errors = _drive(port, int(os.environ.get("FASTROUTE_DASHBOARD_WAVES", "1")))
 
         url = f"http://127.0.0.1:{port}/dashboard?period=15m&token={token}"
         dom = _chromium("--dump-dom", url)
@@ -219,12 +251,16 @@ def test_dashboard_end_to_end_in_chromium(tmp_path: Path) -> None:
         assert page.body.get("data-ready") == "true", "the dashboard never rendered /admin/stats"
         assert page.body.get("data-period") == "15m"
         assert stats["totals"]["requests"] == sent
-        assert stats["totals"]["errors"] == 1
+        assert stats["totals"]["errors"] == errors
+        assert [d["department"] for d in stats["by_department"]] == ["engineering", "legal", "support"]
+        assert {b["name"] for b in stats["budgets"]} == {"support", "engineering"}
+        assert stats["decisions"]["blocked"] >= 1 and stats["decisions"]["redacted"] >= 1
         paths = {p for p, _, _ in page.found}
         for must in ("totals.spend_usd", "totals.counterfactual_usd", "totals.savings_pct",
                      "totals.cache_hit_rate_pct", "latency.p50_ms", "latency.p99_ms", "latency.overhead_p50_ms",
                      "latency.overhead_p99_ms", "tier_mix.budget.share_pct", "by_department.0.spend_usd",
-                     "upstreams.0.status", "decisions.blocked"):
+                     "upstreams.0.status", "decisions.blocked", "by_department.2.budgets.0.used_pct",
+                     "decisions.recent.0.app"):
             assert must in paths, f"the dashboard does not show {must}"
         for path, value, text in page.found:
             expected = _resolve(stats, path)

@@ -32,6 +32,12 @@ def _ms(value: float, digits: int = 3) -> float:
     return round(value * 1000.0, digits)
 
 
+def _ms_coarse(value: float) -> float:
+    """Whole-request figures: 0.1 ms below 100 ms, whole milliseconds above (what a reader needs)."""
+    ms = value * 1000.0
+    return round(ms, 1) if ms < 100.0 else float(round(ms))
+
+
 class LatencyWindow:
     """The last `size` served requests' timings (a ring buffer)."""
 
@@ -45,7 +51,7 @@ class LatencyWindow:
         return len(self._samples)
 
     def summary(self, app: str | None = None, department: str | None = None) -> dict[str, Any]:
-        """p50/p99 in milliseconds over the window (overhead and routing to the µs, the rest to 0.1 ms)."""
+        """p50/p99 in milliseconds over the window (overhead and routing to the µs)."""
         samples = [
             s for s in self._samples
             if (app is None or s.app == app) and (department is None or s.department == department)
@@ -56,12 +62,12 @@ class LatencyWindow:
         ttft = sorted(s.ttft_s for s in samples if s.ttft_s is not None)
         return {
             "window": len(samples),
-            "p50_ms": _ms(percentile(latency, 50), 1),
-            "p99_ms": _ms(percentile(latency, 99), 1),
+            "p50_ms": _ms_coarse(percentile(latency, 50)),
+            "p99_ms": _ms_coarse(percentile(latency, 99)),
             "overhead_p50_ms": _ms(percentile(overhead, 50)),
             "overhead_p99_ms": _ms(percentile(overhead, 99)),
             "route_p50_ms": _ms(percentile(route, 50)),
             "route_p99_ms": _ms(percentile(route, 99)),
-            "ttft_p50_ms": _ms(percentile(ttft, 50), 1),
-            "ttft_p99_ms": _ms(percentile(ttft, 99), 1),
+            "ttft_p50_ms": _ms_coarse(percentile(ttft, 50)),
+            "ttft_p99_ms": _ms_coarse(percentile(ttft, 99)),
         }
