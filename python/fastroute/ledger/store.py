@@ -230,8 +230,10 @@ class SqliteLedger:
 
     async def _write_loop(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancellation close() sends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+                async with asyncio.timeout(self.flush_interval_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()
@@ -244,9 +246,14 @@ class SqliteLedger:
             if not self._pending or self._conn is None:
                 return
             batch, self._pending = self._pending, []
+            assert self._executor is not None
+            write = asyncio.get_running_loop().run_in_executor(self._executor, self._insert, [_row(r) for r in batch])
             try:
-                await self._run(self._insert, [_row(r) for r in batch])
-            except BaseException:
+                # Shielded: if the caller is cancelled (shutdown), the batch still lands, exactly once.
+                await asyncio.shield(write)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
                 self._pending[:0] = batch
                 raise
             self.written += len(batch)
