@@ -23,7 +23,7 @@ from typing import Any
 
 import uvloop
 from driver import LoadResult, Workload, percentile, run_load
-from targets import Target, bench_config, start_fastroute, start_nginx, start_upstream
+from targets import Target, bench_config, bench_policy, start_fastroute, start_nginx, start_upstream
 
 
 def summarise(results: list[LoadResult], cpu_s: float | None) -> dict[str, Any]:
@@ -117,7 +117,6 @@ def machine() -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "rustc": sh(["rustc", "--version"]),
-        "loadavg_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
         "lscpu": lscpu,
     }
 
@@ -174,6 +173,49 @@ def scaling_lines(report: dict[str, Any]) -> list[str]:
     return [*out, ""] if out else []
 
 
+def stage_names(env: dict[str, str]) -> list[str]:
+    """The pipeline stages `fastroute serve` builds from this environment (what "all features" meant)."""
+    from fastroute.server.app import load_catalogue
+    from fastroute.server.composition import build_stages
+    from fastroute.settings import Settings
+
+    settings = Settings.from_env(env)
+    return [s.name for s in build_stages(settings, load_catalogue(settings))]
+
+
+def results_markdown(report: dict[str, Any], png: str | None) -> str:
+    m, st = report["machine"], report["settings"]
+    lines = [
+        f"# Load benchmark, {m['date_utc']}",
+        "",
+        f"Machine: {m['cpu']}, {m['cpus']} vCPU; kernel {m['kernel']}; Python {m['python']}; {m['rustc']}.",
+        f"Load average at start {m['loadavg_start']}, at end {report['loadavg_end']} (other work on the machine).",
+        f"Pinning: {st['pinning']}. Rounds {st['rounds']} x {st['duration_s']} s per target (+{st['warmup_s']} s "
+        "warm-up each), targets alternated round by round; latencies pooled over rounds.",
+        f"fastroute stages on: {', '.join(st.get('stages') or ['none'])}; policy file: "
+        f"{'yes (PII redact, rate limits, cost ceiling, budgets)' if st.get('policy') else 'no'}.",
+        f"Extra environment: {st['env'] or 'none'}. Note: {st['note'] or '-'}",
+        "",
+        table(report),
+        "",
+        "Per-round ratios (noise): "
+        + "; ".join(
+            f"{r['mode']} x{r['connections']} {n}: RPS ratio "
+            + "/".join(f"{x:.2f}" for x in s.get("rps_ratio_rounds", []))
+            + ", added p50 ms "
+            + "/".join(f"{x:+.3f}" for x in s.get("added_p50_ms_rounds", []))
+            for r in report["rows"]
+            for n, s in r["targets"].items()
+            if n != "direct"
+        ),
+        "",
+    ]
+    if png:
+        lines += [f"![latency vs load]({png})", ""]
+    lines += ["<details><summary>lscpu</summary>", "", "```", m["lscpu"], "```", "</details>", ""]
+    return "\n".join(lines)
+
+
 def parse_env(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -184,6 +226,7 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 
 async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     cpus = os.cpu_count() or 1
+    loadavg_start = " ".join(Path("/proc/loadavg").read_text().split()[:3])  # noqa: ASYNC240 (procfs, instant)
     gw_cpu, drv_cpu = ("0", "1") if cpus >= 2 and not args.unpinned else (None, None)
     if drv_cpu is not None:
         os.sched_setaffinity(0, {int(drv_cpu)})
@@ -194,7 +237,13 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         env = {**os.environ, **parse_env(args.env)}
         env["FASTROUTE_CONFIG"] = str(bench_config(upstream.port, tmp / "bench.yaml"))
         env.setdefault("FASTROUTE_DATA_DIR", str(tmp / "data"))
+        if not args.no_policy:
+            env.setdefault("FASTROUTE_POLICY", str(bench_policy(tmp / "policy.yaml")))
         targets = [upstream]
+        try:
+            stages = stage_names(env)
+        except Exception as e:  # the figure is informative; never fail the run over it
+            stages = [f"unknown ({e})"]
         if "fastroute" in args.targets:
             gateway = start_fastroute(
                 gw_cpu if args.workers == 1 else None,
@@ -234,7 +283,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         rss = {t.name: t.peak_rss_mb() for t in targets}
         loadavg_end = " ".join(Path("/proc/loadavg").read_text().split()[:3])  # noqa: ASYNC240 (procfs, instant)
         return {
-            "machine": machine(),
+            "machine": {**machine(), "loadavg_start": loadavg_start},
             "settings": {
                 "rounds": args.rounds,
                 "duration_s": args.duration,
@@ -243,6 +292,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "chunk_delay_ms": args.chunk_delay_ms,
                 "workers_compare": args.workers_compare,
                 "env": parse_env(args.env),
+                "stages": stages,
+                "policy": "FASTROUTE_POLICY" in env,
                 "pinning": f"gateway/nginx cpu {gw_cpu}, driver+upstream cpu {drv_cpu}",
                 "note": args.note,
             },
@@ -271,6 +322,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--unpinned", action="store_true", help="no taskset: every process may use every core (for --workers-compare)"
     )
+    parser.add_argument("--no-policy", action="store_true", help="run without the all-features policy file")
+    parser.add_argument("--results", type=Path, help="directory: write load-<date>.json/.md (+ .png with --plot)")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for fastroute (repeatable)")
     parser.add_argument(
@@ -294,6 +347,14 @@ def main(argv: list[str]) -> int:
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(table(report) + "\n")
+    if args.results:
+        stem = "load-" + time.strftime("%Y%m%d-%H%M", time.gmtime())
+        args.results.mkdir(parents=True, exist_ok=True)
+        (args.results / f"{stem}.json").write_text(json.dumps(report, indent=1))
+        if args.plot is None:
+            args.plot = args.results / f"{stem}.png"
+        png = args.plot.name if args.plot.parent.resolve() == args.results.resolve() else str(args.plot)
+        (args.results / f"{stem}.md").write_text(results_markdown(report, png))
     if args.plot:
         from plot import plot_latency
 

@@ -137,6 +137,31 @@ def bench_config(upstream_port: int, path: Path) -> Path:
     return path
 
 
+BENCH_POLICY = """version: 1
+# Every governance feature on, with limits far above what a benchmark reaches (nothing is refused).
+defaults:
+  pii: redact
+  rpm: 100000000
+  tpm: 100000000000
+  max_cost_per_request_usd: 10
+  cache: true
+departments:
+  bench:
+    rpm: 100000000
+    budgets: {daily_usd: 1000000000, monthly_usd: 10000000000}
+applications:
+  default:
+    department: bench
+    budgets: {daily_usd: 1000000000}
+"""
+
+
+def bench_policy(path: Path) -> Path:
+    """A policy that switches on PII redaction, rate limits, a cost ceiling and budgets."""
+    path.write_text(BENCH_POLICY)
+    return path
+
+
 def start_fastroute(cpus: str | None, env: dict[str, str], log: Path, name: str = "fastroute") -> Target:
     port = free_port()
     full_env = {**env, "FASTROUTE_PORT": str(port), "FASTROUTE_HOST": "127.0.0.1"}
