@@ -53,9 +53,7 @@ class Gateway:
         route_t0 = time.perf_counter()
         ctx.prompt_text = self._conversation_text(chat.messages, tools=chat.uses_tools, json_mode=chat.json_mode)
         ctx.analysis = analysis = self.analyzer.analyze(ctx.prompt_text)
-        decision = self.router.decide(
-            chat.model, analysis.features, analysis.tokens, ctx.headers, ctx.allowed_tiers
-        )
+        decision = self.router.decide(chat.model, analysis.features, analysis.tokens, ctx.headers, ctx.allowed_tiers)
         ctx.route_s = time.perf_counter() - route_t0
         needed = analysis.tokens + (chat.max_tokens or 0)
         fitting = tuple(m for m in decision.chain if m.max_input_tokens >= needed)
@@ -111,7 +109,9 @@ class Gateway:
             usage = ctx.cached_body.get("usage") or {}
             tokens = Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
             ctx.usage = tokens  # what the cached answer holds: the ledger and metrics count it, at cost 0
-            ctx.counterfactual_usd = self.catalogue.frontier_reference().cost(tokens.prompt_tokens, tokens.completion_tokens)
+            ctx.counterfactual_usd = self.catalogue.frontier_reference().cost(
+                tokens.prompt_tokens, tokens.completion_tokens
+            )
             return
         if ctx.served_by is None:
             return

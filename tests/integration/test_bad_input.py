@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tests.conftest import chat_body
 
 pytestmark = pytest.mark.asyncio
@@ -28,14 +29,30 @@ CASES: list[tuple[str, Any, int, str, str | None]] = [
     ("invalid utf-8", b'{"model": "\xff\xfe"}', 400, "invalid_json", None),
     ("not an object", b"[1, 2, 3]", 400, "invalid_request", None),
     ("missing model", {"messages": [{"role": "user", "content": "x"}]}, 400, "invalid_request", "model"),
-    ("model wrong type", {"model": 42, "messages": [{"role": "user", "content": "x"}]}, 400, "invalid_request", "model"),
+    (
+        "model wrong type",
+        {"model": 42, "messages": [{"role": "user", "content": "x"}]},
+        400,
+        "invalid_request",
+        "model",
+    ),
     ("missing messages", {"model": "auto"}, 400, "invalid_request", "messages"),
     ("messages not a list", {"model": "auto", "messages": "hi"}, 400, "invalid_request", "messages"),
     ("empty messages", {"model": "auto", "messages": []}, 400, "invalid_request", "messages"),
-    ("bad role", {"model": "auto", "messages": [{"role": "wizard", "content": "x"}]}, 400, "invalid_request",
-     "messages[0].role"),
-    ("content wrong type", {"model": "auto", "messages": [{"role": "user", "content": 5}]}, 400, "invalid_request",
-     "messages[0].content"),
+    (
+        "bad role",
+        {"model": "auto", "messages": [{"role": "wizard", "content": "x"}]},
+        400,
+        "invalid_request",
+        "messages[0].role",
+    ),
+    (
+        "content wrong type",
+        {"model": "auto", "messages": [{"role": "user", "content": 5}]},
+        400,
+        "invalid_request",
+        "messages[0].content",
+    ),
     ("stream wrong type", chat_body(stream="yes"), 400, "invalid_request", "stream"),
     ("max_tokens negative", chat_body(max_tokens=-3), 400, "invalid_request", "max_tokens"),
     ("max_tokens bool", chat_body(max_tokens=True), 400, "invalid_request", "max_tokens"),

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
+
 from tests.conftest import chat_body
 
 pytestmark = pytest.mark.asyncio
@@ -29,7 +30,9 @@ async def test_plain_completion_has_answer_headers_and_exact_cost(gateway: Any, 
     assert body["choices"][0]["finish_reason"] == "stop"
     usage = body["usage"]
     entry = catalogue.models[model]
-    expected = usage["prompt_tokens"] * entry.input_cost_per_token + usage["completion_tokens"] * entry.output_cost_per_token
+    expected = (
+        usage["prompt_tokens"] * entry.input_cost_per_token + usage["completion_tokens"] * entry.output_cost_per_token
+    )
     assert float(resp.headers["x-fastroute-cost-usd"]) == pytest.approx(expected, abs=1e-8)
     assert resp.headers["x-fastroute-model"] == model
     assert resp.headers["x-fastroute-tier"] == entry.tier

@@ -7,10 +7,10 @@ from typing import Any
 
 import orjson
 import pytest
-from tests.conftest import chat_body
-from tests.integration.test_bad_input import assert_openai_error
 
 from fastroute.simulator.upstream import Fault
+from tests.conftest import chat_body
+from tests.integration.test_bad_input import assert_openai_error
 
 pytestmark = pytest.mark.asyncio
 
@@ -29,7 +29,9 @@ async def test_upstream_400_is_relayed_not_retried(gateway: Any, upstream: Any, 
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_upstream_429_relayed_with_retry_after_when_no_fallback(gateway: Any, upstream: Any, stream: bool) -> None:
+async def test_upstream_429_relayed_with_retry_after_when_no_fallback(
+    gateway: Any, upstream: Any, stream: bool
+) -> None:
     _, plan, _ = upstream
     plan.add(Fault("status", status=429, retry_after="7", message="slow down"))
     resp = await gateway.post("/v1/chat/completions", json=chat_body(model="sim-budget", stream=stream))
@@ -40,7 +42,9 @@ async def test_upstream_429_relayed_with_retry_after_when_no_fallback(gateway: A
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-async def test_5xx_fails_over_to_next_deployment_invisibly(gateway: Any, upstream: Any, status: int, stream: bool) -> None:
+async def test_5xx_fails_over_to_next_deployment_invisibly(
+    gateway: Any, upstream: Any, status: int, stream: bool
+) -> None:
     _, plan, _ = upstream
     plan.add(Fault("status", status=status), model="sim-frontier-1")
     resp = await gateway.post("/v1/chat/completions", json=chat_body(model="sim-frontier", stream=stream))

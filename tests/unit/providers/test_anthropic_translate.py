@@ -13,22 +13,29 @@ MODEL = ModelEntry("claude", "anthropic", "claude-x", "frontier", 3e-6, 1.5e-5, 
 
 
 def test_request_hoists_system_merges_roles_and_maps_tools() -> None:
-    req = parse_chat_request({
-        "model": "claude",
-        "messages": [
-            {"role": "system", "content": "A"},
-            {"role": "developer", "content": "B"},
-            {"role": "user", "content": "q1"},
-            {"role": "user", "content": [{"type": "text", "text": "q2"}]},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "t1", "type": "function", "function": {"name": "get", "arguments": '{"x": 1}'}}]},
-            {"role": "tool", "tool_call_id": "t1", "content": "42"},
-        ],
-        "tools": [{"type": "function", "function": {"name": "get", "parameters": {"type": "object"}}}],
-        "tool_choice": "required",
-        "stop": ["X", "Y"],
-        "max_tokens": 99,
-    })
+    req = parse_chat_request(
+        {
+            "model": "claude",
+            "messages": [
+                {"role": "system", "content": "A"},
+                {"role": "developer", "content": "B"},
+                {"role": "user", "content": "q1"},
+                {"role": "user", "content": [{"type": "text", "text": "q2"}]},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "t1", "type": "function", "function": {"name": "get", "arguments": '{"x": 1}'}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "t1", "content": "42"},
+            ],
+            "tools": [{"type": "function", "function": {"name": "get", "parameters": {"type": "object"}}}],
+            "tool_choice": "required",
+            "stop": ["X", "Y"],
+            "max_tokens": 99,
+        }
+    )
     out = to_anthropic_request(MODEL, req, stream=True)
     assert out["system"] == "A\n\nB"
     assert [m["role"] for m in out["messages"]] == ["user", "assistant", "user"]
@@ -46,13 +53,23 @@ def test_max_tokens_defaults_to_model_limit() -> None:
     assert to_anthropic_request(MODEL, req, stream=False)["max_tokens"] == 8192
 
 
-@pytest.mark.parametrize(("stop", "finish"), [("end_turn", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls")])
+@pytest.mark.parametrize(
+    ("stop", "finish"), [("end_turn", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls")]
+)
 def test_response_maps_content_usage_and_stop_reason(stop: str, finish: str) -> None:
-    body = from_anthropic_response({
-        "id": "msg_1", "model": "claude-x", "stop_reason": stop,
-        "content": [{"type": "text", "text": "Hello"}, {"type": "tool_use", "id": "t", "name": "f", "input": {"a": 2}}],
-        "usage": {"input_tokens": 10, "output_tokens": 4},
-    }, "claude")
+    body = from_anthropic_response(
+        {
+            "id": "msg_1",
+            "model": "claude-x",
+            "stop_reason": stop,
+            "content": [
+                {"type": "text", "text": "Hello"},
+                {"type": "tool_use", "id": "t", "name": "f", "input": {"a": 2}},
+            ],
+            "usage": {"input_tokens": 10, "output_tokens": 4},
+        },
+        "claude",
+    )
     choice = body["choices"][0]
     assert choice["finish_reason"] == finish
     assert choice["message"]["content"] == "Hello"
@@ -63,13 +80,34 @@ def test_response_maps_content_usage_and_stop_reason(stop: str, finish: str) -> 
 def test_stream_events_become_openai_chunks() -> None:
     tr = StreamTranslator("claude")
     events = [
-        ("message_start", {"type": "message_start", "message": {"id": "m1", "model": "claude-x", "usage": {"input_tokens": 7, "output_tokens": 1}}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {"id": "m1", "model": "claude-x", "usage": {"input_tokens": 7, "output_tokens": 1}},
+            },
+        ),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
         ("ping", {"type": "ping"}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
-        ("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "t", "name": "f"}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"a\""}}),
-        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}}),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+        ),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "t", "name": "f"}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"a"'}},
+        ),
+        (
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}},
+        ),
         ("message_stop", {"type": "message_stop"}),
     ]
     chunks = [c for name, data in events for c in tr.translate(name, data)]
@@ -85,4 +123,6 @@ def test_stream_events_become_openai_chunks() -> None:
 
 def test_stream_error_event_raises() -> None:
     with pytest.raises(ValueError, match="overloaded"):
-        StreamTranslator("c").translate("error", {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
+        StreamTranslator("c").translate(
+            "error", {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+        )
