@@ -120,6 +120,7 @@ async def test_pii_redact_never_reaches_the_upstream_and_block_refuses(
     prompt = f"Please check this for me: {value} and tell me what it is."
     r = await ask(gov, app="billing", content=prompt)
     assert r.status == 200, await r.text()
+    assert r.headers["x-fastroute-policy"] == f"pii:redact:{kind}"
     sent = sim.stats.bodies[-1]
     assert no_trace(value, sent), sent
     assert f"[{kind.upper()}]" in orjson.dumps(sent).decode()
@@ -132,6 +133,7 @@ async def test_pii_redact_never_reaches_the_upstream_and_block_refuses(
     assert r.status == 400
     error = (await r.json())["error"]
     assert error["code"] == "policy_violation" and kind in error["message"] and value not in error["message"]
+    assert r.headers["x-fastroute-policy"] == f"pii:block:{kind}"
     assert len(sim.stats.bodies) == before  # nothing left for the upstream
 
 
@@ -170,11 +172,14 @@ async def test_budget_blocks_with_429_then_downgrade_serves_cheaper(gov: Any) ->
     assert set(statuses) == {200, 429}
     r = await ask(gov, app="capped", headers=mid, max_tokens=100)
     assert r.status == 429 and int(r.headers["Retry-After"]) > 0
+    assert r.headers["x-fastroute-policy"] == "budget:block:applications.capped.budgets.daily_usd"
     assert (await r.json())["error"]["code"] == "budget_exceeded"
     tiers = []
     for _ in range(8):
         r = await ask(gov, app="stepdown", headers=mid, max_tokens=100)
         tiers.append(r.headers.get("x-fastroute-tier") if r.status == 200 else r.status)
+        if r.headers.get("x-fastroute-tier") == "budget":
+            assert r.headers["x-fastroute-policy"].startswith("budget:downgrade:applications.stepdown.budgets")
     assert "mid" in tiers and "budget" in tiers
     assert tiers.index("budget") > tiers.index("mid")
     spend = await (await gov.get("/admin/spend?group_by=app", headers=ADMIN)).json()

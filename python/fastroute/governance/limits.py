@@ -16,7 +16,7 @@ from fastroute.catalogue import Catalogue, ModelEntry
 from fastroute.errors import BudgetExceeded, PolicyViolation, RateLimited
 from fastroute.governance.policy import PERIOD_TTL_S, Budget, budget_key
 from fastroute.governance.state import RATE_WINDOW_S, Line, MemoryStore, StateStore
-from fastroute.governance.tenants import RequestGovernance, governance_of
+from fastroute.governance.tenants import RequestGovernance, governance_of, note
 from fastroute.ledger import Ledger
 from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
@@ -61,7 +61,7 @@ def _cheaper_chains(
 
 def _downgrade(ctx: RequestContext, tier: str, chain: tuple[ModelEntry, ...], kind: str, label: str) -> None:
     assert ctx.decision is not None
-    ctx.decisions.append(f"{kind}:downgrade:{label}:{ctx.decision.tier}->{tier}")
+    note(ctx, f"{kind}:downgrade:{label}:{ctx.decision.tier}->{tier}")
     ctx.decision = RouteDecision(tier, chain, f"{ctx.decision.reason}; downgraded by {label}", None)
 
 
@@ -91,11 +91,11 @@ class RateLimitStage(Stage):
         if failed is None:
             return
         line = lines[failed]
-        ctx.decisions.append(f"ratelimit:block:{line.label}")
+        headers = note(ctx, f"ratelimit:block:{line.label}")
         retry = max(1, math.ceil(RATE_WINDOW_S - time.time() % RATE_WINDOW_S))
         raise RateLimited(
             f"Rate limit reached: {line.label} allows {line.limit:g} {what} per minute.",
-            headers={"Retry-After": str(retry)},
+            headers={**headers, "Retry-After": str(retry)},
         )
 
     async def on_request(self, ctx: RequestContext) -> None:
@@ -151,12 +151,13 @@ class CostCeilingStage(Stage):
                     _downgrade(ctx, tier, fit, "cost", "max_cost_per_request_usd")
                     return
         worst = chain_worst_case(decision.chain, prompt, max_tokens)
-        ctx.decisions.append("cost:block")
+        headers = note(ctx, "cost:block")
         raise PolicyViolation(
             f"This request could cost up to ${worst:.6f} (prompt ~{prompt} tokens, max_tokens "
             f"{max_tokens or decision.model.max_output_tokens}) on the {decision.tier} tier, over application "
             f"'{gov.app.name}''s max_cost_per_request_usd of ${limit:g}. Lower max_tokens or shorten the prompt.",
             param="max_tokens",
+            headers=headers,
         )
 
 
@@ -247,10 +248,10 @@ class BudgetStage(Stage):
                     gov.reservation = (rid, lines)
                     _downgrade(ctx, tier, chain, "budget", line.label)
                     return
-        ctx.decisions.append(f"budget:block:{line.label}")
+        headers = note(ctx, f"budget:block:{line.label}")
         raise BudgetExceeded(
             f"Budget exhausted: {line.label} is ${line.limit:g} and this request could cost more than what is left.",
-            headers={"Retry-After": str(seconds_until_reset(line.label, now))},
+            headers={**headers, "Retry-After": str(seconds_until_reset(line.label, now))},
         )
 
     async def on_finish(self, ctx: RequestContext) -> None:

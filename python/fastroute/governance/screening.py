@@ -12,7 +12,7 @@ import logging
 
 from fastroute.errors import PolicyViolation
 from fastroute.governance.pii import PiiScanner, message_texts, screen_messages
-from fastroute.governance.tenants import governance_of
+from fastroute.governance.tenants import governance_of, note
 from fastroute.pipeline import RequestContext, Stage
 
 log = logging.getLogger("fastroute.governance")
@@ -46,11 +46,12 @@ class PiiStage(Stage):
             kinds = screen_messages(scanner, messages, redact=redact)
         if not kinds:
             return
-        ctx.decisions.append(f"pii:{action}:{','.join(kinds)}")
+        headers = note(ctx, f"pii:{action}:{','.join(kinds)}")
         if action == "block":
             raise PolicyViolation(
                 f"The request contains data of kind {', '.join(kinds)}, which the policy of application "
                 f"'{gov.app.name}' does not allow to be sent to a model provider.",
                 param="messages",
+                headers=headers,
             )
         log.info("request %s: pii %s (%s) for app %s", ctx.request_id, action, ",".join(kinds), gov.app.name)

@@ -22,6 +22,7 @@ from fastroute.routing.decision import RouteDecision
 from fastroute.routing.router import tier_rank
 
 APP_HEADER = "x-fastroute-app"
+POLICY_HEADER = "x-fastroute-policy"  # the request's policy decisions, e.g. "pii:redact:email"
 _APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -34,6 +35,15 @@ class RequestGovernance:
     department: Department
     reservation: tuple[str, tuple[Line, ...]] | None = None
     tpm_lines: tuple[Line, ...] = ()
+
+
+def note(ctx: RequestContext, decision: str) -> dict[str, str]:
+    """Records a policy decision (ledger, metrics) and shows it to the client; returns the header to put
+    on an error response when the decision refuses the request."""
+    ctx.decisions.append(decision)
+    value = ",".join(d for d in ctx.decisions if d.split(":", 1)[0] in ("pii", "policy", "cost", "budget", "ratelimit"))
+    ctx.response_headers[POLICY_HEADER] = value
+    return {POLICY_HEADER: value}
 
 
 def governance_of(ctx: RequestContext) -> RequestGovernance | None:
@@ -106,9 +116,10 @@ class TenantStage(Stage):
         ctx.cache_allowed = ctx.cache_allowed and rules.cache
         model = ctx.chat.model
         if not ctx.chat.wants_auto and rules.allowed_models is not None and model not in rules.allowed_models:
-            ctx.decisions.append("policy:block:model")
             raise PermissionDenied(
-                f"The model '{model}' is not allowed for application '{app.name}' by policy.", param="model"
+                f"The model '{model}' is not allowed for application '{app.name}' by policy.",
+                param="model",
+                headers=note(ctx, "policy:block:model"),
             )
 
     async def on_routed(self, ctx: RequestContext) -> None:
@@ -129,8 +140,10 @@ class TenantStage(Stage):
         for tier in sorted(tiers, key=lambda t: (abs(tier_rank(t) - rank), tier_rank(t))):
             chain = tuple(m for m in self.catalogue.tier_chain(tier) if m.name in allowed)
             if chain:
-                ctx.decisions.append(f"policy:reroute:{decision.tier}->{tier}")
+                note(ctx, f"policy:reroute:{decision.tier}->{tier}")
                 ctx.decision = RouteDecision(tier, chain, decision.reason + f"; policy models -> {tier}", None)
                 return
-        ctx.decisions.append("policy:block:model")
-        raise PermissionDenied(f"No model allowed for application '{gov.app.name}' serves this request.")
+        raise PermissionDenied(
+            f"No model allowed for application '{gov.app.name}' serves this request.",
+            headers=note(ctx, "policy:block:model"),
+        )
