@@ -7,6 +7,7 @@ Every figure is rounded here, once, so the dashboard shows exactly the numbers o
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ FINE_GRAIN = ("department", "app", "tier", "model", "cache_status")
 MIX = (*TIERS, "cache")
 SERIES_RECORD_LIMIT = 50_000
 RECENT_DECISIONS = 50
+REPORT_TTL_S = 1.0
 
 
 def usd(value: float) -> float:
@@ -69,6 +71,7 @@ class StatsBook:
         self.upstreams = UpstreamBoard(catalogue.models.values())
         self._decisions: deque[dict[str, Any]] = deque(maxlen=RECENT_DECISIONS)
         self.started_at = time.time()
+        self._reports: dict[tuple[str, str | None, str | None], tuple[float, asyncio.Future[dict[str, Any]]]] = {}
 
     def record(self, ctx: RequestContext, now: float | None = None) -> None:
         """Latency sample, upstream outcomes and policy decisions of one finished request."""
@@ -101,10 +104,31 @@ class StatsBook:
         department: str | None = None,
         now: float | None = None,
     ) -> dict[str, Any]:
-        """The whole report for one period (see `PERIODS`), optionally for one app and/or department."""
+        """The whole report for one period (see `PERIODS`), optionally for one app and/or department.
+
+        Reports for the current time are shared for `REPORT_TTL_S` (and while one is being built), so
+        several dashboards polling at once cost the ledger one query set, not one each.
+        """
         if period not in PERIODS:
             raise ValueError(f"unknown period {period!r} (use {', '.join(PERIODS)})")
-        at = time.time() if now is None else now
+        if now is not None:
+            return await self._build(period, app, department, now)
+        key = (period, app, department)
+        cached = self._reports.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return await asyncio.shield(cached[1])
+        clock = time.monotonic()
+        for stale in [k for k, (expires, _) in self._reports.items() if expires <= clock]:
+            del self._reports[stale]
+        task = asyncio.ensure_future(self._build(period, app, department, time.time()))
+        self._reports[key] = (time.monotonic() + REPORT_TTL_S, task)
+        try:
+            return await asyncio.shield(task)
+        except BaseException:
+            self._reports.pop(key, None)
+            raise
+
+    async def _build(self, period: str, app: str | None, department: str | None, at: float) -> dict[str, Any]:
         length, step = PERIODS[period]
         since = at - length if length is not None else None
         scope = _Scope(app, department, since)

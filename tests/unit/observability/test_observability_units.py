@@ -198,3 +198,27 @@ def test_cache_guard_rejections_come_from_the_cache_counters() -> None:
     assert 'fastroute_cache_guard_rejections_total{reason="negation"} 2.0' in text
     assert 'fastroute_cache_guard_rejections_total{reason="number"} 1.0' in text
     assert 'fastroute_cache_events_total{event="miss"} 9.0' in text
+
+
+async def test_concurrent_reports_share_one_ledger_query_set() -> None:
+    stage = ObservabilityStage(ObservabilitySettings(request_log="off"), CATALOGUE)
+    await stage.start()
+    try:
+        calls = 0
+        spend = stage.ledger.spend
+
+        async def counting_spend(**kwargs: Any) -> list[dict[str, Any]]:
+            nonlocal calls
+            calls += 1
+            return await spend(**kwargs)
+
+        stage.ledger.spend = counting_spend  # type: ignore[method-assign]
+        import asyncio
+
+        reports = await asyncio.gather(*(stage.stats.snapshot("24h") for _ in range(5)))
+        assert all(r == reports[0] for r in reports)
+        assert calls == 2  # the fine-grained breakdown and the series, once for all five
+        await stage.stats.snapshot("7d")
+        assert calls == 4
+    finally:
+        await stage.close()
