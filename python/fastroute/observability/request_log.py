@@ -95,7 +95,8 @@ class RequestLog:
         self._sink = sink
         self._file: BinaryIO | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: list[bytes] = []
+        # finished requests (with their end time) or ready records, formatted when the batch is written
+        self._pending: list[tuple[float, RequestContext] | dict[str, Any]] = []
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -145,22 +146,34 @@ class RequestLog:
             self._timer.cancel()
             self._timer = None
         if self._pending and self._sink is not None:
-            data = b"".join(self._pending)
-            self._pending.clear()
+            batch, self._pending = self._pending, []
+            opt = orjson.OPT_APPEND_NEWLINE
+            data = b"".join(
+                orjson.dumps(
+                    item if isinstance(item, dict)
+                    else context_line(item[1], include_prompt=self.include_prompt, now=item[0]),
+                    option=opt,
+                )
+                for item in batch
+            )
             try:
                 self._sink(data)
             except (OSError, ValueError):
                 log.exception("request log: writing to %s failed", self.target)
 
     def write(self, record: dict[str, Any]) -> None:
-        if self._sink is None:
-            return
-        self._pending.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        if self._sink is not None:
+            self._queue(record)
+
+    def request(self, ctx: RequestContext) -> None:
+        """Logs a finished request. The line is built when its batch is written, off the request's path
+        (the context is finished by then: nothing changes it after `on_finish`)."""
+        if self._sink is not None:
+            self._queue((time.time(), ctx))
+
+    def _queue(self, item: tuple[float, RequestContext] | dict[str, Any]) -> None:
+        self._pending.append(item)
         if self._loop is None or len(self._pending) >= self.batch:
             self.flush()
         elif self._timer is None:
             self._timer = self._loop.call_later(self.flush_interval_s, self.flush)
-
-    def request(self, ctx: RequestContext) -> None:
-        if self._sink is not None:
-            self.write(context_line(ctx, include_prompt=self.include_prompt))
