@@ -54,6 +54,9 @@ applications:
   pinned:
     department: research
     allowed_models: [sim-budget]
+  scrubbed:
+    department: research
+    pii: redact
 """
 
 # One sample of each kind, as a user would paste it.
@@ -152,6 +155,18 @@ async def test_pii_in_content_parts_and_detect_mode(gov: Any, upstream: tuple[Si
     assert "jane.doe@example.com" in orjson.dumps(sim.stats.bodies[-1]).decode()  # detect only
     audit = await (await gov.get("/admin/audit?app=watcher", headers=ADMIN)).json()
     assert audit["data"][0]["decisions"] == ["pii:detect:email"]
+
+
+async def test_pii_redacted_on_the_anthropic_adapter_too(gov: Any, upstream: tuple[Simulator, FaultPlan, str]) -> None:
+    sim = upstream[0]
+    for stream in (False, True):
+        r = await ask(gov, app="scrubbed", content="I am jane.doe@example.com, SSN 123-45-6789.",
+                      headers={"x-fastroute-tier": "frontier"}, stream=stream)
+        assert r.status == 200 and r.headers["x-fastroute-model"] == "sim-frontier"
+        await r.read()
+        sent = sim.stats.bodies[-1]
+        assert "system" in sent or sent["messages"][0]["content"][0]["type"] == "text"  # Messages API shape
+        assert no_trace("jane.doe@example.com", sent) and no_trace("123-45-6789", sent)
 
 
 async def test_cost_ceiling_blocks_or_downgrades(gov: Any) -> None:
