@@ -4,7 +4,8 @@
 
 Builds the app exactly as `fastroute serve` does (`create_app` from FASTROUTE_* settings), starts its
 stages, then fills the response cache through `SemanticCache.store` with distinct realistic entries
-(conversation text ~250-400 chars, answer body ~0.9 KB, a real embedding from the gateway's analyzer),
+(conversation text ~250-400 chars, answer body ~0.9 KB, a real embedding from the gateway's analyzer;
+raise FASTROUTE_CACHE_MAX_BYTES if the byte bound evicts before the entry count is reached),
 and reports VmRSS / VmHWM from /proc/self/status before and after, plus lookup latency on the full cache.
 Uses the app's own cache when a stage carries one, else a `SemanticCache` built from `CacheSettings`.
 """
@@ -95,12 +96,12 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
     fill_s = time.perf_counter() - t0
     gc.collect()
     rss_full, hwm = status_mb("VmRSS"), status_mb("VmHWM")
-    lat = []
+    lat, found = [], 0
     for i, text, analysis in texts:
         t = time.perf_counter()
         hit = cache.lookup(CacheScope(tenant=f"app{i % 4}"), analysis, "fp", text)
         lat.append(time.perf_counter() - t)
-        assert hit is not None, "a stored entry must be found again"
+        found += hit is not None
     lat.sort()
     for stage in reversed(gateway.stages):
         await stage.close()
@@ -110,8 +111,9 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
           f"filled in {fill_s:.1f}s")  # fmt: skip
     print(f"RSS: interpreter {rss0:.0f} MB -> app built {rss_app:.0f} MB -> with cache {rss_full:.0f} MB; "
           f"peak (VmHWM) {hwm:.0f} MB")  # fmt: skip
-    print(f"exact lookup on the full cache: p50 {lat[len(lat) // 2] * 1e6:.0f} us, max {lat[-1] * 1e6:.0f} us "
-          f"(n={len(lat)})")  # fmt: skip
+    p50, top = lat[len(lat) // 2] * 1e6, lat[-1] * 1e6
+    print(f"lookup of stored prompts on the full cache: p50 {p50:.0f} us, max {top:.0f} us; "
+          f"found {found} of {len(lat)} (the rest were evicted by the cache's bounds)")  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
