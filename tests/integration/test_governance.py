@@ -254,3 +254,18 @@ async def test_in_process_budget_survives_a_restart_through_the_ledger(
     second = await make_gateway(FASTROUTE_POLICY=str(path))
     r = await ask(second, app="capped", headers=mid, max_tokens=100)
     assert r.status == 429  # the spend before the restart still counts
+
+
+async def test_policy_may_live_in_the_config_file(
+    make_gateway: GatewayFactory, tmp_path: Path, upstream: tuple[Simulator, FaultPlan, str]
+) -> None:
+    config = tmp_path / "fastroute.yaml"
+    config.write_text("policy:\n  require_app: true\n  applications:\n    only-me: {}\n")
+    client = await make_gateway(FASTROUTE_CONFIG=str(config))
+    assert (await ask(client, app="only-me")).status == 200
+    assert (await ask(client, app="someone")).status == 403
+    (tmp_path / "rules.yaml").write_text("require_app: true\napplications:\n  other: {}\n")
+    config.write_text("policy: rules.yaml\n")
+    client = await make_gateway(FASTROUTE_CONFIG=str(config))
+    assert (await ask(client, app="other")).status == 200
+    assert (await ask(client, app="only-me")).status == 403

@@ -11,7 +11,8 @@ from fastroute.env_values import Env, env_float, env_str
 @dataclass(frozen=True)
 class GovernanceSettings:
     """`policy_poll_s`: how often the policy file is checked; `reservation_ttl_s`: how long an unsettled
-    budget reservation (a crashed replica's) holds budget; `redis_prefix`: namespace of governance keys."""
+    budget reservation (a crashed replica's) holds budget, never less than the upstream total timeout + 30 s;
+    `redis_prefix`: namespace of governance keys."""
 
     policy_poll_s: float = 0.25
     reservation_ttl_s: float = 300.0

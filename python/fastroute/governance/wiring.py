@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+import yaml
 from aiohttp import web
 
 from fastroute.catalogue import Catalogue
+from fastroute.config_file import load_config_file
+from fastroute.env_values import SettingsError
 from fastroute.governance import admin
 from fastroute.governance.limits import BudgetStage, CostCeilingStage, RateLimitStage
 from fastroute.governance.runtime import GovernanceRuntime
@@ -33,22 +36,36 @@ class Governance:
 def build_governance(
     settings: Settings, catalogue: Catalogue, *, policy_text: str | None = None, ledger: Ledger | None = None
 ) -> Governance:
-    """Stages from settings; `policy_text` is used when `FASTROUTE_POLICY` is unset (e.g. the demo);
-    `ledger` refills in-process budgets at start-up so a restart keeps this month's spend."""
+    """Stages from settings. The policy comes from `FASTROUTE_POLICY`, else the config file's `policy`
+    section (a path relative to the config file, or the policy inline), else `policy_text` (e.g. the demo),
+    else a permissive built-in one. `ledger` refills in-process budgets at start-up."""
+    policy_path, inline = settings.policy_path, None
+    if policy_path is None and settings.config_path is not None:
+        section = load_config_file(settings.config_path).get("policy")
+        if isinstance(section, str):
+            policy_path = (settings.config_path.parent / section).resolve()
+            if not policy_path.is_file():
+                raise SettingsError(f"{settings.config_path}: policy: {section!r} is not a file")
+        elif isinstance(section, dict):
+            inline = yaml.safe_dump(section, sort_keys=False)
+        elif section is not None:
+            raise SettingsError(f"{settings.config_path}: policy: must be a file path or a mapping")
     runtime = GovernanceRuntime(
         catalogue,
         settings.governance,
-        policy_path=settings.policy_path,
-        policy_text=policy_text,
+        policy_path=policy_path,
+        policy_text=inline if inline is not None else policy_text,
         redis_url=settings.redis_url,
     )
+    # A reservation must outlive the longest request it covers, or a slow stream's budget hold would lapse.
+    reservation_ttl_s = max(settings.governance.reservation_ttl_s, settings.upstream.total_timeout_s + 30)
     before: list[Stage] = [
         TenantStage(runtime, catalogue),
         PiiStage(),
         RateLimitStage(runtime.store),
         CostCeilingStage(catalogue),
     ]
-    after: list[Stage] = [BudgetStage(runtime.store, catalogue, settings.governance.reservation_ttl_s, ledger)]
+    after: list[Stage] = [BudgetStage(runtime.store, catalogue, reservation_ttl_s, ledger)]
     return Governance(runtime, before, after)
 
 

@@ -21,6 +21,7 @@ class LedgerRecord:
     department: str = "default"
     key_id: str | None = None
     tier: str | None = None
+    route_reason: str | None = None
     model: str | None = None
     provider: str | None = None
     status: int = 200
@@ -58,6 +59,7 @@ class LedgerRecord:
             department=ctx.tenant.department,
             key_id=ctx.tenant.key_id,
             tier=ctx.decision.tier if ctx.decision is not None else None,
+            route_reason=ctx.decision.reason if ctx.decision is not None else None,
             model=model,
             provider=provider,
             status=ctx.status,

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS requests (
     department TEXT NOT NULL,
     key_id TEXT,
     tier TEXT,
+    route_reason TEXT,
     model TEXT,
     provider TEXT,
     status INTEGER NOT NULL,
@@ -73,6 +74,7 @@ CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_app_ts ON requests (app, ts);
 CREATE INDEX IF NOT EXISTS requests_dept_ts ON requests (department, ts);
 """
+_ADDED_COLUMNS = (("route_reason", "TEXT"),)
 _INSERT = f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 
 
@@ -216,6 +218,11 @@ class SqliteLedger:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        # Columns added after a database was created are added in place (older rows read NULL).
+        have = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+        for name, sql_type in _ADDED_COLUMNS:
+            if name not in have:
+                conn.execute(f"ALTER TABLE requests ADD COLUMN {name} {sql_type}")
         self._conn = conn
 
     async def _run(self, fn: Any, *args: Any) -> Any:

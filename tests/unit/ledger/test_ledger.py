@@ -65,3 +65,26 @@ async def test_unknown_group_or_filter_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="filter"):
         await ledger.spend(prompt="x")
     await ledger.close()
+
+
+async def test_an_older_database_gains_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    from fastroute.ledger.store import _SCHEMA
+
+    conn.executescript(_SCHEMA.replace("    route_reason TEXT,\n", ""))
+    conn.execute(
+        "INSERT INTO requests (ts, request_id, app, department, status, prompt_tokens, completion_tokens, cost_usd,"
+        " counterfactual_usd, cache_status, attempts, latency_ms, overhead_ms, stream, usage_estimated, decisions)"
+        " VALUES (1, 'old', 'a', 'd', 200, 1, 1, 0.5, 1.0, 'off', 1, 1, 1, 0, 0, '[]')"
+    )
+    conn.commit()
+    conn.close()
+    ledger = SqliteLedger(path)
+    await ledger.start()
+    ledger.append(LedgerRecord(ts=2, request_id="new", route_reason="classifier score=0.9", cost_usd=0.25))
+    recs = await ledger.records()
+    assert [(r.request_id, r.route_reason) for r in recs] == [("new", "classifier score=0.9"), ("old", None)]
+    await ledger.close()
