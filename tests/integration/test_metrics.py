@@ -255,3 +255,36 @@ async def test_request_log_includes_the_prompt_only_when_asked(make_gateway: Any
     await (await gateway.post("/v1/chat/completions", json=chat_body("debug me please"))).read()
     (line,) = [orjson.loads(raw) for raw in (await _read_lines(path, 1)).splitlines()]
     assert "debug me please" in line["prompt"]
+
+
+async def test_traces_one_span_per_request_with_route_and_upstream_children(
+    make_gateway: Any, upstream: Any, catalogue: Catalogue
+) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from fastroute.observability.tracing import RequestTracer
+
+    _, plan, _ = upstream
+    exporter = InMemorySpanExporter()
+    tracer = RequestTracer(exporter, service_name="fastroute-test")
+    obs = ObservabilityStage(ObservabilitySettings(request_log="off"), catalogue, tracer=tracer)
+    gateway = await make_gateway(stages=[obs])
+    plan.add(Fault("status", status=503), model="sim-frontier-1")
+    resp = await gateway.post("/v1/chat/completions", json=chat_body("trace me", model="sim-frontier"),
+                              headers={"x-request-id": "traced-1"})
+    assert resp.status == 200
+    await resp.read()
+    tracer.flush()
+    tracer._provider.force_flush()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"POST /v1/chat/completions", "route", "upstream"}
+    root = spans["POST /v1/chat/completions"]
+    assert root.attributes["fastroute.request_id"] == "traced-1"
+    assert root.attributes["fastroute.model"] == "sim-frontier-openai" and root.attributes["fastroute.attempts"] == 2
+    assert root.resource.attributes["service.name"] == "fastroute-test"
+    for child in ("route", "upstream"):
+        assert spans[child].parent.span_id == root.context.span_id
+        assert root.start_time <= spans[child].start_time <= spans[child].end_time <= root.end_time
+    assert spans["upstream"].attributes["fastroute.fallback_reason"] == "overloaded"
+    assert "trace me" not in str([dict(s.attributes) for s in spans.values()])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastroute.env_values import Env, env_bool, env_int, env_str
+from fastroute.env_values import Env, SettingsError, env_bool, env_int, env_opt_str, env_str
 
 REQUEST_LOG_STREAMS = ("stderr", "stdout", "off")
 
@@ -26,6 +26,8 @@ class ObservabilitySettings:
         dashboard: serve `GET /dashboard` and `GET /admin/stats`.
         latency_window: how many recent requests the p50/p99 latency figures are computed over.
         max_label_values: distinct `app` / `department` label values kept in metrics; the rest are `other`.
+        otel_endpoint: OTLP/HTTP traces endpoint (e.g. `http://collector:4318/v1/traces`); unset = no traces.
+        otel_service_name: the `service.name` traces carry.
     """
 
     metrics: bool = True
@@ -35,6 +37,8 @@ class ObservabilitySettings:
     dashboard: bool = True
     latency_window: int = 4096
     max_label_values: int = 100
+    otel_endpoint: str | None = None
+    otel_service_name: str = "fastroute"
 
     @classmethod
     def from_env(cls, env: Env) -> ObservabilitySettings:
@@ -50,4 +54,13 @@ class ObservabilitySettings:
             max_label_values=env_int(
                 env, "FASTROUTE_METRICS_MAX_LABEL_VALUES", cls.max_label_values, minimum=1, maximum=10_000
             ),
+            otel_endpoint=_otel_endpoint(env),
+            otel_service_name=env_str(env, "FASTROUTE_OTEL_SERVICE_NAME", cls.otel_service_name),
         )
+
+
+def _otel_endpoint(env: Env) -> str | None:
+    endpoint = env_opt_str(env, "FASTROUTE_OTEL_ENDPOINT")
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise SettingsError(f"FASTROUTE_OTEL_ENDPOINT={endpoint!r} must be an http(s) URL")
+    return endpoint

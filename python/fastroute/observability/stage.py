@@ -1,4 +1,4 @@
-"""`ObservabilityStage`: feeds metrics, the request log and the stats book from every finished request.
+"""`ObservabilityStage`: feeds metrics, the request log, the stats book (and traces) from every request.
 
 Must not import aiohttp (the routes module owns HTTP). Sits first among stages, so its `on_finish` runs
 last and sees each request's final state. Also tells apart chat requests refused before the pipeline
@@ -17,6 +17,7 @@ from fastroute.observability.request_log import RequestLog, Sink, rejected_line
 from fastroute.observability.settings import ObservabilitySettings
 from fastroute.observability.sources import BudgetProbe, HealthProbe
 from fastroute.observability.stats import StatsBook
+from fastroute.observability.tracing import RequestTracer
 from fastroute.pipeline import RequestContext, Stage
 
 # Where a chat request is, as far as this stage knows (keyed by request id until its response starts).
@@ -38,6 +39,7 @@ class ObservabilityStage(Stage):
         health: HealthProbe | None = None,
         budgets: BudgetProbe | None = None,
         log_sink: Sink | None = None,
+        tracer: RequestTracer | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics(catalogue.models, max_label_values=settings.max_label_values)
@@ -48,6 +50,9 @@ class ObservabilityStage(Stage):
             catalogue, self.ledger, latency_window=settings.latency_window, health=health, budgets=budgets
         )
         self._tracked: dict[str, int] = {}
+        if tracer is None and settings.otel_endpoint is not None:
+            tracer = RequestTracer.otlp(settings.otel_endpoint, service_name=settings.otel_service_name)
+        self.tracer = tracer
 
     def attach(
         self,
@@ -69,9 +74,13 @@ class ObservabilityStage(Stage):
         if self._own_ledger:
             await self.ledger.start()
         self.log.open()
+        if self.tracer is not None:
+            self.tracer.open()
 
     async def close(self) -> None:
         self.log.close()
+        if self.tracer is not None:
+            self.tracer.close()
         if self._own_ledger:
             await self.ledger.close()
 
@@ -82,6 +91,10 @@ class ObservabilityStage(Stage):
         tracked[ctx.request_id] = _IN_PIPELINE
         self.metrics.request_started()
 
+    async def on_routed(self, ctx: RequestContext) -> None:
+        if self.tracer is not None:
+            self.tracer.routed(ctx)
+
     async def on_finish(self, ctx: RequestContext) -> None:
         state = self._tracked.get(ctx.request_id)
         if state == _STREAMING or ctx.status == 499:
@@ -91,6 +104,8 @@ class ObservabilityStage(Stage):
         self.metrics.observe(ctx, entered=state is not None)
         self.stats.record(ctx)
         self.log.request(ctx)
+        if self.tracer is not None:
+            self.tracer.finish(ctx)
         if self._own_ledger:
             self.ledger.append(LedgerRecord.from_context(ctx))
 

@@ -222,3 +222,11 @@ async def test_concurrent_reports_share_one_ledger_query_set() -> None:
         assert calls == 4
     finally:
         await stage.close()
+
+
+def test_otel_endpoint_must_be_a_url() -> None:
+    assert ObservabilitySettings.from_env({}).otel_endpoint is None
+    s = ObservabilitySettings.from_env({"FASTROUTE_OTEL_ENDPOINT": "http://collector:4318/v1/traces"})
+    assert s.otel_endpoint == "http://collector:4318/v1/traces"
+    with pytest.raises(SettingsError, match="FASTROUTE_OTEL_ENDPOINT"):
+        ObservabilitySettings.from_env({"FASTROUTE_OTEL_ENDPOINT": "collector:4318"})
