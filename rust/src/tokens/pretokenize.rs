@@ -360,15 +360,23 @@ impl<'a> Pieces<'a> {
     fn next_o200k(&self, i: usize) -> usize {
         let Some((c0, f0, l0)) = self.at(i) else { return i };
         let prefix = f0 & (LETTER | NUMBER) == 0 && c0 != '\r' && c0 != '\n';
-        let starts = [prefix.then_some(i + l0), Some(i)];
-        for s in starts.into_iter().flatten() {
-            if let Some(e) = self.upper_star_lower_plus(s) {
-                return self.optional_contraction(e);
+        let f1 = if prefix {
+            self.at(i + l0).map_or(0, |(_, f, _)| f)
+        } else {
+            0
+        };
+        // The letter alternatives need an UP or LO char at one of their possible starts.
+        if (f0 | f1) & (UPPER | LOWER) != 0 {
+            let starts = [prefix.then_some(i + l0), Some(i)];
+            for s in starts.into_iter().flatten() {
+                if let Some(e) = self.upper_star_lower_plus(s) {
+                    return self.optional_contraction(e);
+                }
             }
-        }
-        for s in starts.into_iter().flatten() {
-            if let Some(e) = self.upper_plus_lower_star(s) {
-                return self.optional_contraction(e);
+            for s in starts.into_iter().flatten() {
+                if let Some(e) = self.upper_plus_lower_star(s) {
+                    return self.optional_contraction(e);
+                }
             }
         }
         if f0 & NUMBER != 0 {
