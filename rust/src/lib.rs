@@ -4,6 +4,7 @@
 //! and is only built with the `python` feature (maturin turns it on).
 
 pub mod analyze;
+pub mod content_rules;
 pub mod embed;
 pub mod features;
 pub mod hnsw;

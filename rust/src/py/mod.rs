@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 
 mod analyze;
+mod content_rules;
 mod embed;
 mod features;
 mod index;
@@ -16,6 +17,7 @@ mod tokens;
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     analyze::register(m)?;
+    content_rules::register(m)?;
     embed::register(m)?;
     features::register(m)?;
     index::register(m)?;
