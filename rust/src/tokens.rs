@@ -302,15 +302,6 @@ pub fn estimate(text: &str, factor: f64) -> usize {
     (exact as f64 * factor).ceil() as usize
 }
 
-/// Crude estimate (one token per four bytes), kept for callers that must not touch the BPE tables.
-pub fn approx_count(text: &str) -> usize {
-    if text.is_empty() {
-        0
-    } else {
-        text.len().div_ceil(4)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
