@@ -84,8 +84,8 @@ def test_fingerprint_and_context_isolate_entries(embedder: StaticEmbedder) -> No
     json_mode = fingerprint_request({"model": "gpt-4o-mini", "temperature": 0, "response_format": {"type": "json"}})
     assert get(cache, text, fp=json_mode) is None
     # Same last turn under another system prompt: no semantic neighbour at all.
-    assert get(cache, "<system> Answer in French.\n<user> What is the boiling temperature of water?") is None
-    assert get(cache, "<system> Answer in English.\n<user> What is the boiling temperature of water?") == "semantic:en"
+    assert get(cache, "<system> Answer in French.\n<user> What's the boiling point of water?") is None
+    assert get(cache, "<system> Answer in English.\n<user> What's the boiling point of water?") == "semantic:en"
     # Streaming and user fields do not change the answer.
     assert fingerprint_request({"model": "m", "stream": True, "user": "u"}) == fingerprint_request({"model": "m"})
 
