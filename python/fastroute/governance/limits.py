@@ -59,6 +59,20 @@ def _cheaper_chains(
             yield tier, chain
 
 
+def cap_escalation(ctx: RequestContext, catalogue: Catalogue, limit_usd: float) -> None:
+    """Keeps a later escalation (reliability moving a failed request up a tier) within `limit_usd`: tiers
+    above the routed one stay allowed only if their whole chain's worst case fits."""
+    assert ctx.decision is not None
+    allowed = ctx.allowed_tiers if ctx.allowed_tiers is not None else frozenset(catalogue.tiers)
+    prompt, max_tokens, rank = _prompt_tokens(ctx), ctx.chat.max_tokens, tier_rank(ctx.decision.tier)
+    keep = frozenset(
+        t for t in allowed
+        if tier_rank(t) <= rank or chain_worst_case(catalogue.tier_chain(t), prompt, max_tokens) <= limit_usd + 1e-12
+    )
+    if keep != allowed:
+        ctx.allowed_tiers = keep
+
+
 def _downgrade(ctx: RequestContext, tier: str, chain: tuple[ModelEntry, ...], kind: str, label: str) -> None:
     assert ctx.decision is not None
     note(ctx, f"{kind}:downgrade:{label}:{ctx.decision.tier}->{tier}")
@@ -143,12 +157,14 @@ class CostCeilingStage(Stage):
         if fitting:
             if fitting != decision.chain:
                 ctx.decision = RouteDecision(decision.tier, fitting, decision.reason + "; cost ceiling", decision.score)
+            cap_escalation(ctx, self.catalogue, limit)
             return
         if rules.max_cost_action == "downgrade":
             for tier, chain in _cheaper_chains(ctx, gov, self.catalogue):
                 fit = tuple(m for m in chain if worst_case_cost(m, prompt, max_tokens) <= limit)
                 if fit:
                     _downgrade(ctx, tier, fit, "cost", "max_cost_per_request_usd")
+                    cap_escalation(ctx, self.catalogue, limit)
                     return
         worst = chain_worst_case(decision.chain, prompt, max_tokens)
         headers = note(ctx, "cost:block")
@@ -234,11 +250,11 @@ class BudgetStage(Stage):
         lines = tuple(line for line, _ in pairs)
         prompt, max_tokens = _prompt_tokens(ctx), ctx.chat.max_tokens
         rid = uuid.uuid4().hex
-        failed = await self.store.reserve(
-            rid, lines, chain_worst_case(ctx.decision.chain, prompt, max_tokens), self.reservation_ttl_s
-        )
+        amount = chain_worst_case(ctx.decision.chain, prompt, max_tokens)
+        failed = await self.store.reserve(rid, lines, amount, self.reservation_ttl_s)
         if failed is None:
             gov.reservation = (rid, lines)
+            cap_escalation(ctx, self.catalogue, amount)  # never spend past what was reserved
             return
         line, budget = pairs[failed]
         if budget.action == "downgrade":
@@ -247,6 +263,7 @@ class BudgetStage(Stage):
                 if await self.store.reserve(rid, lines, amount, self.reservation_ttl_s) is None:
                     gov.reservation = (rid, lines)
                     _downgrade(ctx, tier, chain, "budget", line.label)
+                    cap_escalation(ctx, self.catalogue, amount)
                     return
         headers = note(ctx, f"budget:block:{line.label}")
         raise BudgetExceeded(
