@@ -141,9 +141,39 @@ def table(report: dict[str, Any]) -> str:
                 f"| {s['ok']} / {s['requests']} |"
             )
     lines.append("")
+    lines += wrk_lines(report)
     lines += scaling_lines(report)
     lines.append("Peak RSS (VmHWM): " + ", ".join(f"{k} {v:.0f} MB" for k, v in report["peak_rss_mb"].items()))
     return "\n".join(lines)
+
+
+def wrk_lines(report: dict[str, Any]) -> list[str]:
+    """The wrk cross-check (plain only): medians over rounds of RPS and latency percentiles."""
+    rows = report.get("wrk") or []
+    if not rows:
+        return []
+    out = [
+        "wrk cross-check (plain; wrk on the driver core; median of rounds; checks status + answer shape):",
+        "",
+        "| conns | target | RPS | RPS ratio | p50 ms | p90 ms | p99 ms | bad / sent |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        med = {}
+        for name, runs in row["targets"].items():
+            ok = [r for r in runs if "rps" in r]
+            if not ok:
+                continue
+            med[name] = {k: sorted(r[k] for r in ok)[len(ok) // 2] for k in ("rps", "p50_ms", "p90_ms", "p99_ms")}
+            med[name]["bad"] = sum(r["bad"] for r in ok)
+            med[name]["requests"] = sum(r["requests"] for r in ok)
+        direct = med.get("direct", {}).get("rps") or float("nan")
+        for name, m in med.items():
+            out.append(
+                f"| {row['connections']} | {name} | {m['rps']:.0f} | {m['rps'] / direct:.2f} | {m['p50_ms']:.3f} "
+                f"| {m['p90_ms']:.3f} | {m['p99_ms']:.3f} | {m['bad']} / {m['requests']} |"
+            )
+    return [*out, ""]
 
 
 def scaling_lines(report: dict[str, Any]) -> list[str]:
@@ -280,6 +310,20 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 row = await measure(targets, mode == "stream", conns, args.rounds, args.duration, args.warmup, nonce)
                 add_ratios(row)
                 rows.append({"mode": mode, "connections": conns, "targets": row})
+        wrk_rows = []
+        if args.wrk:
+            import wrk
+
+            if not wrk.available():
+                print("wrk not installed: skipping the wrk cross-check", file=sys.stderr)
+            else:
+                for conns in (int(c) for c in args.connections.split(",")):
+                    print(f"-- wrk plain x{conns}", file=sys.stderr, flush=True)
+                    runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+                    for _ in range(args.rounds):
+                        for t in targets:
+                            runs[t.name].append(wrk.run_wrk(t.port, conns, args.duration, drv_cpu))
+                    wrk_rows.append({"connections": conns, "targets": runs})
         rss = {t.name: t.peak_rss_mb() for t in targets}
         loadavg_end = " ".join(Path("/proc/loadavg").read_text().split()[:3])  # noqa: ASYNC240 (procfs, instant)
         return {
@@ -298,6 +342,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "note": args.note,
             },
             "rows": rows,
+            "wrk": wrk_rows,
             "peak_rss_mb": rss,
             "loadavg_end": loadavg_end,
         }
@@ -322,6 +367,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--unpinned", action="store_true", help="no taskset: every process may use every core (for --workers-compare)"
     )
+    parser.add_argument("--wrk", action="store_true", help="also measure plain mode with wrk (if installed)")
     parser.add_argument("--no-policy", action="store_true", help="run without the all-features policy file")
     parser.add_argument("--results", type=Path, help="directory: write load-<date>.json/.md (+ .png with --plot)")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
