@@ -26,7 +26,7 @@ import uvloop
 from aiohttp import web
 from driver import Workload, run_load
 from run import parse_env
-from targets import bench_config, free_port, start_upstream
+from targets import bench_config, bench_policy, free_port, start_upstream
 
 from fastroute.server.app import create_app
 from fastroute.server.keys import GATEWAY
@@ -114,6 +114,8 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
         env["FASTROUTE_CONFIG"] = str(bench_config(upstream.port, tmp / "bench.yaml"))
         env.setdefault("FASTROUTE_DATA_DIR", str(tmp / "data"))
         env.setdefault("FASTROUTE_LOG_LEVEL", "warning")
+        if not args.no_policy:
+            env.setdefault("FASTROUTE_POLICY", str(bench_policy(tmp / "policy.yaml")))
         settings = Settings.from_env(env)
         app = create_app(settings, secrets={})
         totals: Totals = defaultdict(float)
@@ -156,6 +158,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--no-policy", action="store_true", help="without the all-features policy file")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for fastroute (repeatable)")
     args = parser.parse_args(argv)
     if (os.cpu_count() or 1) >= 2:
