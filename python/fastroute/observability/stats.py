@@ -37,6 +37,8 @@ MIX = (*TIERS, "cache")
 SERIES_RECORD_LIMIT = 50_000
 RECENT_DECISIONS = 50
 REPORT_TTL_S = 1.0
+# decisions that record where a request went rather than a rule acting on it: not listed as "recent"
+INFORMATIONAL = ("region:",)
 
 
 def usd(value: float) -> float:
@@ -86,14 +88,15 @@ class StatsBook:
         if ctx.attempts > 1 or (ctx.served_by is None and ctx.attempts):
             for name in failed_deployments(ctx):
                 self.upstreams.record(name, False, ctx.fallback_reason or "upstream_error", now=at)
-        if ctx.decisions:
+        shown = [d for d in ctx.decisions if not d.startswith(INFORMATIONAL)]
+        if shown:
             self._decisions.append({
                 "ts": round(at, 3),
                 "request_id": ctx.request_id,
                 "app": tenant.app,
                 "department": tenant.department,
                 "status": ctx.status,
-                "decisions": list(ctx.decisions),
+                "decisions": shown,
             })
 
     async def snapshot(

@@ -230,3 +230,15 @@ def test_otel_endpoint_must_be_a_url() -> None:
     assert s.otel_endpoint == "http://collector:4318/v1/traces"
     with pytest.raises(SettingsError, match="FASTROUTE_OTEL_ENDPOINT"):
         ObservabilitySettings.from_env({"FASTROUTE_OTEL_ENDPOINT": "collector:4318"})
+
+
+def test_recent_decisions_leave_out_informational_ones() -> None:
+    stage = ObservabilityStage(ObservabilitySettings(request_log="off"), CATALOGUE)
+    only_region, acted = _ctx(), _ctx()
+    only_region.decisions.append("region:eu")
+    acted.decisions.extend(["region:us", "pii:redact:email"])
+    for ctx in (only_region, acted):
+        ctx.finished = ctx.started
+        stage.stats.record(ctx)
+    recent = list(stage.stats._decisions)
+    assert [d["decisions"] for d in recent] == [["pii:redact:email"]]
