@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from fastroute.catalogue import Catalogue
 from fastroute.env_values import SettingsError
@@ -68,13 +69,16 @@ def serve_main(argv: list[str], env: Mapping[str, str]) -> int:
 DEMO_BANNER = """
 fastroute demo is running at {url}  (simulated upstreams at {sim}; no API key needed)
 
+  dashboard:  {url}/dashboard
+  metrics:    {url}/metrics
   models:     {url}/v1/models
-  health:     {url}/healthz
+  policy:     {policy}   (edit it: changes apply within a second)
 
 Try it:
 
-  curl -s {url}/v1/chat/completions -H 'Content-Type: application/json' \\
-    -d '{{"model": "auto", "messages": [{{"role": "user", "content": "What is the capital of France?"}}]}}' -i
+  curl -s {url}/v1/chat/completions -H 'Content-Type: application/json' -H 'x-fastroute-app: support-bot' \\
+    -d '{{"model": "auto", "messages": [{{"role": "user", "content": "Mail me at jane@example.com: what is the capital of France?"}}]}}' -i
+  (support-bot's policy redacts the e-mail before it leaves and downgrades requests whose worst case is too dear)
 
   python - <<'PY'
 from openai import OpenAI
@@ -101,6 +105,11 @@ def demo_main(argv: list[str], env: Mapping[str, str]) -> int:
         # The demo shows all three tiers at work: 90% of frontier quality sends about a third of the
         # training mix to frontier (the production default, 0.95, sends about 60%).
         overrides["FASTROUTE_QUALITY_TARGET"] = "0.9"
+    if not env.get("FASTROUTE_POLICY"):
+        # A demo policy (departments, apps, small budgets, PII rules) the user can edit live.
+        from fastroute.governance.demo import write_demo_policy
+
+        overrides["FASTROUTE_POLICY"] = str(write_demo_policy(Path(env.get("FASTROUTE_DATA_DIR") or ".fastroute")))
     settings = _settings(env, overrides)
     if settings is None:
         return 2
@@ -114,7 +123,9 @@ def demo_main(argv: list[str], env: Mapping[str, str]) -> int:
         try:
             await serve_until_stopped(
                 app, sock, shutdown_grace_s=settings.server.shutdown_grace_s,
-                on_ready=lambda url: print(DEMO_BANNER.format(url=url, sim=sim_url), flush=True),
+                on_ready=lambda url: print(
+                    DEMO_BANNER.format(url=url, sim=sim_url, policy=settings.policy_path), flush=True
+                ),
             )
         finally:
             await sim_runner.cleanup()

@@ -34,7 +34,7 @@ applications:
   support-bot:
     department: product
     pii: redact                   # e-mails, cards, phones... never reach the provider
-    max_cost_per_request_usd: 0.002
+    max_cost_per_request_usd: 0.01    # worst case above it: downgraded to a cheaper tier
     max_cost_action: downgrade
     rpm: 30
   billing:
