@@ -1,11 +1,13 @@
 """`FASTROUTE_WORKERS=2` against a real `python -m fastroute serve`: two processes share the port, both
-serve, a dead worker is replaced, and SIGTERM stops them all with exit code 0."""
+serve, a dead worker is replaced, SIGTERM stops them all with exit code 0, and the ledger they share
+holds one record per request."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -60,6 +62,12 @@ def children(pid: int) -> list[int]:
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def ledger_rows(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        count: int = db.execute("SELECT count(*) FROM requests").fetchone()[0]
+    return count
 
 
 def alive(pid: int) -> bool:
@@ -137,6 +145,8 @@ async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simul
         async with asyncio.timeout(30):
             assert await proc.wait() == 0
         assert not any(alive(pid) for pid in replaced)
+        # Shared state: both workers (and the replacement) append to one ledger, and nothing is lost.
+        assert ledger_rows(tmp_path / "data" / "ledger.sqlite3") == 340
     finally:
         if proc.returncode is None:
             proc.kill()
