@@ -100,6 +100,12 @@ class PermissionDenied(FastrouteError):
     code = "permission_denied"
 
 
+class ResidencyUnavailable(PermissionDenied):
+    """No deployment inside the application's allowed regions/providers can serve the request (compliance)."""
+
+    code = "residency_unavailable"
+
+
 class PolicyViolation(FastrouteError):
     """A request refused by governance (PII block, content rule, forbidden tier)."""
 

@@ -93,6 +93,7 @@ class Policy:
     pii_patterns: tuple[PiiPattern, ...] = ()
     admin_token_sha256: str | None = None
     scanner: Any = None  # fastroute.governance.pii.PiiScanner built for `pii_patterns`, set by the loader
+    compliance: Any = None  # fastroute.compliance.Compliance: content rules, residency, declared AI use
 
     @property
     def keys_enabled(self) -> bool:

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from fastroute.catalogue import TIERS, Catalogue
+from fastroute.compliance.policy import parse_compliance
 from fastroute.env_values import SettingsError
 from fastroute.governance.policy import (
     DEFAULT_DEPARTMENT,
@@ -63,7 +64,7 @@ _RULE_FIELDS = (
     "allowed_tiers", "allowed_models", "max_cost_per_request_usd", "max_cost_action", "latency_class", "pii", "cache",
 )
 _TOP = ("version", "require_keys", "require_app", "admin_token_sha256", "defaults", "departments",
-        "applications", "pii")
+        "applications", "pii", "compliance")
 _DEFAULTS = (*_RULE_FIELDS, "rpm", "tpm")
 _DEPARTMENT = (*_RULE_FIELDS, "rpm", "tpm", "budgets")
 _APPLICATION = (*_RULE_FIELDS, "rpm", "tpm", "budgets", "department", "keys")
@@ -264,10 +265,12 @@ class _Checker:
                 scanner = scanner_factory(patterns)
             except ValueError as e:
                 raise self.fail("pii.patterns", str(e)) from e
+        compliance = parse_compliance(top.get("compliance"), self.fail, self.catalogue, departments, applications)
         return Policy(
             source=self.source, digest=hashlib.sha256(text.encode("utf-8")).hexdigest(), text=text,
             require_keys=require_keys, require_app=require_app, defaults=defaults, departments=departments,
             applications=applications, keys=keys, pii_patterns=patterns, admin_token_sha256=admin, scanner=scanner,
+            compliance=compliance,
         )
 
     def key_list(self, raw: Any, path: str) -> list[tuple[str, str]]:

@@ -41,7 +41,8 @@ def note(ctx: RequestContext, decision: str) -> dict[str, str]:
     """Records a policy decision (ledger, metrics) and shows it to the client; returns the header to put
     on an error response when the decision refuses the request."""
     ctx.decisions.append(decision)
-    value = ",".join(d for d in ctx.decisions if d.split(":", 1)[0] in ("pii", "policy", "cost", "budget", "ratelimit"))
+    shown = ("pii", "policy", "cost", "budget", "ratelimit", "rule", "residency")
+    value = ",".join(d for d in ctx.decisions if d.split(":", 1)[0] in shown)
     ctx.response_headers[POLICY_HEADER] = value
     return {POLICY_HEADER: value}
 

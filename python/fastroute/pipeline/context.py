@@ -6,7 +6,7 @@ Pure data: must not import aiohttp. Stages read and fill it; the server turns it
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,10 @@ class RequestContext:
     response_headers: dict[str, str] = field(default_factory=dict)
     finished: float | None = None
     governance: Any = None  # fastroute.governance.tenants.RequestGovernance: policy snapshot, reservation
+    # Residency / provider allow-list (compliance): the dispatcher tries, hedges and escalates only to
+    # deployments (ModelEntry) for which this returns True. None = any deployment.
+    deployment_allowed: Callable[[Any], bool] | None = None
+    compliance_route: str | None = None  # a content rule's `route:` target (tier or model), set by compliance
 
     def overhead_s(self, now: float | None = None) -> float:
         """Time spent in fastroute itself: wall time so far minus time waiting on upstreams."""

@@ -208,7 +208,11 @@ class Dispatcher:
                     t0 = time.perf_counter()
                     await self._sleep(wait)
                     ctx.upstream_s += time.perf_counter() - t0
-            if model.provider in skip_providers or not await self.breakers.allow(model.name):
+            if (
+                model.provider in skip_providers
+                or not _permitted(ctx, model)
+                or not await self.breakers.allow(model.name)
+            ):
                 continue
             try:
                 return await self._step(ctx, model, pending, attempt, mode, latency_class, budget)
@@ -310,7 +314,7 @@ class Dispatcher:
                 done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if not done:
                     hedge_sent = True
-                    hedge = await self._hedge_target(pending)
+                    hedge = await self._hedge_target(ctx, pending)
                     if hedge is not None:
                         ctx.attempts += 1
                         budget.left -= 1
@@ -344,10 +348,10 @@ class Dispatcher:
         finally:
             await _cancel_losers(tasks)
 
-    async def _hedge_target(self, pending: deque[ModelEntry]) -> ModelEntry | None:
+    async def _hedge_target(self, ctx: RequestContext, pending: deque[ModelEntry]) -> ModelEntry | None:
         while pending:
             candidate = pending.popleft()
-            if await self.breakers.allow(candidate.name):
+            if _permitted(ctx, candidate) and await self.breakers.allow(candidate.name):
                 return candidate
         return None
 
@@ -367,12 +371,17 @@ class Dispatcher:
             chain = tuple(
                 m
                 for m in self.catalogue.tier_chain(tier)
-                if m.max_input_tokens >= needed and m.max_input_tokens > floor
+                if m.max_input_tokens >= needed and m.max_input_tokens > floor and _permitted(ctx, m)
             )
             if chain:
                 reason = f"{decision.reason}; escalated after {failed.error.reason}"
                 return RouteDecision(tier=tier, chain=chain, reason=reason, score=decision.score)
         return None
+
+
+def _permitted(ctx: RequestContext, model: ModelEntry) -> bool:
+    """Policy may restrict where a request goes (residency): never try, hedge or escalate outside it."""
+    return ctx.deployment_allowed is None or ctx.deployment_allowed(model)
 
 
 async def _cancel_losers(tasks: dict[asyncio.Task[Any], ModelEntry]) -> None:

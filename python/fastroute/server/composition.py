@@ -9,6 +9,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from fastroute.catalogue import Catalogue
+from fastroute.compliance.stage import ComplianceStage
+from fastroute.governance.tenants import TenantStage
 from fastroute.governance.wiring import budget_probe, build_governance, install_governance_routes
 from fastroute.ledger import LedgerStage, SqliteLedger
 from fastroute.observability import ObservabilityStage
@@ -34,6 +36,8 @@ def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
     # then tenants, policy, PII, rate limits and the cost ceiling (governance)
     governance = build_governance(settings, catalogue, ledger=ledger.ledger)
     stages += governance.before_cache
+    # compliance right after tenant identification: content rules and residency before limits and the cost ceiling
+    stages.insert(next(i for i, s in enumerate(stages) if isinstance(s, TenantStage)) + 1, ComplianceStage(catalogue))
     for observer in (s for s in stages if isinstance(s, ObservabilityStage)):
         observer.attach(budgets=budget_probe(governance.runtime))
     # then the response cache (semantic cache)
