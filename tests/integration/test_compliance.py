@@ -167,3 +167,45 @@ async def test_policy_header_and_body_are_json(comp: Any) -> None:
     r = await ask(comp, "hello")
     assert r.status == 200
     assert orjson.loads(await r.read())["choices"]
+
+
+async def test_report_matches_the_ledger(comp: Any) -> None:
+    script = [
+        ("open-bot", "you idiot", "sim-budget", {}), ("open-bot", "What does this diagnosis mean?", "auto", {}),
+        ("open-bot", "Project Falcon numbers", "auto", {}), ("eu-bot", "hello there", "auto", {}),
+        ("eu-bot", "the lawsuit", "auto", {}), ("eu-bot", "the lawsuit", "auto", {"x_legal_approval": "t-1"}),
+        ("eu-bot", "a prescription question", "auto", {}), ("open-bot", "plain question", "sim-mid", {}),
+    ]
+    for app, content, model, headers in script:
+        r = await ask(comp, content, app=app, model=model, **headers)
+        await r.read()
+    auth = {"Authorization": "Bearer admin-secret"}
+    report = await (await comp.get("/admin/report?since=1h&format=json", headers=auth)).json()
+    audit = (await (await comp.get("/admin/audit?limit=1000", headers=auth)).json())["data"]
+    assert report["records"] == len(audit) == len(script)
+    by_app = {e["app"]: e for e in report["data"]}
+    for app in ("open-bot", "eu-bot"):
+        mine = [a for a in audit if a["app"] == app]
+        e = by_app[app]
+        assert e["requests"] == len(mine)
+        assert e["served"] == sum(a["status"] < 400 for a in mine)
+        assert e["refused"] == sum(400 <= a["status"] < 500 for a in mine)
+        models: dict[str, int] = {}
+        for a in mine:
+            if a["status"] < 400:
+                models[a["model"]] = models.get(a["model"], 0) + 1
+        assert e["models"] == models
+        regions: dict[str, int] = {}
+        for a in mine:
+            for d in a["decisions"]:
+                if d.startswith("region:"):
+                    regions[d[7:]] = regions.get(d[7:], 0) + 1
+        assert e["regions"] == regions
+        assert sum(e["rules"].values()) == sum(d.startswith("rule:") for a in mine for d in a["decisions"])
+    assert by_app["open-bot"]["purpose"] == "general assistant" and by_app["open-bot"]["risk_class"] == "minimal"
+    assert by_app["open-bot"]["rules"]["falcon:block"] == 1
+    assert by_app["eu-bot"]["rules"]["litigation:require-header"] == 2
+    assert set(by_app["eu-bot"]["regions"]) == {"eu"}
+    csv_text = await (await comp.get("/admin/report?format=csv", headers=auth)).text()
+    assert "open-bot,default,general assistant,minimal,rule,falcon:block,1" in csv_text
+    assert (await comp.get("/admin/report")).status == 401

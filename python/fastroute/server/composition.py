@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from fastroute.catalogue import Catalogue
+from fastroute.compliance.report import install as install_compliance_report
 from fastroute.compliance.stage import ComplianceStage
 from fastroute.governance.tenants import TenantStage
 from fastroute.governance.wiring import budget_probe, build_governance, install_governance_routes
@@ -60,3 +61,4 @@ def install_routes(app: web.Application, settings: Settings, stages: list[Stage]
             limit = settings.observability.max_label_values
             observability.metrics.registry.register(QualityCollector(quality, max_apps=limit))
     install_governance_routes(app, settings, stages)
+    install_compliance_report(app)  # after governance: it reads the runtime and ledger governance installed
