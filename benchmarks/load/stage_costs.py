@@ -124,6 +124,9 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
         await runner.setup()
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
+        if args.gc_freeze:
+            gc.collect()
+            gc.freeze()
         try:
             workload = Workload(stream=args.stream)
             await run_load("127.0.0.1", port, workload, connections=1, duration_s=1.0, warmup_s=0.0)
@@ -159,6 +162,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--no-policy", action="store_true", help="without the all-features policy file")
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the app is up (experiment)")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for fastroute (repeatable)")
     args = parser.parse_args(argv)
     if (os.cpu_count() or 1) >= 2:
