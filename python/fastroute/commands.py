@@ -102,9 +102,8 @@ def demo_main(argv: list[str], env: Mapping[str, str]) -> int:
     args = parser.parse_args(argv)
     overrides = {k: str(v) for k, v in (("FASTROUTE_HOST", args.host), ("FASTROUTE_PORT", args.port)) if v}
     if not env.get("FASTROUTE_QUALITY_TARGET") and not env.get("FASTROUTE_FRONTIER_SHARE"):
-        # The demo shows all three tiers at work: 90% of frontier quality sends about a third of the
-        # training mix to frontier (the production default, 0.95, sends about 60%).
-        overrides["FASTROUTE_QUALITY_TARGET"] = "0.9"
+        # The demo shows all three tiers at work: at most a fifth of the live traffic goes to frontier.
+        overrides["FASTROUTE_FRONTIER_SHARE"] = "0.2"
     if not env.get("FASTROUTE_POLICY"):
         # A demo policy (departments, apps, small budgets, PII rules) the user can edit live.
         from fastroute.governance.demo import write_demo_policy

@@ -79,11 +79,16 @@ class UpstreamSettings:
 
 @dataclass(frozen=True)
 class RouterSettings:
-    """How `model: "auto"` picks a tier. Exactly one of quality_target / frontier_share may be set."""
+    """How `model: "auto"` picks a tier. Exactly one of quality_target / frontier_share may be set.
+
+    With a frontier share, the cut-offs follow the last `live_share_window` requests' scores (0 = use the
+    card's thresholds as calibrated on the training mix).
+    """
 
     quality_target: float | None = None
     frontier_share: float | None = None
     allow_tier_header: bool = True
+    live_share_window: int = 1000
 
     @classmethod
     def from_env(cls, env: Env) -> RouterSettings:
@@ -95,6 +100,9 @@ class RouterSettings:
             quality_target=quality,
             frontier_share=share,
             allow_tier_header=env_bool(env, "FASTROUTE_ALLOW_TIER_HEADER", cls.allow_tier_header),
+            live_share_window=env_int(
+                env, "FASTROUTE_FRONTIER_SHARE_WINDOW", cls.live_share_window, minimum=0, maximum=1_000_000
+            ),
         )
 
 

@@ -125,3 +125,29 @@ async def test_models_health_ready(gateway: Any, catalogue: Any) -> None:
     assert (await gateway.get("/healthz")).status == 200
     ready = await gateway.get("/readyz")
     assert ready.status == 200 and (await ready.json())["status"] == "ready"
+
+
+EVERYDAY = [
+    "What is the capital of France?",
+    "Give me three names for a cat.",
+    "Write a polite reply to a customer asking where their parcel is.",
+    "Classify the sentiment of this review: 'The delivery was late but the product is great.'",
+    "Summarise in two sentences: revenue grew 12% while costs fell 3%.",
+    "Design a distributed rate limiter on Redis; discuss failure modes and clock skew.",
+    "Review this Python function for bugs and suggest unit tests: def median(xs): xs.sort(); return xs[len(xs)//2]",
+    "Prove that there are infinitely many primes, step by step.",
+]
+
+
+async def test_frontier_share_holds_on_live_traffic(make_gateway: Any) -> None:
+    gateway = await make_gateway(FASTROUTE_FRONTIER_SHARE="0.2", FASTROUTE_ALLOW_TIER_HEADER="true")
+    tiers = []
+    for i in range(240):
+        prompt = f"{EVERYDAY[i % len(EVERYDAY)]} (variant {i})"
+        resp = await gateway.post("/v1/chat/completions", json=chat_body(prompt, max_tokens=50))
+        assert resp.status == 200
+        tiers.append(resp.headers["x-fastroute-tier"])
+    after_warmup = tiers[80:]
+    share = after_warmup.count("frontier") / len(after_warmup)
+    assert 0.1 <= share <= 0.3, share
+    assert after_warmup.count("budget") > 0 and after_warmup.count("mid") > 0

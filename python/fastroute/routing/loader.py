@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from fastroute.routing.live_share import LiveShareScorer
 from fastroute.routing.router import TierScorer
 from fastroute.routing.scorer import ComplexityScorer
 from fastroute.settings import RouterSettings
@@ -25,4 +26,11 @@ def load_scorer(models_dir: Path, settings: RouterSettings) -> TierScorer | None
         models_dir, quality_target=settings.quality_target, frontier_share=settings.frontier_share
     )
     log.info("router model %s loaded (features v%s)", scorer.model_version, scorer.feature_version)
+    if settings.frontier_share is not None and settings.live_share_window > 0:
+        t = scorer.thresholds
+        log.info(
+            "holding frontier share %.2f (mid %.2f) on the last %d requests",
+            t.frontier_share, t.mid_share, settings.live_share_window,
+        )
+        return LiveShareScorer(scorer, t.frontier_share, t.mid_share, window=settings.live_share_window)
     return scorer
