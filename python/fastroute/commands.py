@@ -76,8 +76,9 @@ fastroute demo is running at {url}  (simulated upstreams at {sim}; no API key ne
 
 Try it:
 
-  curl -s {url}/v1/chat/completions -H 'Content-Type: application/json' -H 'x-fastroute-app: support-bot' \\
-    -d '{{"model": "auto", "messages": [{{"role": "user", "content": "Mail me at jane@example.com: what is the capital of France?"}}]}}' -i
+  curl -s {url}/v1/chat/completions -i -H 'Content-Type: application/json' \\
+    -H 'x-fastroute-app: support-bot' -d '{{"model": "auto", "messages": [{{"role": "user",
+    "content": "Mail me at jane@example.com: what is the capital of France?"}}]}}'
   (support-bot's policy redacts the e-mail before it leaves and downgrades requests whose worst case is too dear)
 
   python - <<'PY'
