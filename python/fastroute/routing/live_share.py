@@ -26,7 +26,7 @@ class LiveShareScorer:
         mid_share: float,
         *,
         window: int = 1000,
-        warmup: int = 50,
+        warmup: int = 20,
         refresh_every: int = 16,
     ) -> None:
         if not 0.0 <= frontier_share <= 1.0 or not 0.0 <= mid_share <= 1.0 - frontier_share:
