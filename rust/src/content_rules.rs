@@ -1,10 +1,11 @@
 //! Content rules: which named rules (keyword lists and regular expressions) fire on a text, in one pass.
 //!
-//! Pure: no I/O, no environment, no Python. Every rule's keywords go into one Aho-Corasick automaton
-//! (ASCII case-insensitive, whole words) and every rule's regexes into one `RegexSet`, both built once.
+//! Pure: no I/O, no environment, no Python. Every rule becomes patterns of one multi-pattern regex (its
+//! keywords as one whole-word, ASCII case-insensitive alternation; its regexes as written), built once and
+//! run as one forward scan of the text that reports every pattern that matches anywhere.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-use regex::{RegexSet, RegexSetBuilder};
+use regex_automata::meta;
+use regex_automata::{Input, MatchKind, PatternSet};
 use std::fmt;
 
 /// One rule's definition: its keywords (whole-word, ASCII case-insensitive) and regexes (as written).
@@ -29,70 +30,71 @@ impl std::error::Error for RuleError {}
 /// All rules compiled together; `scan` says which fire on a text.
 pub struct ContentRules {
     rules: usize,
-    keywords: Option<AhoCorasick>,
-    keyword_rule: Vec<usize>,
-    regexes: Option<RegexSet>,
-    regex_rule: Vec<usize>,
+    matcher: Option<meta::Regex>,
+    pattern_rule: Vec<usize>,
 }
 
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+/// A keyword as a pattern: literal, ASCII case-insensitive, with an ASCII word boundary on each edge
+/// that is a word character (so `c++` or `.net` still match where they stand).
+fn keyword_pattern(word: &str) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let first = word.chars().next().is_some_and(is_word);
+    let last = word.chars().next_back().is_some_and(is_word);
+    format!(
+        "{}{}{}",
+        if first { r"\b" } else { "" },
+        regex_syntax::escape(word),
+        if last { r"\b" } else { "" }
+    )
 }
 
 impl ContentRules {
     /// Compiles `rules` (index = rule id). Empty keywords are refused; regexes use the `regex` crate syntax.
     pub fn new(rules: &[RuleSpec]) -> Result<Self, RuleError> {
-        let mut words: Vec<String> = Vec::new();
-        let mut keyword_rule = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
-        let mut regex_rule = Vec::new();
+        let mut pattern_rule = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
+            let mut words = Vec::with_capacity(rule.keywords.len());
             for (k, word) in rule.keywords.iter().enumerate() {
                 let trimmed = word.trim();
                 if trimmed.is_empty() {
                     return Err(RuleError(format!("rule {i}: keyword {k} is empty")));
                 }
-                words.push(trimmed.to_string());
-                keyword_rule.push(i);
+                words.push(keyword_pattern(trimmed));
+            }
+            if !words.is_empty() {
+                patterns.push(format!("(?i-u:{})", words.join("|")));
+                pattern_rule.push(i);
             }
             for (k, pattern) in rule.regexes.iter().enumerate() {
                 if let Err(e) = regex::Regex::new(pattern) {
                     return Err(RuleError(format!("rule {i}: regex {k}: {e}")));
                 }
                 patterns.push(pattern.clone());
-                regex_rule.push(i);
+                pattern_rule.push(i);
             }
         }
-        let keywords = if words.is_empty() {
+        let matcher = if patterns.is_empty() {
             None
         } else {
+            // One lazy-DFA scan for every pattern. No literal prefilter: with hundreds of patterns the
+            // extracted literal sets are large and hit often, which made scans several times slower.
+            let config = meta::Config::new()
+                .match_kind(MatchKind::All)
+                .auto_prefilter(false)
+                .nfa_size_limit(Some(64 << 20))
+                .hybrid_cache_capacity(16 << 20);
             Some(
-                AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    // A full DFA: a few hundred KB for hundreds of keywords, and one table lookup per byte.
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&words)
-                    .map_err(|e| RuleError(format!("keywords: {e}")))?,
-            )
-        };
-        let regexes = if patterns.is_empty() {
-            None
-        } else {
-            Some(
-                RegexSetBuilder::new(&patterns)
-                    .size_limit(64 << 20)
-                    .dfa_size_limit(16 << 20)
-                    .build()
-                    .map_err(|e| RuleError(format!("regexes: {e}")))?,
+                meta::Builder::new()
+                    .configure(config)
+                    .build_many(&patterns)
+                    .map_err(|e| RuleError(format!("rules: {e}")))?,
             )
         };
         Ok(ContentRules {
             rules: rules.len(),
-            keywords,
-            keyword_rule,
-            regexes,
-            regex_rule,
+            matcher,
+            pattern_rule,
         })
     }
 
@@ -107,33 +109,14 @@ impl ContentRules {
 
     /// The ids of the rules that fire on `text`, ascending, each once.
     pub fn scan(&self, text: &str) -> Vec<usize> {
-        let mut fired = vec![false; self.rules];
-        let bytes = text.as_bytes();
-        if let Some(ac) = &self.keywords {
-            for m in ac.find_overlapping_iter(text) {
-                let rule = self.keyword_rule[m.pattern().as_usize()];
-                if fired[rule] {
-                    continue;
-                }
-                let (s, e) = (m.start(), m.end());
-                // Whole words only: a word-character edge of the keyword must not touch another one.
-                let starts_ok = s == 0 || !is_word_byte(bytes[s]) || !is_word_byte(bytes[s - 1]);
-                let ends_ok = e == bytes.len() || !is_word_byte(bytes[e - 1]) || !is_word_byte(bytes[e]);
-                if starts_ok && ends_ok {
-                    fired[rule] = true;
-                }
-            }
-        }
-        if let Some(set) = &self.regexes {
-            for p in set.matches(text).iter() {
-                fired[self.regex_rule[p]] = true;
-            }
-        }
+        let Some(matcher) = &self.matcher else {
+            return Vec::new();
+        };
+        let mut set = PatternSet::new(matcher.pattern_len());
+        matcher.which_overlapping_matches(&Input::new(text), &mut set);
+        let mut fired: Vec<usize> = set.iter().map(|p| self.pattern_rule[p.as_usize()]).collect();
+        fired.dedup(); // patterns of one rule are adjacent, so equal ids are neighbours
         fired
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &f)| f.then_some(i))
-            .collect()
     }
 }
 
@@ -175,10 +158,21 @@ mod tests {
 
     #[test]
     fn non_ascii_text_and_keywords() {
-        let r = ContentRules::new(&[spec(&["café"], &[]), spec(&["ok"], &[])]).unwrap();
-        assert_eq!(r.scan("un café noir"), vec![0]);
-        assert_eq!(r.scan("éok"), Vec::<usize>::new());
+        let r = ContentRules::new(&[spec(&["café"], &[]), spec(&["ok"], &[]), spec(&["c++", ".net"], &[])]).unwrap();
+        assert_eq!(r.scan("un CAFÉ noir"), Vec::<usize>::new()); // case-insensitive for ASCII letters only
+        assert_eq!(r.scan("un Café noir"), vec![0]);
         assert_eq!(r.scan("→ ok ←"), vec![1]);
+        assert_eq!(r.scan("okay"), Vec::<usize>::new());
+        assert_eq!(r.scan("C++ and .NET"), vec![2]);
+        assert_eq!(r.scan("so a.network"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn keyword_metacharacters_are_literal() {
+        let r = ContentRules::new(&[spec(&["a.b", "(x)"], &[])]).unwrap();
+        assert_eq!(r.scan("axb"), Vec::<usize>::new());
+        assert_eq!(r.scan("see a.b"), vec![0]);
+        assert_eq!(r.scan("see (x) here"), vec![0]);
     }
 
     #[test]
