@@ -209,3 +209,9 @@ async def test_report_matches_the_ledger(comp: Any) -> None:
     csv_text = await (await comp.get("/admin/report?format=csv", headers=auth)).text()
     assert "open-bot,default,general assistant,minimal,rule,falcon:block,1" in csv_text
     assert (await comp.get("/admin/report")).status == 401
+
+
+async def test_long_prompts_are_scanned_off_the_loop_with_the_same_outcome(comp: Any) -> None:
+    long = "plain words here. " * 3000  # ~54 KB, above the offload threshold
+    r = await ask(comp, long + " and finally project falcon")
+    assert r.status == 400 and "'falcon'" in (await r.json())["error"]["message"]

@@ -6,6 +6,7 @@ in `ctx.decisions` (`rule:<action>:<name>`, `region:<region>`), which the ledger
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastroute.catalogue import TIERS, Catalogue, ModelEntry
@@ -18,6 +19,7 @@ from fastroute.routing.decision import RouteDecision
 from fastroute.routing.router import tier_rank
 
 log = logging.getLogger("fastroute.compliance")
+OFFLOAD_CHARS = 32 * 1024
 
 
 def response_text(ctx: RequestContext) -> str:
@@ -58,7 +60,11 @@ class ComplianceStage(Stage):
         gov, comp, scope = found
         if scope.restricted:
             ctx.deployment_allowed = deployment_filter(scope, self.catalogue)
-        fired = comp.fired([t for _, _, t in message_texts(ctx.chat.messages)], scope)
+        texts = [t for _, _, t in message_texts(ctx.chat.messages)]
+        if sum(len(t) for t in texts) > OFFLOAD_CHARS:  # ~3 us per KB: long prompts scan off the event loop
+            fired = await asyncio.get_running_loop().run_in_executor(None, comp.fired, texts, scope)
+        else:
+            fired = comp.fired(texts, scope)
         route: ContentRule | None = None
         for rule in fired:
             if rule.action == "block":
@@ -148,7 +154,11 @@ class ComplianceStage(Stage):
             ctx.decisions.append("residency:exhausted")  # every allowed deployment failed; none outside was tried
         if ctx.status < 400:
             text = response_text(ctx)
-            for rule in comp.fired([text] if text else [], scope):
+            if len(text) > OFFLOAD_CHARS:
+                fired = await asyncio.get_running_loop().run_in_executor(None, comp.fired, [text], scope)
+            else:
+                fired = comp.fired([text] if text else [], scope)
+            for rule in fired:
                 if rule.action == "flag":
                     ctx.decisions.append(f"rule:flag-response:{rule.name}")
                     log.info("request %s: response flagged by rule %s", ctx.request_id, rule.name)
