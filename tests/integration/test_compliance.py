@@ -18,6 +18,7 @@ departments:
 applications:
   eu-bot: {department: legal}
   open-bot: {}
+  us-bot: {}
 compliance:
   rules:
     medical: {keywords: [diagnosis, prescription], action: 'route:frontier'}
@@ -29,6 +30,7 @@ compliance:
     legal: {allowed_regions: [eu], allowed_retention: [none]}
   applications:
     open-bot: {purpose: general assistant, risk_class: minimal}
+    us-bot: {allowed_providers: [sim-anthropic]}
 """
 
 
@@ -215,3 +217,13 @@ async def test_long_prompts_are_scanned_off_the_loop_with_the_same_outcome(comp:
     long = "plain words here. " * 3000  # ~54 KB, above the offload threshold
     r = await ask(comp, long + " and finally project falcon")
     assert r.status == 400 and "'falcon'" in (await r.json())["error"]["message"]
+
+
+async def test_routed_tier_without_an_allowed_deployment(comp: Any) -> None:
+    r = await ask(comp, "hi", app="us-bot")  # routes to budget, which only the EU provider serves
+    assert r.status == 200
+    assert r.headers["x-fastroute-model"] == "sim-frontier"
+    assert "residency:reroute:budget->frontier" in r.headers["x-fastroute-policy"]
+    named = await ask(comp, "hi", app="us-bot", model="sim-budget")
+    assert named.status == 403
+    assert (await named.json())["error"]["code"] == "residency_unavailable"
