@@ -274,7 +274,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             stages = stage_names(env)
         except Exception as e:  # the figure is informative; never fail the run over it
             stages = [f"unknown ({e})"]
-        if "fastroute" in args.targets:
+        if "fastroute" in args.targets.split(","):
             gateway = start_fastroute(
                 gw_cpu if args.workers == 1 else None,
                 {**env, "FASTROUTE_WORKERS": str(args.workers)},
@@ -282,6 +282,11 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             )
             started.append(gateway)
             targets.append(gateway)
+        if "fastroute-nopolicy" in args.targets.split(","):
+            bare = {k: v for k, v in env.items() if k != "FASTROUTE_POLICY"}
+            other = start_fastroute(gw_cpu, bare, tmp / "nopolicy.log", name="fastroute-nopolicy")
+            started.append(other)
+            targets.append(other)
         for count in (int(c) for c in args.workers_compare.split(",") if c):
             w_env = {**env, "FASTROUTE_WORKERS": str(count)}
             other = start_fastroute(
@@ -295,7 +300,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             other = start_fastroute(gw_cpu if args.workers == 1 else None, v_env, tmp / f"{label}.log", name=label)
             started.append(other)
             targets.append(other)
-        if "nginx" in args.targets:
+        if "nginx" in args.targets.split(","):
             nginx = start_nginx(gw_cpu, upstream.port, tmp)
             if nginx is None:
                 print("nginx not installed: skipping the nginx peer", file=sys.stderr)
@@ -355,7 +360,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="fastroute load benchmark (gateway vs direct, one run).")
     parser.add_argument("--connections", default="1,64")
     parser.add_argument("--modes", default="plain,stream")
-    parser.add_argument("--targets", default="fastroute,nginx", help="besides direct: fastroute, nginx")
+    parser.add_argument(
+        "--targets", default="fastroute,nginx", help="besides direct: fastroute, fastroute-nopolicy, nginx"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating windows per target")
     parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per window")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds discarded before each window")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The full set of load figures kept in benchmarks/results/ (about 15 minutes on 2 cores):
-#   1. direct vs fastroute vs nginx at 1/4/16/64 connections, plain and streaming, + wrk cross-check, + plot
+# The full set of load figures kept in benchmarks/results/ (about 16 minutes on 2 cores):
+#   1. direct vs fastroute (with and without the policy file) vs nginx at 1/4/16/64 connections,
+#      plain and streaming, + wrk cross-check, + plot
 #   2. the same at 1 and 64 connections again (stability: compare the two runs' ratios)
 #   3. FASTROUTE_WORKERS=1 vs 2 (scaling)
 #   4. peak RSS with a 100,000-entry semantic cache
@@ -13,7 +14,8 @@ mkdir -p "$out"
 stamp="$(date -u +%Y%m%d-%H%M)"
 py="${PYTHON:-python}"
 
-$py benchmarks/load/run.py --connections 1,4,16,64 --rounds 3 --duration 4 --warmup 1 --wrk \
+$py benchmarks/load/run.py --connections 1,4,16,64 --rounds 3 --duration 3 --warmup 1 --wrk \
+  --targets fastroute,fastroute-nopolicy,nginx \
   --results "$out" --note "suite run 1 (connection sweep)"
 $py benchmarks/load/run.py --connections 1,64 --rounds 3 --duration 4 --warmup 1 \
   --results "$out" --plot "$out/load-$stamp-rerun.png" --note "suite run 2 (stability re-run)"
