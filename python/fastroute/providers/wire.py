@@ -2,7 +2,8 @@
 
 Owns sockets and HTTP/1.1 framing only (status line, headers, Content-Length / chunked / until-close
 bodies, gzip), never request semantics. It replaces aiohttp's client on the hot path: on the benchmark
-machine aiohttp's `ClientSession` cost ~300 us of CPU per upstream call, this ~50 us (benchmarks/README.md).
+machine aiohttp's `ClientSession` costs 2.7-3.7x the CPU per upstream call (benchmarks/load/client_bench.py:
+~260-500 us against ~95-140 us, depending on how busy the machine is).
 Failures are builtins: `ConnectionError` (incl. `UpstreamProtocolError`) and `TimeoutError`.
 """
 
