@@ -248,6 +248,12 @@ class Dispatcher:
                         same_tries[failed.name] = same_tries.get(failed.name, 0) + 1
                         seq += 1
                         heapq.heappush(retries, (time.monotonic() + verdict.retry_same_after, seq, failed))
+        if last is None and chain and not any(_permitted(ctx, m) for m in chain):
+            last = UpstreamUnavailable(
+                "No deployment of this tier is allowed for this request by policy (residency).",
+                retryable=False,
+                reason="policy_excluded",
+            )
         if last is None:
             last = UpstreamUnavailable(
                 "No upstream deployment can take this request now (their circuit breakers are open).",
