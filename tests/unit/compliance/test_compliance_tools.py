@@ -65,3 +65,17 @@ def test_policy_test_cli_lists_fired_rules(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
     assert run_rule_test(policy, bad, io.StringIO()) == 1
+
+
+def test_policy_cli_test_subcommand(tmp_path: Path, capsys: object) -> None:
+    from fastroute.governance.policy_cli import main
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "project falcon", "app": "bot"}\n')
+    assert main(["test", str(policy), str(prompts)], {"FASTROUTE_DATA_DIR": str(tmp_path)}) == 0
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "1: app=bot: falcon (block)" in out
+    policy.write_text(POLICY.replace("'route:frontier'", "'route:nowhere'"))
+    assert main(["test", str(policy), str(prompts)], {"FASTROUTE_DATA_DIR": str(tmp_path)}) == 1
