@@ -4,7 +4,7 @@
 //! `python/fastroute/cache/verifier.py` (the typed wrapper) and tested in tests/unit/cache/test_verifier.py;
 //! here they run in microseconds. A `Signature` is computed once per text; `verify` compares two.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use rustc_hash::FxHashSet;
@@ -338,8 +338,8 @@ pub struct Signature {
     entities: Vec<String>,
     anchors: Vec<String>,
     code: Vec<String>,
-    content: HashSet<String>,
-    words: HashSet<String>,
+    content: FxHashSet<String>,
+    words: FxHashSet<String>,
     sequence: Vec<String>,
 }
 
@@ -727,7 +727,7 @@ fn entities(prose: &str) -> Vec<String> {
 }
 
 fn anchors(tokens: &[String], entities: &[String]) -> Vec<String> {
-    let ent_words: HashSet<&str> = entities.iter().flat_map(|e| e.split(' ')).collect();
+    let ent_words: FxHashSet<&str> = entities.iter().flat_map(|e| e.split(' ')).collect();
     let mut out: Vec<String> = Vec::new();
     let push = |w: &str, out: &mut Vec<String>| {
         if !out.iter().any(|x| x == w) {
@@ -770,8 +770,8 @@ pub fn signature(text: &str) -> Signature {
             entities: vec![],
             anchors: vec![],
             code: vec![],
-            content: HashSet::new(),
-            words: HashSet::new(),
+            content: FxHashSet::default(),
+            words: FxHashSet::default(),
             sequence: vec![],
         };
     }
@@ -812,7 +812,7 @@ pub fn signature(text: &str) -> Signature {
     }
 }
 
-fn entity_in(entity: &str, words: &HashSet<String>) -> bool {
+fn entity_in(entity: &str, words: &FxHashSet<String>) -> bool {
     let mut parts = Vec::new();
     let mut cur = String::new();
     let mut kind = 0u8; // 1 letters, 2 digits
@@ -858,8 +858,8 @@ pub fn verify(query: &Signature, cached: &Signature) -> Option<&'static str> {
     {
         return Some("R4-entities");
     }
-    let in_c: HashSet<&String> = cached.anchors.iter().collect();
-    let in_q: HashSet<&String> = query.anchors.iter().collect();
+    let in_c: FxHashSet<&String> = cached.anchors.iter().collect();
+    let in_q: FxHashSet<&String> = query.anchors.iter().collect();
     let shared_q: Vec<&String> = query.anchors.iter().filter(|a| in_c.contains(a)).collect();
     let shared_c: Vec<&String> = cached.anchors.iter().filter(|a| in_q.contains(a)).collect();
     if shared_q != shared_c {
@@ -960,5 +960,64 @@ mod tests {
             let s = signature(t);
             let _ = verify(&s, &s);
         }
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use std::time::Instant;
+
+    /// `cargo test --release --lib verify::timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn signature_cost_breakdown() {
+        let text = "Statement 1 | If a group has an element of order 15 it must have at least 8 elements of order 15. \
+                    Statement 2 | If a group has more than 8 elements of order 15, it must have at least 16 elements of \
+                    order 15. Which of these is True for Paris and \"New York\"?\nA. True, True\nB. False, False\n\
+                    C. True, False\nD. False, True\nAnswer:";
+        let n = 20_000;
+        let time = |name: &str, f: &dyn Fn()| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            println!(
+                "{name}: {:.2} us",
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
+        };
+        let (prose, _) = split_code(text);
+        let chars: Vec<char> = prose.chars().collect();
+        let toks = tokens(&prose);
+        let ents = entities(&prose);
+        time("signature", &|| {
+            let _ = std::hint::black_box(signature(text));
+        });
+        time("split_code", &|| {
+            let _ = std::hint::black_box(split_code(text));
+        });
+        time("tokens", &|| {
+            let _ = std::hint::black_box(tokens(&prose));
+        });
+        time("digit_numbers", &|| {
+            let _ = std::hint::black_box(digit_numbers(&chars));
+        });
+        time("word_numbers", &|| {
+            let _ = std::hint::black_box(word_numbers(&chars));
+        });
+        time("options", &|| {
+            let _ = std::hint::black_box(options(&prose));
+        });
+        time("entities", &|| {
+            let _ = std::hint::black_box(entities(&prose));
+        });
+        time("anchors", &|| {
+            let _ = std::hint::black_box(anchors(&toks, &ents));
+        });
+        let s = signature(text);
+        time("verify", &|| {
+            let _ = std::hint::black_box(verify(&s, &s));
+        });
     }
 }
