@@ -20,8 +20,12 @@ from tests.fakes.upstream import FaultPlan, fake_upstream
 
 @pytest.fixture
 def settings_env(tmp_path: Any) -> dict[str, str]:
-    """The environment tests build `Settings` from; tests may add keys before the gateway starts."""
-    return {"FASTROUTE_DATA_DIR": str(tmp_path / "data")}
+    """The environment tests build `Settings` from; tests may add keys before the gateway starts.
+
+    The response cache is off here so that tests repeating a prompt reach the upstream every time; the
+    cache's own tests (tests/integration/test_cache_pipeline.py) and the subprocess tests run it as shipped.
+    """
+    return {"FASTROUTE_DATA_DIR": str(tmp_path / "data"), "FASTROUTE_CACHE_ENABLED": "false"}
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from fastroute.env_values import (
     env_path,
     env_str,
 )
+from fastroute.cache.settings import CacheSettings
 from fastroute.governance.settings import GovernanceSettings
 from fastroute.observability.settings import ObservabilitySettings
 from fastroute.quality.settings import QualitySettings
@@ -117,6 +118,7 @@ class Settings:
     reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
     quality: QualitySettings = field(default_factory=QualitySettings)
     governance: GovernanceSettings = field(default_factory=GovernanceSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
     config_path: Path | None = None
     policy_path: Path | None = None
     models_dir: Path = REPO_MODELS_DIR
@@ -144,6 +146,7 @@ class Settings:
             reliability=ReliabilitySettings.from_env(env),
             quality=QualitySettings.from_env(env),
             governance=GovernanceSettings.from_env(env),
+            cache=CacheSettings.from_env(env),
             config_path=config_path,
             policy_path=policy_path,
             models_dir=models_dir,

@@ -86,7 +86,9 @@ async def rig(aiohttp_client: Any, tmp_path: Any) -> AsyncIterator[RigFactory]:
         await server.start_server()
         servers.append(server)
         catalogue = demo_catalogue(str(server.make_url("")).rstrip("/"))
-        settings = Settings.from_env({"FASTROUTE_DATA_DIR": str(tmp_path / "data"), **env})
+        settings = Settings.from_env(
+            {"FASTROUTE_DATA_DIR": str(tmp_path / "data"), "FASTROUTE_CACHE_ENABLED": "false", **env}
+        )
         stages = build_stages(settings, catalogue)  # governance identifies tenants by x-fastroute-app
         app = create_app(settings, catalogue=catalogue, stages=stages)
         # This exercises the quality loop, not the classifier: route by the documented length heuristic.

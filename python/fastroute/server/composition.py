@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from fastroute.cache import SemanticCache
+from fastroute.cache.stage import CacheStage
 from fastroute.catalogue import Catalogue
+from fastroute.embedding import EMBEDDING_DIM, load_embedder
 from fastroute.compliance.report import install as install_compliance_report
 from fastroute.compliance.stage import ComplianceStage
 from fastroute.governance.tenants import TenantStage
@@ -23,6 +26,15 @@ from fastroute.quality.routes import TenantIdentifier
 from fastroute.quality.routes import install as install_quality
 from fastroute.server.keys import GATEWAY
 from fastroute.settings import Settings
+
+
+def build_cache_stage(settings: Settings) -> CacheStage | None:
+    """The response cache, sharing the analysis embedding (its own embedder only for text without one)."""
+    if not settings.cache.enabled:
+        return None
+    embedder = load_embedder(settings.models_dir)
+    cache = SemanticCache(settings.cache, embedder.embed, EMBEDDING_DIM)
+    return CacheStage(settings.cache, cache)
 
 
 def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
@@ -42,6 +54,11 @@ def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
     for observer in (s for s in stages if isinstance(s, ObservabilityStage)):
         observer.attach(budgets=budget_probe(governance.runtime))
     # then the response cache (semantic cache)
+    cache_stage = build_cache_stage(settings)
+    if cache_stage is not None:
+        stages.append(cache_stage)
+        for observer in (s for s in stages if isinstance(s, ObservabilityStage)):
+            observer.attach(cache_events=lambda: cache_stage.cache.counters)
     # budgets last: a cache hit above reserves nothing (governance)
     stages += governance.after_cache
     return stages
