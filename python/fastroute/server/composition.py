@@ -11,9 +11,9 @@ from aiohttp import web
 from fastroute.cache import SemanticCache
 from fastroute.cache.stage import CacheStage
 from fastroute.catalogue import Catalogue
-from fastroute.embedding import EMBEDDING_DIM, load_embedder
 from fastroute.compliance.report import install as install_compliance_report
 from fastroute.compliance.stage import ComplianceStage
+from fastroute.embedding import EMBEDDING_DIM, load_embedder
 from fastroute.governance.tenants import TenantStage
 from fastroute.governance.wiring import budget_probe, build_governance, install_governance_routes
 from fastroute.ledger import LedgerStage, SqliteLedger
