@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import hmac
 import re
 import time
 from dataclasses import asdict
@@ -14,15 +13,15 @@ from datetime import UTC, datetime
 import orjson
 from aiohttp import web
 
-from fastroute.errors import AuthenticationError, InvalidRequest, PermissionDenied
-from fastroute.governance.policy_load import PolicyError, hash_key
+from fastroute.errors import InvalidRequest
+from fastroute.governance.policy_load import PolicyError
 from fastroute.governance.runtime import GovernanceRuntime
-from fastroute.governance.tenants import bearer_token
 from fastroute.ledger import GROUP_BY, SqliteLedger
+from fastroute.server.admin_auth import ADMIN_AUTH, AdminAuth
+from fastroute.server.admin_auth import check_admin as shared_check_admin
 
 RUNTIME = web.AppKey("governance_runtime", GovernanceRuntime)
 LEDGER = web.AppKey("governance_ledger", SqliteLedger)
-ADMIN_TOKEN = web.AppKey("governance_admin_token", str)
 POLICY_BODY_LIMIT = 1024 * 1024
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -34,8 +33,10 @@ def install(
     app[RUNTIME] = runtime
     if ledger is not None:
         app[LEDGER] = ledger
-    if admin_token:
-        app[ADMIN_TOKEN] = admin_token
+    auth = app.get(ADMIN_AUTH)
+    if auth is None:
+        auth = app[ADMIN_AUTH] = AdminAuth(admin_token)
+    auth.hashed = lambda: runtime.holder.current.admin_token_sha256
     app.router.add_get("/admin/policy", get_policy)
     app.router.add_put("/admin/policy", put_policy)
     app.router.add_get("/admin/budgets", get_budgets)
@@ -45,18 +46,8 @@ def install(
 
 
 def check_admin(request: web.Request, *, allow_query: bool = True) -> None:
-    """401 unless the caller presents the admin token; 403 when no admin token is configured at all."""
-    token = request.app.get(ADMIN_TOKEN)
-    hashed = request.app[RUNTIME].holder.current.admin_token_sha256
-    if token is None and hashed is None:
-        raise PermissionDenied("The admin API is disabled: set FASTROUTE_ADMIN_TOKEN (or admin_token_sha256).")
-    given = bearer_token(request.headers) or (request.query.get("token", "") if allow_query else "")
-    ok = bool(given) and (
-        (token is not None and hmac.compare_digest(given.encode(), token.encode()))
-        or (hashed is not None and hmac.compare_digest(hash_key(given), hashed))
-    )
-    if not ok:
-        raise AuthenticationError("This endpoint needs the admin token (Authorization: Bearer <token>).")
+    """Governance routes need the admin token even when nothing else does (403 until one is configured)."""
+    shared_check_admin(request, allow_query=allow_query, required=True)
 
 
 def _json(data: object, status: int = 200) -> web.Response:

@@ -7,22 +7,21 @@ The admin token (when set) guards stats and the dashboard, as `Authorization: Be
 
 from __future__ import annotations
 
-import hmac
 from importlib import resources
 
 import orjson
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from fastroute.errors import AuthenticationError, InvalidRequest, NotFound
+from fastroute.errors import InvalidRequest, NotFound
 from fastroute.observability.sources import breaker_probe, call_probe
 from fastroute.observability.stage import ObservabilityStage
 from fastroute.observability.stats import DEFAULT_PERIOD, PERIODS
+from fastroute.server.admin_auth import check_admin
 from fastroute.server.keys import GATEWAY
 from fastroute.server.middleware import request_id
 
 OBSERVABILITY = web.AppKey("observability", ObservabilityStage)
-ADMIN_TOKEN = web.AppKey("observability_admin_token", str)
 CHAT_PATH = "/v1/chat/completions"
 ASSETS = {
     "dashboard.js": "application/javascript",
@@ -30,11 +29,9 @@ ASSETS = {
 }
 
 
-def install(app: web.Application, stage: ObservabilityStage, admin_token: str | None) -> None:
+def install(app: web.Application, stage: ObservabilityStage) -> None:
     """Adds the routes and the response hook that counts chat requests refused before the pipeline."""
     app[OBSERVABILITY] = stage
-    if admin_token:
-        app[ADMIN_TOKEN] = admin_token
     app.on_response_prepare.append(_on_response_prepare)
     app.on_startup.append(_attach_sources)
     if stage.settings.metrics:
@@ -72,19 +69,6 @@ async def _attach_sources(app: web.Application) -> None:
 async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
     if request.path == CHAT_PATH:
         request.app[OBSERVABILITY].response_started(request_id(request), response.status, request.path)
-
-
-def check_admin(request: web.Request) -> None:
-    """Refuses with 401 unless the admin token (if one is set) came as a bearer header or `?token=`."""
-    token = request.app.get(ADMIN_TOKEN)
-    if token is None:
-        return
-    auth = request.headers.get("Authorization", "")
-    given = auth[7:].strip() if auth[:7].lower() == "bearer " else request.query.get("token", "")
-    if not given or not hmac.compare_digest(given.encode(), token.encode()):
-        raise AuthenticationError(
-            "This endpoint needs the admin token (Authorization: Bearer <FASTROUTE_ADMIN_TOKEN> or ?token=)."
-        )
 
 
 async def metrics(request: web.Request) -> web.Response:

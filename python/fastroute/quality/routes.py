@@ -7,7 +7,6 @@ routes take the admin token (when set) as `Authorization: Bearer <token>` or `?t
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
@@ -15,11 +14,12 @@ import orjson
 from aiohttp import web
 
 from fastroute.chat_request import parse_json_body
-from fastroute.errors import AuthenticationError, InvalidRequest
+from fastroute.errors import InvalidRequest
 from fastroute.pipeline import Tenant
 from fastroute.quality.feedback import parse_feedback
 from fastroute.quality.report import DEFAULT_PERIOD, PERIODS, quality_report
 from fastroute.quality.stage import QualityStage
+from fastroute.server.admin_auth import check_admin
 from fastroute.server.chat import read_body
 
 FEEDBACK_BODY_LIMIT = 64 * 1024
@@ -41,16 +41,11 @@ class NoTenancy:
 
 QUALITY = web.AppKey("quality", QualityStage)
 IDENTIFIER = web.AppKey("quality_tenants", TenantIdentifier)
-ADMIN_TOKEN = web.AppKey("quality_admin_token", str)
 
 
-def install(
-    app: web.Application, stage: QualityStage, admin_token: str | None, tenants: TenantIdentifier | None = None
-) -> None:
+def install(app: web.Application, stage: QualityStage, tenants: TenantIdentifier | None = None) -> None:
     app[QUALITY] = stage
     app[IDENTIFIER] = tenants or NoTenancy()
-    if admin_token:
-        app[ADMIN_TOKEN] = admin_token
     app.router.add_post("/v1/feedback", post_feedback)
     app.router.add_get("/admin/quality", get_quality)
     app.router.add_post("/admin/quality/reset", post_reset)
@@ -64,18 +59,6 @@ async def post_feedback(request: web.Request) -> web.Response:
     tenant = await request.app[IDENTIFIER].identify(request.headers)
     feedback = parse_feedback(parse_json_body(await read_body(request, FEEDBACK_BODY_LIMIT)))
     return _json(await request.app[QUALITY].feedback(tenant, feedback))
-
-
-def check_admin(request: web.Request) -> None:
-    token = request.app.get(ADMIN_TOKEN)
-    if token is None:
-        return
-    auth = request.headers.get("Authorization", "")
-    given = auth[7:].strip() if auth[:7].lower() == "bearer " else request.query.get("token", "")
-    if not given or not hmac.compare_digest(given.encode(), token.encode()):
-        raise AuthenticationError(
-            "This endpoint needs the admin token (Authorization: Bearer <FASTROUTE_ADMIN_TOKEN> or ?token=)."
-        )
 
 
 async def get_quality(request: web.Request) -> web.Response:

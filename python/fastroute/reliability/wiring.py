@@ -6,7 +6,6 @@ Everything lives under typed AppKeys; the Redis breaker store is opened and clos
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -18,19 +17,19 @@ from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
 from fastroute.catalogue import Catalogue
-from fastroute.errors import AuthenticationError, InvalidRequest, Overloaded, RequestTimeout, error_body
+from fastroute.errors import InvalidRequest, Overloaded, RequestTimeout, error_body
 from fastroute.reliability.breaker import BreakerBoard, BreakerPolicy, BreakerStore, InProcessBreakerStore
 from fastroute.reliability.dispatcher import Dispatcher
 from fastroute.reliability.latency import LatencyBoard
 from fastroute.reliability.limiter import InFlightLimiter
 from fastroute.reliability.settings import ReliabilitySettings
+from fastroute.server.admin_auth import check_admin
 from fastroute.settings import Settings
 
 log = logging.getLogger("fastroute.reliability")
 
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 LIMITER = web.AppKey("in_flight_limiter", InFlightLimiter)
-ADMIN_TOKEN = web.AppKey("reliability_admin_token", str)
 BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
 MAX_BODY = web.AppKey("reliability_max_body_bytes", int)
 
@@ -75,8 +74,6 @@ def install_reliability(app: web.Application, settings: Settings, dispatcher: Di
     app[LIMITER] = InFlightLimiter(settings.server.max_in_flight)
     app[BODY_TIMEOUT] = settings.reliability.body_timeout_s
     app[MAX_BODY] = settings.server.max_body_bytes  # a larger declared body is refused by the handler at once
-    if settings.admin_token:
-        app[ADMIN_TOKEN] = settings.admin_token
     app.middlewares.append(in_flight_middleware)
     app.router.add_get("/admin/upstreams", admin_upstreams)
     app.router.add_get("/openapi.json", openapi_description)
@@ -114,11 +111,7 @@ async def in_flight_middleware(request: web.Request, handler: Handler) -> web.St
 
 async def admin_upstreams(request: web.Request) -> web.Response:
     """`GET /admin/upstreams`: each deployment's breaker state and latency statistics."""
-    token = request.app.get(ADMIN_TOKEN)
-    if token is not None:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise AuthenticationError("This admin endpoint needs 'Authorization: Bearer <FASTROUTE_ADMIN_TOKEN>'.")
+    check_admin(request)
     dispatcher = request.app[DISPATCHER]
     limiter = request.app[LIMITER]
     views = await dispatcher.breakers.views()

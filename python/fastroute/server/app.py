@@ -23,6 +23,7 @@ from fastroute.providers.http import SessionPool
 from fastroute.reliability.wiring import build_dispatcher, install_reliability
 from fastroute.routing.loader import load_scorer
 from fastroute.routing.router import Router
+from fastroute.server.admin_auth import ADMIN_AUTH, AdminAuth
 from fastroute.server.chat import chat_completions, list_models
 from fastroute.server.composition import build_stages, install_routes
 from fastroute.server.keys import GATEWAY, SETTINGS
@@ -72,6 +73,7 @@ def create_app(
     dispatcher = build_dispatcher(settings, catalogue, settings.reliability)
     gateway = Gateway(catalogue, providers, router, analyzer, conversation_text, stage_list, timeouts, dispatcher)
     app[SETTINGS] = settings
+    app[ADMIN_AUTH] = AdminAuth(settings.admin_token)
     app[GATEWAY] = gateway
     app[POOL] = pool
     app.cleanup_ctx.append(_lifecycle)

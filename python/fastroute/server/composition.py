@@ -68,12 +68,12 @@ def install_routes(app: web.Application, settings: Settings, stages: list[Stage]
     """Admin, metrics and dashboard routes contributed by subsystems."""
     observability = next((s for s in stages if isinstance(s, ObservabilityStage)), None)
     if observability is not None:
-        install_observability(app, observability, settings.admin_token)
+        install_observability(app, observability)
     quality = next((s for s in stages if isinstance(s, QualityStage)), None)
     if quality is not None and quality.settings.enabled:
         quality.bind(app[GATEWAY])
         tenants = next((s for s in stages if isinstance(s, TenantIdentifier)), None)
-        install_quality(app, quality, settings.admin_token, tenants)
+        install_quality(app, quality, tenants)
         if observability is not None:  # quality gauges beside the savings, in visibility's registry
             limit = settings.observability.max_label_values
             observability.metrics.registry.register(QualityCollector(quality, max_apps=limit))
