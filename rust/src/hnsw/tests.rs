@@ -1,0 +1,172 @@
+//! HNSW tests: recall against exact search (with deletes and slot reuse), bytes round trip, threads.
+
+use super::*;
+use std::sync::{Arc, RwLock};
+
+fn unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut s = seed;
+    let mut next = move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+    };
+    let centers: Vec<Vec<f32>> = (0..20)
+        .map(|_| (0..dim).map(|_| next()).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            let c = &centers[i % centers.len()];
+            let mut v: Vec<f32> = c.iter().map(|x| x + 0.3 * next()).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= norm);
+            v
+        })
+        .collect()
+}
+
+fn exact(data: &[Vec<f32>], alive: &[bool], q: &[f32]) -> u64 {
+    let mut best = (f32::MIN, 0u64);
+    for (i, v) in data.iter().enumerate() {
+        if alive[i] {
+            let d = dot(q, v);
+            if d > best.0 {
+                best = (d, i as u64);
+            }
+        }
+    }
+    best.1
+}
+
+#[test]
+fn dot_kernels_agree() {
+    let v = unit_vectors(2, 37, 1);
+    assert!((dot(&v[0], &v[1]) - dot_portable(&v[0], &v[1])).abs() < 1e-5);
+}
+
+#[test]
+fn recall_against_exact_search_with_deletes_and_reuse() {
+    let dim = 32;
+    let data = unit_vectors(3000, dim, 7);
+    let mut h = Hnsw::new(dim, 16, 100, 10_000);
+    for (i, v) in data.iter().enumerate() {
+        h.insert(i as u64, v).unwrap();
+    }
+    let mut alive = vec![true; data.len()];
+    for i in (0..data.len()).step_by(3) {
+        assert!(h.delete(i as u64));
+        alive[i] = false;
+    }
+    assert!(!h.delete(0));
+    assert_eq!(h.len(), 2000);
+    // Reuse freed slots with fresh vectors under new ids.
+    let extra = unit_vectors(500, dim, 99);
+    let mut all = data.clone();
+    for (j, v) in extra.iter().enumerate() {
+        h.insert((data.len() + j) as u64, v).unwrap();
+        all.push(v.clone());
+        alive.push(true);
+    }
+    assert_eq!(h.capacity_used(), 3000);
+    let queries = unit_vectors(200, dim, 1234);
+    let mut hits = 0;
+    for q in &queries {
+        let got = h.search(q, 1, 64).unwrap();
+        assert!(alive[got[0].0 as usize], "deleted id returned");
+        if got[0].0 == exact(&all, &alive, q) {
+            hits += 1;
+        }
+    }
+    // Queries come from clusters unlike the data, a hard case: compare with a fresh build of the same set.
+    let mut fresh = Hnsw::new(dim, 16, 100, 10_000);
+    for (i, v) in all.iter().enumerate() {
+        if alive[i] {
+            fresh.insert(i as u64, v).unwrap();
+        }
+    }
+    let fresh_hits = queries
+        .iter()
+        .filter(|q| fresh.search(q, 1, 64).unwrap()[0].0 == exact(&all, &alive, q))
+        .count();
+    assert!(
+        hits >= 170 && hits + 6 >= fresh_hits,
+        "recall@1 {hits}/200, fresh build {fresh_hits}/200"
+    );
+    // In-distribution queries (perturbed live points) find their point almost always.
+    let mut near = 0;
+    for (i, v) in all.iter().enumerate().filter(|(i, _)| alive[*i]).take(300) {
+        let q: Vec<f32> = v.iter().map(|x| x * 1.01).collect();
+        if h.search(&q, 1, 64).unwrap()[0].0 == i as u64 {
+            near += 1;
+        }
+    }
+    assert!(near >= 297, "self-recall {near}/300");
+}
+
+#[test]
+fn round_trip_bytes_and_reject_corrupt() {
+    let dim = 16;
+    let data = unit_vectors(300, dim, 3);
+    let mut h = Hnsw::new(dim, 8, 50, 1000);
+    for (i, v) in data.iter().enumerate() {
+        h.insert(i as u64 * 10, v).unwrap();
+    }
+    h.delete(50);
+    let bytes = h.to_bytes();
+    let h2 = Hnsw::from_bytes(&bytes).unwrap();
+    assert_eq!(h2.len(), h.len());
+    for q in data.iter().take(20) {
+        assert_eq!(h.search(q, 3, 30).unwrap(), h2.search(q, 3, 30).unwrap());
+    }
+    assert!(Hnsw::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    assert!(Hnsw::from_bytes(b"nonsense").is_err());
+    let mut bad = bytes.clone();
+    let last = bad.len() - 1;
+    bad[last] = 0xff;
+    bad[last - 1] = 0xff;
+    assert!(Hnsw::from_bytes(&bad).is_err() || !h.is_empty());
+}
+
+#[test]
+fn full_and_dim_errors() {
+    let mut h = Hnsw::new(4, 4, 10, 2);
+    h.insert(1, &[1.0, 0.0, 0.0, 0.0]).unwrap();
+    h.insert(2, &[0.0, 1.0, 0.0, 0.0]).unwrap();
+    assert_eq!(h.insert(3, &[0.0, 0.0, 1.0, 0.0]), Err(IndexError::Full(2)));
+    assert!(matches!(
+        h.insert(3, &[0.0]),
+        Err(IndexError::DimMismatch { .. })
+    ));
+    // Replacing an existing id reuses its slot.
+    h.insert(2, &[0.0, 0.0, 1.0, 0.0]).unwrap();
+    assert_eq!(h.search(&[0.0, 0.0, 1.0, 0.0], 1, 10).unwrap()[0].0, 2);
+    assert!(h.search(&[0.0, 0.0, 1.0, 0.0], 1, 10).unwrap()[0].1 > 0.99);
+}
+
+#[test]
+fn concurrent_search_from_threads() {
+    let dim = 16;
+    let data = unit_vectors(1000, dim, 5);
+    let mut h = Hnsw::new(dim, 12, 60, 2000);
+    for (i, v) in data.iter().enumerate() {
+        h.insert(i as u64, v).unwrap();
+    }
+    let shared = Arc::new(RwLock::new(h));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let idx = Arc::clone(&shared);
+            let qs = data.clone();
+            std::thread::spawn(move || {
+                let mut ok = 0;
+                for (i, q) in qs.iter().enumerate().skip(t).step_by(4) {
+                    if idx.read().unwrap().search(q, 1, 32).unwrap()[0].0 == i as u64 {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(total >= 990, "self-recall {total}/1000");
+}

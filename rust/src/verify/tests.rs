@@ -1,0 +1,133 @@
+//! Tests of the verifier (rules, numbers, entities) and a timing probe.
+
+use super::*;
+
+
+fn check(a: &str, b: &str) -> Option<&'static str> {
+    verify(&signature(a), &signature(b))
+}
+
+#[test]
+fn rules_fire_and_paraphrases_pass() {
+    assert_eq!(
+        check("What is 7 times 8?", "What is seven times eight?"),
+        None
+    );
+    assert_eq!(
+        check(
+            "I have twenty-one apples and a dozen pears",
+            "I have 21 apples and 12 pears"
+        ),
+        None
+    );
+    assert_eq!(
+        check("What is 10 minus 4?", "What is 4 minus 10?"),
+        Some("R1-numbers")
+    );
+    assert_eq!(check("Increase it by 10%", "Increase it by 0.1"), None);
+    assert_eq!(check("Is it hot?", "Isn't it hot?"), Some("R2-negation"));
+    assert_eq!(
+        check("Q\nA. cat\nB. dog", "Q\nA. dog\nB. cat"),
+        Some("R3-options")
+    );
+    assert_eq!(
+        check("Pick (a) tea (b) coffee", "Pick (a) coffee (b) tea"),
+        Some("R3-options")
+    );
+    assert_eq!(
+        check(
+            "What is the capital of France?",
+            "What is the capital of Germany?"
+        ),
+        Some("R4-entities")
+    );
+    assert_eq!(
+        check("Convert celsius to kelvin", "Convert kelvin to celsius"),
+        Some("R4-order")
+    );
+    assert_eq!(
+        check("Why does `x = 1` fail?", "Why does `y = 1` fail?"),
+        Some("R5-code")
+    );
+    assert_eq!(
+        check(
+            "Write a poem about the sea",
+            "Write a short poem about the sea"
+        ),
+        Some("R6-refinement")
+    );
+    assert_eq!(
+        check(&"w ".repeat(3000), &"w ".repeat(3000)),
+        Some("R7-size")
+    );
+}
+
+#[test]
+fn arbitrary_text_never_panics() {
+    for t in [
+        "", "`", "```", "(a)", "\"", "“x", "-", "-.5", "1/0", "½ ² ٣", "A) ", "(", "I", "9,",
+        "a'b'c",
+    ] {
+        let s = signature(t);
+        let _ = verify(&s, &s);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use std::time::Instant;
+
+    /// `cargo test --release --lib verify::timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn signature_cost_breakdown() {
+        let text = "Statement 1 | If a group has an element of order 15 it must have at least 8 elements of order 15. \
+                    Statement 2 | If a group has more than 8 elements of order 15, it must have at least 16 elements of \
+                    order 15. Which of these is True for Paris and \"New York\"?\nA. True, True\nB. False, False\n\
+                    C. True, False\nD. False, True\nAnswer:";
+        let n = 20_000;
+        let time = |name: &str, f: &dyn Fn()| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            println!(
+                "{name}: {:.2} us",
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
+        };
+        let (prose, _) = split_code(text);
+        let chars: Vec<char> = prose.chars().collect();
+        let toks = tokens(&prose);
+        let ents = entities(&prose);
+        time("signature", &|| {
+            let _ = std::hint::black_box(signature(text));
+        });
+        time("split_code", &|| {
+            let _ = std::hint::black_box(split_code(text));
+        });
+        time("tokens", &|| {
+            let _ = std::hint::black_box(tokens(&prose));
+        });
+        time("digit_numbers", &|| {
+            let _ = std::hint::black_box(digit_numbers(&chars));
+        });
+        time("word_numbers", &|| {
+            let _ = std::hint::black_box(word_numbers(&chars));
+        });
+        time("options", &|| {
+            let _ = std::hint::black_box(options(&prose));
+        });
+        time("entities", &|| {
+            let _ = std::hint::black_box(entities(&prose));
+        });
+        time("anchors", &|| {
+            let _ = std::hint::black_box(anchors(&toks, &ents));
+        });
+        let s = signature(text);
+        time("verify", &|| {
+            let _ = std::hint::black_box(verify(&s, &s));
+        });
+    }
+}
