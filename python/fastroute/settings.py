@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastroute.cache.settings import CacheSettings
 from fastroute.env_values import (
     Env,
     SettingsError,
@@ -21,7 +22,6 @@ from fastroute.env_values import (
     env_path,
     env_str,
 )
-from fastroute.cache.settings import CacheSettings
 from fastroute.governance.settings import GovernanceSettings
 from fastroute.observability.settings import ObservabilitySettings
 from fastroute.quality.settings import QualitySettings
