@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-COLOURS = {"direct": "#4c72b0", "fastroute": "#dd8452", "nginx": "#55a868"}
+COLOURS = {"direct": "#4c72b0", "fastroute": "#dd8452", "fastroute-nopolicy": "#8172b3", "nginx": "#55a868"}
 
 
 def plot_latency(report: dict[str, Any], out: Path) -> None:
