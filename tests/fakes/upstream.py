@@ -36,3 +36,17 @@ class FaultPlan:
 def fake_upstream(models: dict[str, SimulatedModel] | None = None) -> tuple[Simulator, FaultPlan]:
     plan = FaultPlan()
     return Simulator(dict(models or FAST_MODELS), fault_hook=plan), plan
+
+
+def serve_config(base_url: str, *, input_cost: float = 1e-06, output_cost: float = 2e-06) -> dict[str, Any]:
+    """A `FASTROUTE_CONFIG` for `fastroute serve` subprocesses: three tiers, all on one simulator."""
+    price = {"input_cost_per_token": input_cost, "output_cost_per_token": output_cost}
+    return {
+        "replace_catalogue": True,
+        "providers": {"sim": {"kind": "openai", "base_url": f"{base_url}/v1"}},
+        "models": {
+            f"sim-{tier}": {"provider": "sim", "upstream_model": f"sim-{tier}-1", "tier": tier, **price}
+            for tier in ("budget", "mid", "frontier")
+        },
+        "tiers": {tier: [f"sim-{tier}"] for tier in ("budget", "mid", "frontier")},
+    }

@@ -11,7 +11,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import orjson
@@ -20,24 +19,11 @@ import yaml
 from aiohttp import web
 
 from fastroute.simulator.upstream import SimulatedModel, Simulator
+from tests.fakes.upstream import serve_config
 
 pytestmark = pytest.mark.asyncio
 
 SLOW = SimulatedModel(ttft_s=0.3, tokens_per_s=100, min_words=20, max_words=30)  # ~0.5 s per answer
-
-
-def catalogue_config(base_url: str) -> dict[str, Any]:
-    price = {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}
-    return {
-        "replace_catalogue": True,
-        "providers": {"sim": {"kind": "openai", "base_url": f"{base_url}/v1"}},
-        "models": {
-            "sim-budget": {"provider": "sim", "upstream_model": "sim-budget-1", "tier": "budget", **price},
-            "sim-mid": {"provider": "sim", "upstream_model": "sim-mid-1", "tier": "mid", **price},
-            "sim-frontier": {"provider": "sim", "upstream_model": "sim-frontier-1", "tier": "frontier", **price},
-        },
-        "tiers": {"budget": ["sim-budget"], "mid": ["sim-mid"], "frontier": ["sim-frontier"]},
-    }
 
 
 @pytest.fixture
@@ -56,7 +42,7 @@ async def simulator() -> AsyncIterator[tuple[Simulator, str]]:
 
 async def start_gateway(tmp_path: Path, sim_url: str) -> tuple[asyncio.subprocess.Process, str]:
     config = tmp_path / "fastroute.yaml"
-    config.write_text(yaml.safe_dump(catalogue_config(sim_url)))
+    config.write_text(yaml.safe_dump(serve_config(sim_url)))
     env = {
         **os.environ,
         "FASTROUTE_CONFIG": str(config),

@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -21,26 +20,13 @@ from aiohttp import web
 
 from fastroute.server.workers import CRASH_LOOP_S
 from fastroute.simulator.upstream import SimulatedModel, Simulator
+from tests.fakes.upstream import serve_config
 
 pytestmark = [
     pytest.mark.asyncio,
     pytest.mark.skipif(not hasattr(os, "fork") or not Path("/proc").is_dir(), reason="needs fork and /proc"),
 ]
 BUSY = SimulatedModel(min_words=20, max_words=30)
-
-
-def config(base_url: str) -> dict[str, Any]:
-    price = {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}
-    return {
-        "replace_catalogue": True,
-        "providers": {"sim": {"kind": "openai", "base_url": f"{base_url}/v1"}},
-        "models": {
-            "sim-budget": {"provider": "sim", "upstream_model": "sim-budget-1", "tier": "budget", **price},
-            "sim-mid": {"provider": "sim", "upstream_model": "sim-mid-1", "tier": "mid", **price},
-            "sim-frontier": {"provider": "sim", "upstream_model": "sim-frontier-1", "tier": "frontier", **price},
-        },
-        "tiers": {"budget": ["sim-budget"], "mid": ["sim-mid"], "frontier": ["sim-frontier"]},
-    }
 
 
 @pytest.fixture
@@ -95,7 +81,7 @@ async def burst(url: str, n: int) -> list[int]:
 
 async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simulator: str) -> None:
     path = tmp_path / "fastroute.yaml"
-    path.write_text(yaml.safe_dump(config(simulator)))
+    path.write_text(yaml.safe_dump(serve_config(simulator)))
     env = {
         **os.environ,
         "FASTROUTE_CONFIG": str(path),
