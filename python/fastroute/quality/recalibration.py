@@ -36,6 +36,21 @@ class RecalibrationEvent:
     ci_high: float
     target: float
 
+    def row(self) -> tuple[float, str, str, str, str, int, float, float, float, float]:
+        """The values of one row of the store's event table, in its column order."""
+        return (
+            self.ts,
+            self.app,
+            self.tier,
+            self.action,
+            self.signal,
+            self.n,
+            self.rate,
+            self.ci_low,
+            self.ci_high,
+            self.target,
+        )
+
     def describe(self) -> str:
         verb = "demoted" if self.action == "raise" else "restored"
         return (

@@ -334,20 +334,7 @@ class QualityStage(Stage):
         if event is None:
             return
         self.moves[event.action] += 1
-        self.store.add_event(
-            (
-                event.ts,
-                event.app,
-                event.tier,
-                event.action,
-                event.signal,
-                event.n,
-                event.rate,
-                event.ci_low,
-                event.ci_high,
-                event.target,
-            )
-        )
+        self.store.add_event(event.row())
         audit.warning("%s", event.describe())
 
     async def feedback(self, tenant: Tenant, feedback: Feedback) -> dict[str, Any]:
@@ -390,19 +377,6 @@ class QualityStage(Stage):
             event = RecalibrationEvent(
                 now, app, tier, "restore", "operator", 0, 0.0, 0.0, 1.0, self.recalibrator.target
             )
-            self.store.add_event(
-                (
-                    event.ts,
-                    event.app,
-                    event.tier,
-                    event.action,
-                    event.signal,
-                    event.n,
-                    event.rate,
-                    event.ci_low,
-                    event.ci_high,
-                    event.target,
-                )
-            )
+            self.store.add_event(event.row())
             audit.warning("quality: app %r tier %s restored by an operator", app, tier)
         return tiers
