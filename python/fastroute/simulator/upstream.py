@@ -139,6 +139,12 @@ class Simulator:
             err = {"error": {"message": fault.message, "type": "server_error", "param": None, "code": None}}
         return web.json_response(err, status=fault.status, headers=headers)
 
+    async def _generate_whole(self, profile: SimulatedModel, completion_tokens: int) -> None:
+        """Takes as long as the model would to write a whole (non-streamed) answer, and counts it."""
+        gen_s = completion_tokens / profile.tokens_per_s if profile.tokens_per_s else 0.0
+        await asyncio.sleep(profile.ttft_s + gen_s)
+        self.stats.completed += 1
+
     def _profile(self, model: str) -> SimulatedModel | None:
         return self.models.get(model)
 
@@ -170,8 +176,7 @@ class Simulator:
         if fault is not None and fault.kind == "malformed":
             return web.Response(body=b"{not json", content_type="application/json")
         if not body.get("stream"):
-            await asyncio.sleep(profile.ttft_s + (c_tok / profile.tokens_per_s if profile.tokens_per_s else 0))
-            self.stats.completed += 1
+            await self._generate_whole(profile, c_tok)
             return web.json_response(
                 {
                     "id": cid,
@@ -241,8 +246,7 @@ class Simulator:
         if fault is not None and fault.kind == "malformed":
             return web.Response(body=b"{not json", content_type="application/json")
         if not body.get("stream"):
-            await asyncio.sleep(profile.ttft_s + (c_tok / profile.tokens_per_s if profile.tokens_per_s else 0))
-            self.stats.completed += 1
+            await self._generate_whole(profile, c_tok)
             return web.json_response(
                 {
                     "id": mid,
