@@ -21,12 +21,9 @@ from fastroute.governance.state import RATE_WINDOW_S, Line
 
 log = logging.getLogger("fastroute.governance")
 
-# KEYS: per line (hash, zset of reservation expiries). ARGV: now, expiry, rid, amount, then (limit, ttl) per line.
-_RESERVE = """
-local now = tonumber(ARGV[1]); local exp = tonumber(ARGV[2]); local rid = ARGV[3]; local amount = tonumber(ARGV[4])
-local n = #KEYS / 2
-for i = 1, n do
-  local h, z = KEYS[2*i-1], KEYS[2*i]
+# Releases a line's reservations whose expiry has passed (a replica died before settling them).
+_PURGE_EXPIRED = """
+local function purge_expired(h, z, now)
   local dead = redis.call('ZRANGEBYSCORE', z, '-inf', now)
   for _, r in ipairs(dead) do
     local a = redis.call('HGET', h, 'r:' .. r)
@@ -36,6 +33,16 @@ for i = 1, n do
     end
     redis.call('ZREM', z, r)
   end
+end
+"""
+
+# KEYS: per line (hash, zset of reservation expiries). ARGV: now, expiry, rid, amount, then (limit, ttl) per line.
+_RESERVE = _PURGE_EXPIRED + """
+local now = tonumber(ARGV[1]); local exp = tonumber(ARGV[2]); local rid = ARGV[3]; local amount = tonumber(ARGV[4])
+local n = #KEYS / 2
+for i = 1, n do
+  local h, z = KEYS[2*i-1], KEYS[2*i]
+  purge_expired(h, z, now)
   local spent = tonumber(redis.call('HGET', h, 'spent') or '0')
   local reserved = math.max(0, tonumber(redis.call('HGET', h, 'reserved') or '0'))
   if spent + reserved + amount > tonumber(ARGV[3 + 2*i]) + 1e-12 then return i - 1 end
@@ -72,19 +79,11 @@ return 1
 """
 
 # KEYS: per line (hash, zset). ARGV: now. Returns spent, reserved per line (expired reservations purged).
-_LEVELS = """
+_LEVELS = _PURGE_EXPIRED + """
 local now = tonumber(ARGV[1]); local out = {}
 for i = 1, #KEYS / 2 do
   local h, z = KEYS[2*i-1], KEYS[2*i]
-  local dead = redis.call('ZRANGEBYSCORE', z, '-inf', now)
-  for _, r in ipairs(dead) do
-    local a = redis.call('HGET', h, 'r:' .. r)
-    if a then
-      redis.call('HINCRBYFLOAT', h, 'reserved', -tonumber(a))
-      redis.call('HDEL', h, 'r:' .. r)
-    end
-    redis.call('ZREM', z, r)
-  end
+  purge_expired(h, z, now)
   out[#out+1] = redis.call('HGET', h, 'spent') or '0'
   out[#out+1] = redis.call('HGET', h, 'reserved') or '0'
 end
