@@ -6,12 +6,9 @@ serialises access to the one connection. `append` only queues; a background task
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from fastroute.ledger.record import LedgerRecord
+from fastroute.sqlite_batch import SqliteBatchWriter
 
 log = logging.getLogger("fastroute.ledger")
 
@@ -187,107 +185,26 @@ def _record(row: sqlite3.Row) -> LedgerRecord:
     return LedgerRecord(**data)
 
 
-class SqliteLedger:
+class SqliteLedger(SqliteBatchWriter):
     """SQLite in WAL mode at `path`; appends are batched every `flush_interval_s` or `batch_size` records."""
 
     def __init__(self, path: Path, *, flush_interval_s: float = 0.2, batch_size: int = 512) -> None:
-        self.path = path
-        self.flush_interval_s = flush_interval_s
+        super().__init__(path, name="ledger", flush_interval_s=flush_interval_s)
         self.batch_size = batch_size
-        self._pending: list[LedgerRecord] = []
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
-        self._writer: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._write_lock = asyncio.Lock()
-        self.written = 0
 
-    async def start(self) -> None:
-        if self._executor is not None:
-            return
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastroute-ledger")
-        await self._run(self._open)
-        self._wake = asyncio.Event()
-        self._write_lock = asyncio.Lock()
-        self._writer = asyncio.create_task(self._write_loop(), name="ledger-writer")
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+    def _prepare(self, conn: sqlite3.Connection) -> None:
         conn.executescript(_SCHEMA)
         # Columns added after a database was created are added in place (older rows read NULL).
         have = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
         for name, sql_type in _ADDED_COLUMNS:
             if name not in have:
                 conn.execute(f"ALTER TABLE requests ADD COLUMN {name} {sql_type}")
-        self._conn = conn
-
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        assert self._executor is not None, "ledger not started"
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def append(self, record: LedgerRecord) -> None:
         """Queues a record; it reaches disk within `flush_interval_s` (or at once when a batch is full)."""
-        self._pending.append(record)
+        self._queue(_INSERT, _row(record))
         if len(self._pending) >= self.batch_size:
-            self._wake.set()
-
-    async def _write_loop(self) -> None:
-        while True:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancellation close() sends.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.flush_interval_s):
-                    await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("ledger: writing a batch failed; it stays queued")
-
-    async def flush(self) -> None:
-        """Writes everything queued so far (in one transaction)."""
-        async with self._write_lock:
-            if not self._pending or self._conn is None:
-                return
-            batch, self._pending = self._pending, []
-            assert self._executor is not None
-            write = asyncio.get_running_loop().run_in_executor(self._executor, self._insert, [_row(r) for r in batch])
-            try:
-                # Shielded: if the caller is cancelled (shutdown), the batch still lands, exactly once.
-                await asyncio.shield(write)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self._pending[:0] = batch
-                raise
-            self.written += len(batch)
-
-    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
-        assert self._conn is not None
-        with self._conn:
-            self._conn.execute("BEGIN")
-            self._conn.executemany(_INSERT, rows)
-
-    async def close(self) -> None:
-        """Stops the writer and flushes what is queued, so a restart loses nothing."""
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
-        if self._executor is None:
-            return
-        try:
-            await self.flush()
-        finally:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                await self._run(conn.close)
-            self._executor.shutdown(wait=True)
-            self._executor = None
+            self._wake_writer()
 
     async def spend(
         self,

@@ -7,16 +7,15 @@ only names, scores and the feedback comment the client chose to send.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from fastroute.sqlite_batch import SqliteBatchWriter
 
 log = logging.getLogger("fastroute.quality")
 
@@ -144,7 +143,7 @@ def utc_day(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
 
-class QualityStore:
+class QualityStore(SqliteBatchWriter):
     """SQLite (WAL) at `path`. `start()` before use, `close()` flushes what is queued."""
 
     def __init__(
@@ -156,103 +155,43 @@ class QualityStore:
         flush_interval_s: float = 0.2,
         prune_interval_s: float = 300.0,
     ) -> None:
-        self.path = path
+        super().__init__(path, name="quality", flush_interval_s=flush_interval_s)
         self.retention_s = retention_days * 86400.0
         self.max_records = max_records
-        self.flush_interval_s = flush_interval_s
         self.prune_interval_s = prune_interval_s
-        self._pending: list[tuple[str, tuple[Any, ...]]] = []
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
-        self._writer: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
         self._next_prune = 0.0
 
     async def start(self) -> None:
         if self._executor is not None:
             return
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastroute-quality")
-        self._lock = asyncio.Lock()
-        await self._run(self._open)
+        await super().start()
         await self.prune()
-        self._writer = asyncio.create_task(self._write_loop(), name="quality-writer")
 
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+    def _prepare(self, conn: sqlite3.Connection) -> None:
         conn.executescript(_SCHEMA)
-        self._conn = conn
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        assert self._executor is not None, "quality store not started"
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
-        if self._executor is None:
-            return
-        try:
-            await self.flush()
-        finally:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                await self._run(conn.close)
-            self._executor.shutdown(wait=True)
-            self._executor = None
+    async def _after_flush(self) -> None:
+        if time.time() >= self._next_prune:
+            await self.prune()
 
     # writes: queued, batched on the writer thread
 
     def add_route(self, record: RouteRecord) -> None:
-        self._pending.append((_INSERT_ROUTE, record.row()))
+        self._queue(_INSERT_ROUTE, record.row())
 
     def add_shadow(self, result: ShadowResult) -> None:
-        self._pending.append((_INSERT_SHADOW, result.row()))
+        self._queue(_INSERT_SHADOW, result.row())
 
     def add_spend(self, usd: float, ts: float) -> None:
         if usd > 0:
-            self._pending.append((_ADD_SPEND, (utc_day(ts), usd)))
+            self._queue(_ADD_SPEND, (utc_day(ts), usd))
 
     def add_event(self, values: tuple[Any, ...]) -> None:
-        self._pending.append((_INSERT_EVENT, values))
+        self._queue(_INSERT_EVENT, values)
 
     async def set_feedback(self, request_id: str, app: str, score: float, comment: str | None) -> None:
-        self._pending.append((_SET_FEEDBACK, (score, time.time(), comment, request_id, app)))
+        self._queue(_SET_FEEDBACK, (score, time.time(), comment, request_id, app))
         await self.flush()
-
-    async def _write_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            try:
-                await self.flush()
-                if time.time() >= self._next_prune:
-                    await self.prune()
-            except Exception:
-                log.exception("quality store: writing a batch failed; it stays queued")
-
-    async def flush(self) -> None:
-        async with self._lock:
-            if not self._pending or self._conn is None:
-                return
-            batch, self._pending = self._pending, []
-            try:
-                await self._run(self._write, batch)
-            except BaseException:
-                self._pending[:0] = batch
-                raise
-
-    def _write(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
-        assert self._conn is not None
-        with self._conn:
-            self._conn.execute("BEGIN")
-            for sql, params in batch:
-                self._conn.execute(sql, params)
 
     async def prune(self, now: float | None = None) -> int:
         """Deletes records past retention and the oldest beyond `max_records`; returns routes deleted."""
