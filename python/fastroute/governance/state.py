@@ -6,6 +6,7 @@ replicas with atomic Lua scripts. Must not know about requests or policies: only
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,15 +54,39 @@ class StateStore(Protocol):
 
 @dataclass(slots=True)
 class _Counter:
+    """Settled spend plus live reservations, with a running total so a check is O(1) amortised (it used to
+    rescan every live reservation, O(in-flight requests) per check)."""
+
     spent: float = 0.0
     reserved: dict[str, tuple[float, float]] = field(default_factory=dict)  # rid -> (amount, expiry)
     expires: float = 0.0
+    total: float = 0.0  # sum of live reservations' amounts
+    _expiry: list[tuple[float, str]] = field(default_factory=list)  # heap of (expiry, rid)
+
+    def add(self, rid: str, amount: float, expiry: float) -> None:
+        old = self.reserved.get(rid)
+        if old is not None:
+            self.total -= old[0]
+        self.reserved[rid] = (amount, expiry)
+        self.total += amount
+        heapq.heappush(self._expiry, (expiry, rid))
+
+    def drop(self, rid: str) -> None:
+        old = self.reserved.pop(rid, None)
+        if old is not None:
+            self.total = self.total - old[0] if self.reserved else 0.0  # no float drift once idle
 
     def live_reserved(self, now: float) -> float:
-        dead = [rid for rid, (_, exp) in self.reserved.items() if exp <= now]
-        for rid in dead:
-            del self.reserved[rid]
-        return sum(a for a, _ in self.reserved.values())
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            exp, rid = heapq.heappop(heap)
+            held = self.reserved.get(rid)
+            if held is not None and held[1] == exp:
+                self.drop(rid)
+        if len(heap) > 4 * len(self.reserved) + 64:  # settled rids leave stale heap entries: compact
+            self._expiry = [(exp, rid) for rid, (_, exp) in self.reserved.items()]
+            heapq.heapify(self._expiry)
+        return self.total
 
 
 class MemoryStore:
@@ -92,7 +117,7 @@ class MemoryStore:
             if c.spent + c.live_reserved(now) + amount > line.limit + 1e-12:
                 return i
         for c in counters:
-            c.reserved[rid] = (amount, now + ttl_s)
+            c.add(rid, amount, now + ttl_s)
         return None
 
     async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
@@ -104,7 +129,7 @@ class MemoryStore:
         now = self._clock()
         for line in lines:
             c = self._counter(line, now)
-            c.reserved.pop(rid, None)
+            c.drop(rid)
             c.spent += actual
 
     def add_spent(self, key: str, amount: float, ttl_s: float) -> None:
@@ -119,9 +144,12 @@ class MemoryStore:
     def _window_level(self, key: str, now: float) -> tuple[dict[int, float], int, float]:
         idx = int(now // RATE_WINDOW_S)
         frac = (now % RATE_WINDOW_S) / RATE_WINDOW_S
-        w = self._windows.setdefault(key, {})
-        for old in [k for k in w if k < idx - 1]:
-            del w[old]
+        w = self._windows.get(key)
+        if w is None:
+            w = self._windows[key] = {}
+        elif len(w) > 2 or (w and min(w) < idx - 1):
+            for old in [k for k in w if k < idx - 1]:
+                del w[old]
         return w, idx, w.get(idx - 1, 0.0) * (1.0 - frac) + w.get(idx, 0.0)
 
     async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
