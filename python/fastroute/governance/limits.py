@@ -6,9 +6,10 @@ A request reserves once, whatever its retries and fallbacks, and settles exactly
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,8 @@ from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
 from fastroute.routing.router import tier_rank
 
+_LINE_CACHE_MAX = 10_000
+DAY_S = 86400
 # The prompt count is our tokenizer's; providers count a little differently, so leave headroom (+10% + 16).
 PROMPT_SLACK_TOKENS = 16
 
@@ -79,6 +82,20 @@ def _downgrade(ctx: RequestContext, tier: str, chain: tuple[ModelEntry, ...], ki
     ctx.decision = RouteDecision(tier, chain, f"{ctx.decision.reason}; downgraded by {label}", None)
 
 
+def rate_lines(gov: RequestGovernance, unit: str) -> tuple[Line, ...]:
+    """Sliding-minute lines (`rpm` or `tpm`) of the request's application and department."""
+    lines = []
+    app_limit = gov.app.rules.rpm if unit == "rpm" else gov.app.rules.tpm
+    dept_limit = gov.department.rpm if unit == "rpm" else gov.department.tpm
+    if app_limit is not None:
+        lines.append(Line(f"{unit}:app:{gov.app.name}", app_limit, 2 * RATE_WINDOW_S,
+                          f"applications.{gov.app.name}.{unit}"))
+    if dept_limit is not None:
+        lines.append(Line(f"{unit}:dept:{gov.department.name}", dept_limit, 2 * RATE_WINDOW_S,
+                          f"departments.{gov.department.name}.{unit}"))
+    return tuple(lines)
+
+
 class RateLimitStage(Stage):
     """Sliding-minute limits per application and department: requests (rpm) and tokens (tpm)."""
 
@@ -86,19 +103,20 @@ class RateLimitStage(Stage):
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
+        self._lines_policy: object = None
+        self._lines_cache: dict[tuple[str, str, str], tuple[Line, ...]] = {}
 
-    @staticmethod
-    def _lines(gov: RequestGovernance, unit: str) -> tuple[Line, ...]:
-        lines = []
-        app_limit = gov.app.rules.rpm if unit == "rpm" else gov.app.rules.tpm
-        dept_limit = gov.department.rpm if unit == "rpm" else gov.department.tpm
-        if app_limit is not None:
-            lines.append(Line(f"{unit}:app:{gov.app.name}", app_limit, 2 * RATE_WINDOW_S,
-                              f"applications.{gov.app.name}.{unit}"))
-        if dept_limit is not None:
-            lines.append(Line(f"{unit}:dept:{gov.department.name}", dept_limit, 2 * RATE_WINDOW_S,
-                              f"departments.{gov.department.name}.{unit}"))
-        return tuple(lines)
+    def _lines(self, gov: RequestGovernance, unit: str) -> tuple[Line, ...]:
+        """The rate lines of this request's application and department (built once per policy snapshot)."""
+        if gov.policy is not self._lines_policy:
+            self._lines_policy, self._lines_cache = gov.policy, {}
+        key = (gov.app.name, gov.department.name, unit)
+        lines = self._lines_cache.get(key)
+        if lines is None:
+            if len(self._lines_cache) >= _LINE_CACHE_MAX:  # ad-hoc app names must not grow it forever
+                self._lines_cache.clear()
+            lines = self._lines_cache[key] = rate_lines(gov, unit)
+        return lines
 
     async def _acquire(self, ctx: RequestContext, lines: tuple[Line, ...], amount: float, what: str) -> None:
         failed = await self.store.rate_acquire(lines, amount)
@@ -233,6 +251,25 @@ class BudgetStage(Stage):
         self.catalogue = catalogue
         self.reservation_ttl_s = reservation_ttl_s
         self.ledger = ledger
+        self._rid_prefix = os.urandom(8).hex()
+        self._rids = itertools.count()
+        self._lines_at: tuple[object, int] = (None, -1)  # (policy snapshot, UTC day) the cache was built for
+        self._lines_cache: dict[tuple[str, str], tuple[list[tuple[Line, Budget]], tuple[Line, ...]]] = {}
+
+    def _budget_lines(self, gov: RequestGovernance) -> tuple[list[tuple[Line, Budget]], tuple[Line, ...]]:
+        """`budget_lines` for now, built once per (policy snapshot, UTC day, app, department)."""
+        t = time.time()
+        at = (gov.policy, int(t // DAY_S))
+        if at[0] is not self._lines_at[0] or at[1] != self._lines_at[1]:
+            self._lines_at, self._lines_cache = at, {}
+        key = (gov.app.name, gov.department.name)
+        found = self._lines_cache.get(key)
+        if found is None:
+            if len(self._lines_cache) >= _LINE_CACHE_MAX:
+                self._lines_cache.clear()
+            pairs = budget_lines(gov, datetime.fromtimestamp(t, UTC))
+            found = self._lines_cache[key] = (pairs, tuple(line for line, _ in pairs))
+        return found
 
     async def start(self) -> None:
         """In-process state starts empty: refill this month's spend from the ledger so a restart keeps it."""
@@ -243,13 +280,11 @@ class BudgetStage(Stage):
         gov = governance_of(ctx)
         if gov is None or ctx.decision is None or ctx.cached_body is not None:
             return
-        now = datetime.now(UTC)
-        pairs = budget_lines(gov, now)
+        pairs, lines = self._budget_lines(gov)
         if not pairs:
             return
-        lines = tuple(line for line, _ in pairs)
         prompt, max_tokens = _prompt_tokens(ctx), ctx.chat.max_tokens
-        rid = uuid.uuid4().hex
+        rid = f"{self._rid_prefix}{next(self._rids):x}"  # unique across replicas (Redis) and restarts
         amount = chain_worst_case(ctx.decision.chain, prompt, max_tokens)
         failed = await self.store.reserve(rid, lines, amount, self.reservation_ttl_s)
         if failed is None:
@@ -268,7 +303,7 @@ class BudgetStage(Stage):
         headers = note(ctx, f"budget:block:{line.label}")
         raise BudgetExceeded(
             f"Budget exhausted: {line.label} is ${line.limit:g} and this request could cost more than what is left.",
-            headers={**headers, "Retry-After": str(seconds_until_reset(line.label, now))},
+            headers={**headers, "Retry-After": str(seconds_until_reset(line.label, datetime.now(UTC)))},
         )
 
     async def on_finish(self, ctx: RequestContext) -> None:
