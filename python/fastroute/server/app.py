@@ -27,7 +27,7 @@ from fastroute.server.admin_auth import ADMIN_AUTH, AdminAuth
 from fastroute.server.chat import chat_completions, list_models
 from fastroute.server.composition import build_stages, install_routes
 from fastroute.server.keys import GATEWAY, SETTINGS
-from fastroute.server.middleware import error_middleware
+from fastroute.server.middleware import REQUEST_IDS, RequestIds, error_middleware
 from fastroute.settings import Settings
 
 log = logging.getLogger("fastroute.server")
@@ -60,6 +60,7 @@ def create_app(
     catalogue = catalogue or load_catalogue(settings)
     stage_list = list(stages) if stages is not None else build_stages(settings, catalogue)
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.max_body_bytes)
+    app[REQUEST_IDS] = RequestIds()
     pool = SessionPool(settings.upstream.pool_limit_per_host)
     providers = build_providers(catalogue, pool, secrets or {})
     analyzer = PromptAnalyzer.from_models_dir(settings.models_dir)
