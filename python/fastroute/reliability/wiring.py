@@ -98,7 +98,11 @@ async def in_flight_middleware(request: web.Request, handler: Handler) -> web.St
         if request.can_read_body and (declared is None or declared <= request.app[MAX_BODY]):
             # Read (and cache) the body here, bounded in time, so a slow sender holds a slot only briefly.
             try:
-                await asyncio.wait_for(request.read(), request.app[BODY_TIMEOUT])
+                if request.content.is_eof():
+                    await request.read()  # already buffered (the usual case): no timer needed
+                else:
+                    async with asyncio.timeout(request.app[BODY_TIMEOUT]):
+                        await request.read()
             except TimeoutError as e:
                 message = f"The request body did not arrive within {request.app[BODY_TIMEOUT]:g}s."
                 raise RequestTimeout(message, headers={"Connection": "close"}) from e
