@@ -30,6 +30,7 @@ from targets import bench_config, bench_policy, free_port, start_upstream
 
 from fastroute.server.app import create_app
 from fastroute.server.keys import GATEWAY
+from fastroute.server.run import settle_heap
 from fastroute.settings import Settings
 
 Totals = defaultdict[str, float]
@@ -124,9 +125,8 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
         await runner.setup()
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
-        if args.gc_freeze:
-            gc.collect()
-            gc.freeze()
+        if not args.default_gc:
+            settle_heap()  # as `fastroute serve` does once it is up
         try:
             workload = Workload(stream=args.stream)
             await run_load("127.0.0.1", port, workload, connections=1, duration_s=1.0, warmup_s=0.0)
@@ -162,7 +162,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--no-policy", action="store_true", help="without the all-features policy file")
-    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the app is up (experiment)")
+    parser.add_argument("--default-gc", action="store_true", help="skip the server's gc.freeze + thresholds")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for fastroute (repeatable)")
     args = parser.parse_args(argv)
     if (os.cpu_count() or 1) >= 2:
