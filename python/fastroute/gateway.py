@@ -127,7 +127,8 @@ class Gateway:
 
     async def finish(self, ctx: RequestContext) -> None:
         """Runs every stage's `on_finish` (reverse order); a failing stage is logged, never re-raised."""
-        ctx.finished = time.perf_counter()
+        if ctx.finished is None:  # the server may have set it when the answer went out
+            ctx.finished = time.perf_counter()
         for stage in reversed(self.stages):
             try:
                 await stage.on_finish(ctx)

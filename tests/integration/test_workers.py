@@ -100,7 +100,9 @@ async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simul
         async with asyncio.timeout(90):
             while True:
                 line = (await proc.stdout.readline()).decode()
-                assert line, "fastroute serve exited before it was ready"
+                if not line:
+                    code = await proc.wait()
+                    raise AssertionError(f"fastroute serve exited (code {code}) before it was ready")
                 if line.startswith("fastroute listening on "):
                     url = line.split()[-1]
                     ready_at = time.monotonic()

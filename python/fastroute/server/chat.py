@@ -67,7 +67,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         gateway.account(ctx)
         headers = answer_headers(ctx)
         headers["x-fastroute-cost-usd"] = f"{ctx.cost_usd:.8f}"
-        return web.Response(body=orjson.dumps(body), content_type="application/json", headers=headers)
+        response = web.Response(body=orjson.dumps(body), content_type="application/json", headers=headers)
+        # Send the answer before the bookkeeping in `finish` (ledger, metrics, cache store, budget settle):
+        # the client stops waiting for it. This connection's next request still waits for this handler.
+        ctx.finished = time.perf_counter()
+        await response.prepare(request)
+        await response.write_eof()
+        return response
     except FastrouteError as e:
         gateway.fail(ctx, e)
         if ctx.served_by is not None:
