@@ -15,7 +15,12 @@ use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
 
+mod kernels;
 mod persist;
+
+#[cfg(test)]
+use kernels::dot_portable;
+use kernels::{dot, dot_f16, f16_to_f32, f32_to_f16};
 
 /// Errors from index operations (mapped to `ValueError` in Python).
 #[derive(Debug, PartialEq)]
@@ -66,73 +71,24 @@ impl PartialOrd for Cand {
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Near(std::cmp::Reverse<Cand>);
 
+/// Per-thread search state reused between searches: visited marks (generation-stamped so a search never
+/// clears the array) and the two heaps (so a search allocates only its result).
+struct Scratch {
+    marks: Vec<u32>,
+    gen: u32,
+    frontier: BinaryHeap<Near>,
+    best: BinaryHeap<Cand>,
+}
+
 thread_local! {
-    /// Per-thread visited marks (generation-stamped so a search never clears the array).
-    static VISITED: RefCell<(Vec<u32>, u32)> = const { RefCell::new((Vec::new(), 0)) };
-}
-
-/// Inner product, dispatched to an AVX2+FMA kernel when the CPU has it.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the required CPU features were just checked.
-            return unsafe { dot_avx2(a, b) };
-        }
-    }
-    dot_portable(a, b)
-}
-
-fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let chunks = a.len() / 8;
-    for i in 0..chunks {
-        for j in 0..8 {
-            acc[j] += a[i * 8 + j] * b[i * 8 + j];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for i in chunks * 8..a.len() {
-        s += a[i] * b[i];
-    }
-    s
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    use std::arch::x86_64::*;
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut acc0 = _mm256_setzero_ps();
-    let mut acc1 = _mm256_setzero_ps();
-    let mut i = 0;
-    while i + 16 <= n {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-        acc1 = _mm256_fmadd_ps(
-            _mm256_loadu_ps(pa.add(i + 8)),
-            _mm256_loadu_ps(pb.add(i + 8)),
-            acc1,
-        );
-        i += 16;
-    }
-    if i + 8 <= n {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
-        i += 8;
-    }
-    let acc = _mm256_add_ps(acc0, acc1);
-    let hi = _mm256_extractf128_ps(acc, 1);
-    let lo = _mm256_castps256_ps128(acc);
-    let s4 = _mm_add_ps(hi, lo);
-    let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    let s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-    let mut s = _mm_cvtss_f32(s1);
-    while i < n {
-        s += *pa.add(i) * *pb.add(i);
-        i += 1;
-    }
-    s
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch {
+            marks: Vec::new(),
+            gen: 0,
+            frontier: BinaryHeap::new(),
+            best: BinaryHeap::new(),
+        })
+    };
 }
 
 /// An HNSW graph over `dim`-dimensional vectors keyed by caller-chosen `u64` ids.
@@ -143,10 +99,13 @@ pub struct Hnsw {
     ef_construction: usize,
     max_elements: usize,
     ml: f64,
-    /// Layer 0 and the vectors, interleaved per node as `[count, n_1..n_m0, v_1..v_dim]` (vector stored
-    /// as f32 bits) so one node's links and vector share cache lines, as in hnswlib.
+    /// Layer 0 and the vectors, interleaved per node as `[count, n_1..n_m0, vector words]` so one node's
+    /// links and vector share cache lines, as in hnswlib. The vector is `dim` f32 bit patterns, or with
+    /// `half` `dim` IEEE f16 values packed two per word (half the memory, ~1e-3 relative rounding).
     data0: Vec<u32>,
     stride0: usize,
+    half: bool,
+    vwords: usize,
     labels: Vec<u64>,
     levels: Vec<u8>,
     /// Layers >= 1: per node, `level` blocks of `[count, n_1..n_m]`.
@@ -160,8 +119,21 @@ pub struct Hnsw {
 }
 
 impl Hnsw {
+    /// An empty index storing vectors as f32.
     pub fn new(dim: usize, m: usize, ef_construction: usize, max_elements: usize) -> Hnsw {
+        Self::with_precision(dim, m, ef_construction, max_elements, false)
+    }
+
+    /// An empty index storing vectors as f32, or as f16 with `half` (queries stay f32).
+    pub fn with_precision(
+        dim: usize,
+        m: usize,
+        ef_construction: usize,
+        max_elements: usize,
+        half: bool,
+    ) -> Hnsw {
         let m = m.clamp(2, 128);
+        let vwords = if half { dim.div_ceil(2) } else { dim };
         Hnsw {
             dim,
             m,
@@ -170,7 +142,9 @@ impl Hnsw {
             max_elements,
             ml: 1.0 / (m as f64).ln(),
             data0: Vec::new(),
-            stride0: 1 + 2 * m + dim,
+            stride0: 1 + 2 * m + vwords,
+            half,
+            vwords,
             labels: Vec::new(),
             levels: Vec::new(),
             upper: Vec::new(),
@@ -185,6 +159,23 @@ impl Hnsw {
 
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// Whether vectors are stored as f16.
+    pub fn is_half(&self) -> bool {
+        self.half
+    }
+
+    /// Bytes held by the graph and vectors (excluding the id map), for memory accounting.
+    pub fn memory_bytes(&self) -> usize {
+        self.data0.capacity() * 4
+            + self
+                .upper
+                .iter()
+                .map(|b| b.capacity() * 4 + 24)
+                .sum::<usize>()
+            + self.labels.capacity() * 10
+            + self.by_label.capacity() * 16
     }
 
     /// Number of live (not deleted) entries.
@@ -205,17 +196,58 @@ impl Hnsw {
         self.labels.len()
     }
 
-    fn vec(&self, node: u32) -> &[f32] {
+    fn vector_words(&self, node: u32) -> &[u32] {
         let i = node as usize * self.stride0 + 1 + self.m0;
-        let bits = &self.data0[i..i + self.dim];
+        &self.data0[i..i + self.vwords]
+    }
+
+    fn vec_f32(&self, node: u32) -> &[f32] {
+        let bits = self.vector_words(node);
         // SAFETY: u32 and f32 have the same size and alignment, and every bit pattern is a valid f32.
         unsafe { std::slice::from_raw_parts(bits.as_ptr() as *const f32, bits.len()) }
     }
 
+    fn vec_f16(&self, node: u32) -> &[u16] {
+        let words = self.vector_words(node);
+        // SAFETY: a u32 slice viewed as twice as many u16 (alignment 4 >= 2, every bit pattern valid).
+        let halves =
+            unsafe { std::slice::from_raw_parts(words.as_ptr() as *const u16, words.len() * 2) };
+        &halves[..self.dim]
+    }
+
+    /// The stored vector of `node` as f32 (decoded from f16 when `half`).
+    fn decoded(&self, node: u32) -> Vec<f32> {
+        let mut out = vec![0.0; self.dim];
+        self.decode_into(node, &mut out);
+        out
+    }
+
+    fn decode_into(&self, node: u32, out: &mut [f32]) {
+        if self.half {
+            for (o, &h) in out.iter_mut().zip(self.vec_f16(node)) {
+                *o = f16_to_f32(h);
+            }
+        } else {
+            out.copy_from_slice(self.vec_f32(node));
+        }
+    }
+
     fn write_vec(&mut self, node: u32, v: &[f32]) {
         let i = node as usize * self.stride0 + 1 + self.m0;
-        for (d, x) in self.data0[i..i + self.dim].iter_mut().zip(v) {
-            *d = x.to_bits();
+        let words = &mut self.data0[i..i + self.vwords];
+        if self.half {
+            words.fill(0);
+            for (j, x) in v.iter().enumerate() {
+                words[j / 2] |= (f32_to_f16(*x) as u32) << (16 * (j % 2));
+            }
+            if cfg!(target_endian = "big") {
+                // vec_f16 views the words as native u16 pairs: keep element 2k in the lower address.
+                words.iter_mut().for_each(|w| *w = w.rotate_left(16));
+            }
+        } else {
+            for (d, x) in words.iter_mut().zip(v) {
+                *d = x.to_bits();
+            }
         }
     }
 
@@ -238,7 +270,11 @@ impl Hnsw {
     }
 
     fn dist(&self, q: &[f32], node: u32) -> f32 {
-        1.0 - dot(q, self.vec(node))
+        if self.half {
+            1.0 - dot_f16(q, self.vec_f16(node))
+        } else {
+            1.0 - dot(q, self.vec_f32(node))
+        }
     }
 
     fn links(&self, node: u32, level: usize) -> &[u32] {
@@ -327,7 +363,7 @@ impl Hnsw {
             self.max_level = level;
             return;
         };
-        let q = self.vec(node).to_vec();
+        let q = self.decoded(node);
         let mut cur = Cand {
             dist: self.dist(&q, entry),
             node: entry,
@@ -353,7 +389,7 @@ impl Hnsw {
                     v.push(node);
                     self.set_links(nb, l, &v);
                 } else {
-                    let base = self.vec(nb).to_vec();
+                    let base = self.decoded(nb);
                     let mut cands: Vec<Cand> = existing
                         .iter()
                         .map(|&e| Cand {
@@ -385,6 +421,7 @@ impl Hnsw {
     /// nearer to the query than to every neighbour already kept.
     fn select(&self, sorted: &[Cand], m: usize, exclude: Option<u32>) -> Vec<Cand> {
         let mut kept: Vec<Cand> = Vec::with_capacity(m);
+        let mut cv = vec![0.0f32; self.dim];
         for c in sorted {
             if Some(c.node) == exclude {
                 continue;
@@ -392,11 +429,8 @@ impl Hnsw {
             if kept.len() >= m {
                 break;
             }
-            let cv = self.vec(c.node);
-            if kept
-                .iter()
-                .all(|k| 1.0 - dot(cv, self.vec(k.node)) >= c.dist)
-            {
+            self.decode_into(c.node, &mut cv);
+            if kept.iter().all(|k| self.dist(&cv, k.node) >= c.dist) {
                 kept.push(*c);
             }
         }
@@ -429,9 +463,14 @@ impl Hnsw {
         level: usize,
         skip_deleted: bool,
     ) -> Vec<Cand> {
-        VISITED.with(|cell| {
+        SCRATCH.with(|cell| {
             let mut guard = cell.borrow_mut();
-            let (marks, gen) = &mut *guard;
+            let Scratch {
+                marks,
+                gen,
+                frontier,
+                best,
+            } = &mut *guard;
             if marks.len() < self.labels.len() {
                 marks.resize(self.labels.len(), 0);
             }
@@ -441,8 +480,8 @@ impl Hnsw {
                 *gen = 1;
             }
             let g = *gen;
-            let mut frontier: BinaryHeap<Near> = BinaryHeap::with_capacity(ef * 2);
-            let mut best: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
+            frontier.clear();
+            best.clear();
             for &s in starts {
                 marks[s.node as usize] = g;
                 frontier.push(Near(std::cmp::Reverse(s)));
@@ -478,7 +517,9 @@ impl Hnsw {
                     }
                 }
             }
-            best.into_sorted_vec()
+            let mut out: Vec<Cand> = best.drain().collect();
+            out.sort_unstable();
+            out
         })
     }
 

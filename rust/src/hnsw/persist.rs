@@ -19,6 +19,7 @@ impl Hnsw {
             out.extend_from_slice(&(v as u64).to_le_bytes());
         }
         out.extend_from_slice(&self.rng.to_le_bytes());
+        out.extend_from_slice(&(self.half as u64).to_le_bytes());
         for i in 0..self.labels.len() {
             out.extend_from_slice(&self.labels[i].to_le_bytes());
             out.push(self.levels[i]);
@@ -46,9 +47,11 @@ impl Hnsw {
     /// Restores an index written by `to_bytes`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Hnsw, IndexError> {
         let mut r = Reader { b: bytes, pos: 0 };
-        if r.take(MAGIC.len())? != MAGIC {
-            return Err(IndexError::Corrupt("bad magic"));
-        }
+        let version = match r.take(MAGIC.len())? {
+            m if m == MAGIC => 2,
+            m if m == MAGIC_V1 => 1,
+            _ => return Err(IndexError::Corrupt("bad magic")),
+        };
         let dim = r.u64()? as usize;
         let m = r.u64()? as usize;
         let ef_c = r.u64()? as usize;
@@ -57,10 +60,18 @@ impl Hnsw {
         let max_level = r.u64()? as usize;
         let entry = r.u64()?;
         let rng = r.u64()?;
+        let half = match version {
+            1 => false,
+            _ => match r.u64()? {
+                0 => false,
+                1 => true,
+                _ => return Err(IndexError::Corrupt("bad precision flag")),
+            },
+        };
         if dim == 0 || !(2..=128).contains(&m) || n > bytes.len() || max_level > 16 {
             return Err(IndexError::Corrupt("bad header"));
         }
-        let mut h = Hnsw::new(dim, m, ef_c, max_elements);
+        let mut h = Hnsw::with_precision(dim, m, ef_c, max_elements, half);
         h.rng = rng;
         h.max_level = max_level;
         h.entry = if entry == u64::MAX {
@@ -88,7 +99,7 @@ impl Hnsw {
             }
         }
         let vectors = r.u32s(
-            n.checked_mul(dim)
+            n.checked_mul(h.vwords)
                 .ok_or(IndexError::Corrupt("size overflow"))?,
         )?;
         let links0 = r.u32s(n * (h.m0 + 1))?;
@@ -96,7 +107,10 @@ impl Hnsw {
             .chunks_exact(h.m0 + 1)
             .all(|c| c[0] as usize <= h.m0 && c[1..].iter().all(|&x| (x as usize) < n));
         h.data0 = Vec::with_capacity(n * h.stride0);
-        for (links, v) in links0.chunks_exact(h.m0 + 1).zip(vectors.chunks_exact(dim)) {
+        for (links, v) in links0
+            .chunks_exact(h.m0 + 1)
+            .zip(vectors.chunks_exact(h.vwords))
+        {
             h.data0.extend_from_slice(links);
             h.data0.extend_from_slice(v);
         }
@@ -118,7 +132,9 @@ impl Hnsw {
     }
 }
 
-const MAGIC: &[u8] = b"FRHNSW01";
+/// Version 2 adds the precision flag (f32 / f16) after the rng state; version 1 (always f32) still loads.
+const MAGIC: &[u8] = b"FRHNSW02";
+const MAGIC_V1: &[u8] = b"FRHNSW01";
 
 struct Reader<'a> {
     b: &'a [u8],

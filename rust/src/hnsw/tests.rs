@@ -170,3 +170,40 @@ fn concurrent_search_from_threads() {
     let total: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
     assert!(total >= 990, "self-recall {total}/1000");
 }
+
+#[test]
+fn half_precision_index_finds_the_same_neighbours_and_round_trips() {
+    let dim = 33; // odd: the last word holds one half
+    let data = unit_vectors(2000, dim, 11);
+    let mut full = Hnsw::new(dim, 16, 100, 4000);
+    let mut half = Hnsw::with_precision(dim, 16, 100, 4000, true);
+    for (i, v) in data.iter().enumerate() {
+        full.insert(i as u64, v).unwrap();
+        half.insert(i as u64, v).unwrap();
+    }
+    assert!(half.is_half() && !full.is_half());
+    assert_eq!((half.stride0, full.stride0), (1 + 32 + 17, 1 + 32 + 33));
+    assert_eq!(half.data0.len() * 66, full.data0.len() * 50);
+    let alive = vec![true; data.len()];
+    let queries = unit_vectors(300, dim, 12);
+    let (mut hits_full, mut hits_half) = (0, 0);
+    for q in &queries {
+        let truth = exact(&data, &alive, q);
+        hits_full += (full.search(q, 1, 64).unwrap()[0].0 == truth) as usize;
+        let (id, sim) = half.search(q, 1, 64).unwrap()[0];
+        hits_half += (id == truth) as usize;
+        assert!((sim - dot(q, &data[id as usize])).abs() < 2e-3);
+    }
+    assert!(
+        hits_half + 6 >= hits_full,
+        "f16 recall {hits_half} vs f32 {hits_full} of 300"
+    );
+    let again = Hnsw::from_bytes(&half.to_bytes()).unwrap();
+    assert!(again.is_half());
+    for q in queries.iter().take(20) {
+        assert_eq!(
+            again.search(q, 3, 30).unwrap(),
+            half.search(q, 3, 30).unwrap()
+        );
+    }
+}

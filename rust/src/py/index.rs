@@ -31,14 +31,38 @@ type BatchResult<'py> = (Bound<'py, PyArray2<u64>>, Bound<'py, PyArray2<f32>>);
 #[pymethods]
 impl PyVectorIndex {
     #[new]
-    #[pyo3(signature = (dim, m = 16, ef_construction = 200, max_elements = 1_000_000))]
-    fn new(dim: usize, m: usize, ef_construction: usize, max_elements: usize) -> PyResult<Self> {
+    #[pyo3(signature = (dim, m = 16, ef_construction = 200, max_elements = 1_000_000, half = false))]
+    fn new(
+        dim: usize,
+        m: usize,
+        ef_construction: usize,
+        max_elements: usize,
+        half: bool,
+    ) -> PyResult<Self> {
         if dim == 0 {
             return Err(PyValueError::new_err("dim must be > 0"));
         }
         Ok(PyVectorIndex {
-            inner: RwLock::new(Hnsw::new(dim, m, ef_construction, max_elements)),
+            inner: RwLock::new(Hnsw::with_precision(
+                dim,
+                m,
+                ef_construction,
+                max_elements,
+                half,
+            )),
         })
+    }
+
+    /// True when vectors are stored as f16 (half the memory); queries are always f32.
+    #[getter]
+    fn half(&self) -> PyResult<bool> {
+        Ok(self.inner.read().map_err(poisoned)?.is_half())
+    }
+
+    /// Bytes held by the graph and its vectors.
+    #[getter]
+    fn memory_bytes(&self) -> PyResult<usize> {
+        Ok(self.inner.read().map_err(poisoned)?.memory_bytes())
     }
 
     #[getter]

@@ -17,19 +17,34 @@ mod tests;
 
 use lexicon::*;
 
-/// What the verifier compares, computed once per text.
+/// What the verifier compares, computed once per text. Word sets and the content-word sequence hold
+/// 64-bit hashes of the words (`word_hash`), not the words: one allocation per set instead of one per
+/// token; two different words would have to collide in 64 bits to be confused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signature {
     too_long: bool,
     numbers: Vec<f64>,
-    polarity: BTreeMap<String, u32>,
+    polarity: BTreeMap<&'static str, u32>,
     options: Vec<(char, String)>,
     entities: Vec<String>,
     anchors: Vec<String>,
     code: Vec<String>,
-    content: FxHashSet<String>,
-    words: FxHashSet<String>,
-    sequence: Vec<String>,
+    content: FxHashSet<u64>,
+    words: FxHashSet<u64>,
+    sequence: Vec<u64>,
+}
+
+/// FNV-1a over the bytes, then murmur3's finaliser (FNV alone clusters on short ASCII strings).
+fn word_hash(w: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in w.as_bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 fn norm(s: &str) -> String {
@@ -74,9 +89,16 @@ fn is_apostrophe(c: char) -> bool {
 }
 
 /// Lower-cased word tokens (ASCII letters, one inner apostrophe), with "n't" / "cannot" split into "not".
-fn tokens(prose: &str) -> Vec<String> {
-    let chars: Vec<char> = prose.chars().collect();
-    let mut out = Vec::new();
+///
+/// Tokens are ASCII, so all of them are written into one buffer; returns the buffer and each token's span.
+fn tokens(chars: &[char]) -> (String, Vec<(usize, usize)>) {
+    let mut buf = String::with_capacity(chars.len() + 16);
+    let mut spans = Vec::new();
+    let push = |buf: &mut String, spans: &mut Vec<(usize, usize)>, w: &str| {
+        let a = buf.len();
+        buf.push_str(w);
+        spans.push((a, buf.len()));
+    };
     let mut i = 0;
     while i < chars.len() {
         if chars[i].is_ascii_alphabetic() {
@@ -84,37 +106,41 @@ fn tokens(prose: &str) -> Vec<String> {
             while i < chars.len() && chars[i].is_ascii_alphabetic() {
                 i += 1;
             }
+            let mut apostrophe = None;
             if i + 1 < chars.len() && is_apostrophe(chars[i]) && chars[i + 1].is_ascii_alphabetic()
             {
+                apostrophe = Some(i - start);
                 i += 1;
                 while i < chars.len() && chars[i].is_ascii_alphabetic() {
                     i += 1;
                 }
             }
-            let w: String = chars[start..i]
-                .iter()
-                .map(|c| {
-                    if is_apostrophe(*c) {
-                        '\''
-                    } else {
-                        c.to_ascii_lowercase()
-                    }
-                })
-                .collect();
-            if let Some(stem) = w.strip_suffix("n't") {
-                out.push(if stem.is_empty() {
-                    "not".to_string()
+            let a = buf.len();
+            for c in &chars[start..i] {
+                buf.push(if is_apostrophe(*c) {
+                    '\''
                 } else {
-                    stem.to_string()
+                    c.to_ascii_lowercase()
                 });
-                out.push("not".to_string());
-            } else if w == "cannot" || w == "can't" {
-                out.push("can".to_string());
-                out.push("not".to_string());
-            } else if let Some((head, _)) = w.split_once('\'') {
-                out.push(head.to_string());
+            }
+            let w = &buf[a..];
+            if w.ends_with("n't") {
+                let stem_end = buf.len() - 3;
+                if stem_end == a {
+                    buf.truncate(a);
+                    push(&mut buf, &mut spans, "not");
+                } else {
+                    spans.push((a, stem_end));
+                }
+                push(&mut buf, &mut spans, "not");
+            } else if w == "cannot" {
+                buf.truncate(a);
+                push(&mut buf, &mut spans, "can");
+                push(&mut buf, &mut spans, "not");
+            } else if let Some(head) = apostrophe {
+                spans.push((a, a + head));
             } else {
-                out.push(w);
+                spans.push((a, buf.len()));
             }
         } else if chars[i].is_ascii_digit() {
             let start = i;
@@ -126,12 +152,14 @@ fn tokens(prose: &str) -> Vec<String> {
             {
                 i += 1;
             }
-            out.push(chars[start..i].iter().collect());
+            let a = buf.len();
+            buf.extend(&chars[start..i]);
+            spans.push((a, buf.len()));
         } else {
             i += 1;
         }
     }
-    out
+    (buf, spans)
 }
 
 fn parse_number(raw: &str) -> Option<f64> {
@@ -210,7 +238,18 @@ fn digit_numbers(chars: &[char]) -> Vec<(usize, f64)> {
 
 /// Number words with char offsets: "twenty one" -> 21, "three hundred" -> 300, "a dozen" -> 12.
 fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
-    let mut words: Vec<(usize, String)> = Vec::new();
+    // ASCII letter runs, lower-cased into one buffer (one byte per char, so char offsets index it).
+    let lower: Vec<u8> = chars
+        .iter()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                c.to_ascii_lowercase() as u8
+            } else {
+                b' '
+            }
+        })
+        .collect();
+    let mut words: Vec<(usize, &str)> = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         if chars[i].is_ascii_alphabetic() {
@@ -218,13 +257,8 @@ fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
             while i < chars.len() && chars[i].is_ascii_alphabetic() {
                 i += 1;
             }
-            words.push((
-                start,
-                chars[start..i]
-                    .iter()
-                    .collect::<String>()
-                    .to_ascii_lowercase(),
-            ));
+            let w = std::str::from_utf8(&lower[start..i]).expect("ASCII letters");
+            words.push((start, w));
         } else {
             i += 1;
         }
@@ -232,7 +266,7 @@ fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
     let mut out = Vec::new();
     let mut k = 0;
     while k < words.len() {
-        let w = words[k].1.as_str();
+        let w = words[k].1;
         if !is_number_word(w) {
             k += 1;
             continue;
@@ -244,7 +278,7 @@ fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
             let start = words[k].0;
             let (mut total, mut current) = (0u64, 0u64);
             while k < words.len() {
-                let w = words[k].1.as_str();
+                let w = words[k].1;
                 if let Some(v) = lookup(UNITS, w).or_else(|| lookup(TENS, w)) {
                     current = current.saturating_add(v);
                 } else if let Some(v) = lookup(SCALES, w) {
@@ -255,8 +289,8 @@ fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
                     }
                 } else if w == "and"
                     && k + 1 < words.len()
-                    && (lookup(UNITS, &words[k + 1].1).is_some()
-                        || lookup(TENS, &words[k + 1].1).is_some())
+                    && (lookup(UNITS, words[k + 1].1).is_some()
+                        || lookup(TENS, words[k + 1].1).is_some())
                 {
                 } else {
                     break;
@@ -328,8 +362,7 @@ fn is_entity_char(c: char) -> bool {
 }
 
 /// Capitalised phrases not opening a sentence (acronyms always count) and quoted strings, in text order.
-fn entities(prose: &str) -> Vec<String> {
-    let chars: Vec<char> = prose.chars().collect();
+fn entities(chars: &[char]) -> Vec<String> {
     let mut found: Vec<(usize, String)> = Vec::new();
     let mut i = 0;
     while i < chars.len() {
@@ -415,7 +448,7 @@ fn entities(prose: &str) -> Vec<String> {
     found.into_iter().map(|(_, e)| e).collect()
 }
 
-fn anchors(tokens: &[String], entities: &[String]) -> Vec<String> {
+fn anchors(tokens: &[&str], entities: &[String]) -> Vec<String> {
     let ent_words: FxHashSet<&str> = entities.iter().flat_map(|e| e.split(' ')).collect();
     let mut out: Vec<String> = Vec::new();
     let push = |w: &str, out: &mut Vec<String>| {
@@ -424,9 +457,9 @@ fn anchors(tokens: &[String], entities: &[String]) -> Vec<String> {
         }
     };
     for (i, w) in tokens.iter().enumerate() {
-        if ent_words.contains(w.as_str()) {
+        if ent_words.contains(w) {
             push(w, &mut out);
-        } else if LEXICON.directional.contains(w.as_str()) {
+        } else if LEXICON.directional.contains(w) {
             for j in [i.wrapping_sub(1), i + 1] {
                 if let Some(t) = tokens.get(j) {
                     if !is_stopword(t) && !t.starts_with(|c: char| c.is_ascii_digit()) {
@@ -439,13 +472,13 @@ fn anchors(tokens: &[String], entities: &[String]) -> Vec<String> {
     out
 }
 
-fn stem(w: &str) -> String {
+fn stem(w: &str) -> &str {
     for suf in ["ing", "ed", "es", "s"] {
         if w.len() > suf.len() + 2 && w.ends_with(suf) {
-            return w[..w.len() - suf.len()].to_string();
+            return &w[..w.len() - suf.len()];
         }
     }
-    w.to_string()
+    w
 }
 
 /// Analyses `text` once for `verify`.
@@ -465,24 +498,25 @@ pub fn signature(text: &str) -> Signature {
         };
     }
     let (prose, code) = split_code(text);
-    let toks = tokens(&prose);
+    let chars: Vec<char> = prose.chars().collect();
+    let (buf, spans) = tokens(&chars);
+    let toks: Vec<&str> = spans.iter().map(|&(a, b)| &buf[a..b]).collect();
     let mut polarity = BTreeMap::new();
     for t in &toks {
-        if LEXICON.negation_or_polarity.contains(t.as_str()) {
-            *polarity.entry(t.clone()).or_insert(0) += 1;
+        if let Some(&word) = LEXICON.negation_or_polarity.get(*t) {
+            *polarity.entry(word).or_insert(0) += 1;
         }
     }
-    let chars: Vec<char> = prose.chars().collect();
     let mut nums = digit_numbers(&chars);
     nums.extend(word_numbers(&chars));
     nums.sort_by_key(|p| p.0);
-    let ents = entities(&prose);
-    let sequence: Vec<String> = toks
+    let ents = entities(&chars);
+    let sequence: Vec<u64> = toks
         .iter()
         .filter(|t| {
             !is_stopword(t) && !is_number_word(t) && !t.starts_with(|c: char| c.is_ascii_digit())
         })
-        .map(|t| stem(t))
+        .map(|t| word_hash(stem(t)))
         .collect();
     let mut entity_set = ents.clone();
     entity_set.sort();
@@ -495,36 +529,40 @@ pub fn signature(text: &str) -> Signature {
         anchors: anchors(&toks, &ents),
         entities: entity_set,
         code,
-        content: sequence.iter().cloned().collect(),
-        words: toks.into_iter().collect(),
+        content: sequence.iter().copied().collect(),
+        words: toks.iter().map(|t| word_hash(t)).collect(),
         sequence,
     }
 }
 
-fn entity_in(entity: &str, words: &FxHashSet<String>) -> bool {
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut kind = 0u8; // 1 letters, 2 digits
-    for c in entity.chars() {
-        let k = if c.is_ascii_lowercase() {
-            1
-        } else if c.is_ascii_digit() {
+/// Every letter run and digit run of `entity` (already lower-cased) is a word of the other text.
+fn entity_in(entity: &str, words: &FxHashSet<u64>) -> bool {
+    let kind = |b: u8| {
+        if b.is_ascii_lowercase() {
+            1u8
+        } else if b.is_ascii_digit() {
             2
         } else {
             0
-        };
-        if k != kind && !cur.is_empty() {
-            parts.push(std::mem::take(&mut cur));
         }
-        if k != 0 {
-            cur.push(c);
+    };
+    let bytes = entity.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let k = kind(bytes[i]);
+        if k == 0 {
+            i += 1;
+            continue;
         }
-        kind = k;
+        let start = i;
+        while i < bytes.len() && kind(bytes[i]) == k {
+            i += 1;
+        }
+        if !words.contains(&word_hash(&entity[start..i])) {
+            return false;
+        }
     }
-    if !cur.is_empty() {
-        parts.push(cur);
-    }
-    parts.iter().all(|p| words.contains(p))
+    true
 }
 
 /// `None` when `cached`'s answer may be served for `query`, else the name of the first rule that failed.
