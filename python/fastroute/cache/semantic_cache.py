@@ -3,12 +3,18 @@
 Pure CPU and memory: no network, no asyncio (Redis sharing is `fastroute.cache.replication`, which feeds
 `insert_entry` and drains `outbox`). Lookups and stores are synchronous and take microseconds, so the
 gateway calls them straight from the event loop.
+
+Memory: a stored entry keeps only what a lookup needs: the answer as its JSON bytes (decoded on a hit),
+the last user turn (for the verifier), keys, times, and its vector inside the HNSW index (f16). The
+conversation text, the parsed answer and the float32 embedding live only in the transient `CacheEntry`
+that `store` returns and replication publishes.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
@@ -24,10 +30,12 @@ from fastroute.cache.keys import exact_key, partition_key, split_conversation
 from fastroute.cache.settings import CacheSettings
 from fastroute.cache.verifier import Signature, signature, verify
 
-__all__ = ["AnalysisLike", "CacheEntry", "CacheHit", "CacheScope", "SemanticCache"]
+__all__ = ["AnalysisLike", "CacheEntry", "CacheHit", "CacheScope", "RequestKeys", "SemanticCache"]
 
 Vector = npt.NDArray[np.float32]
-_ENTRY_OVERHEAD_BYTES = 600  # dict slots, signature, bookkeeping: measured order of magnitude
+# Per stored entry besides its answer bytes, turn and vector: the record, its key strings, the LRU and id
+# maps, the expiry heap row and the index links (measured with benchmarks/load/cache_rss.py).
+_ENTRY_OVERHEAD_BYTES = 900
 
 
 class AnalysisLike(Protocol):
@@ -68,7 +76,11 @@ class CacheHit:
 
 @dataclass(slots=True)
 class CacheEntry:
-    """One stored answer. `key` is the exact key; `origin` names the replica that produced it."""
+    """One answer as produced by `store` or received from another replica (the replication wire shape).
+
+    `key` is the exact key; `origin` names the replica that produced it. The cache itself keeps a compact
+    record (`_Stored`), not this object.
+    """
 
     key: str
     tenant: str
@@ -85,13 +97,47 @@ class CacheEntry:
     sig: Signature | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class RequestKeys:
+    """A request's cache keys, computed once by `SemanticCache.keys` and reused by `lookup` and `store`.
+
+    Attributes:
+        exact: the exact-level key (tenant, fingerprint, normalised conversation).
+        partition: the semantic level's neighbourhood (tenant, fingerprint, earlier turns).
+        turn: the last user turn (what is embedded and verified).
+    """
+
+    exact: str
+    partition: str
+    turn: str
+
+
+class _Stored:
+    """The compact record the cache keeps per entry (no dict, no parsed answer, no numpy vector)."""
+
+    __slots__ = ("body", "created", "expires", "key", "local_id", "partition", "sig", "tenant", "turn")
+
+    def __init__(
+        self, key: str, tenant: str, partition: str, turn: str, body: bytes, created: float, expires: float
+    ) -> None:
+        self.key = key
+        self.tenant = tenant
+        self.partition = partition
+        self.turn = turn
+        self.body = body
+        self.created = created
+        self.expires = expires
+        self.local_id = 0
+        self.sig: Signature | None = None  # computed on first use: most entries are never a candidate
+
+
 class SemanticCache:
     """Exact + semantic response cache with TTL, LRU eviction by entries and bytes, per-tenant isolation.
 
     Args:
         settings: thresholds, TTL and bounds.
-        embed: text -> unit float32 vector (e.g. `fastroute.embedding.load_embedder(...).embed`); None
-            disables the semantic level.
+        embed: text -> unit float32 vector (e.g. `fastroute.embedding.load_embedder(...).embed`), used only
+            when the analysis carries no embedding; None disables the semantic level for such requests.
         dim: the embedding dimension.
         clock: wall-clock seconds (wall, not monotonic: expiry times are shared across replicas).
         origin: this replica's name, stamped on entries it produces.
@@ -111,12 +157,13 @@ class SemanticCache:
         self._dim = dim
         self._clock = clock
         self.origin = origin
-        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
-        self._by_id: dict[int, CacheEntry] = {}
+        self._entries: OrderedDict[str, _Stored] = OrderedDict()
+        self._by_id: dict[int, _Stored] = {}
         self._indexes: dict[str, VectorIndex] = {}
-        self._expiry: list[tuple[float, str, int]] = []  # heap by expiry time
+        self._expiry: list[tuple[float, int]] = []  # heap of (expires, local_id)
         self._ids = itertools.count(1)
         self._bytes = 0
+        self._vector_bytes = dim * 2  # f16 in the index
         # Replication (fastroute.cache.replication) sets `on_store` and drains `outbox`; without it the
         # outbox stays empty.
         self.outbox: deque[CacheEntry] = deque(maxlen=10_000)
@@ -130,27 +177,50 @@ class SemanticCache:
     def bytes_used(self) -> int:
         return self._bytes
 
+    # -- keys -----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def keys(scope: CacheScope, analysis: AnalysisLike, request_fingerprint: str, text: str) -> RequestKeys:
+        """The request's keys; pass them to `lookup` and `store` so they are computed once per request."""
+        context, turn = split_conversation(text)
+        return RequestKeys(
+            exact_key(scope.tenant, request_fingerprint, analysis.key),
+            partition_key(scope.tenant, request_fingerprint, context),
+            turn,
+        )
+
     # -- lookup -------------------------------------------------------------------------------------
 
-    def lookup(self, scope: CacheScope, analysis: AnalysisLike, request_fingerprint: str, text: str) -> CacheHit | None:
+    def lookup(
+        self,
+        scope: CacheScope,
+        analysis: AnalysisLike,
+        request_fingerprint: str,
+        text: str,
+        keys: RequestKeys | None = None,
+    ) -> CacheHit | None:
         """The cached answer for this request, or None (a miss). Never serves another tenant's entry.
 
         Args:
             scope: tenant and request temperature.
-            analysis: the prompt analysis (`.key` is the normalised whole conversation).
+            analysis: the prompt analysis (`.key` is the normalised whole conversation, `.embedding` the
+                last user turn's embedding, reused when present).
             request_fingerprint: `fingerprint_request(body)`: model/tier and answer-changing parameters.
             text: the conversation text the analysis was made from (the verifier reads it).
+            keys: `keys(scope, analysis, request_fingerprint, text)` if already computed.
         """
         if not self.settings.enabled:
             return None
         now = self._clock()
         self._expire(now)
-        entry = self._entries.get(exact_key(scope.tenant, request_fingerprint, analysis.key))
+        if keys is None:
+            keys = self.keys(scope, analysis, request_fingerprint, text)
+        entry = self._entries.get(keys.exact)
         if entry is not None and entry.expires > now:
             self._entries.move_to_end(entry.key)
             self.counters["hit_exact"] += 1
-            return CacheHit("exact", entry.body, 1.0, entry.key, now - entry.created)
-        hit = self._semantic_lookup(scope, analysis, request_fingerprint, text, now)
+            return CacheHit("exact", orjson.loads(entry.body), 1.0, entry.key, now - entry.created)
+        hit = self._semantic_lookup(scope, analysis, keys, now)
         self.counters["hit_semantic" if hit else "miss"] += 1
         return hit
 
@@ -161,7 +231,7 @@ class SemanticCache:
         return self._embed(turn) if self._embed is not None else None
 
     def _semantic_lookup(
-        self, scope: CacheScope, analysis: AnalysisLike, fingerprint: str, text: str, now: float
+        self, scope: CacheScope, analysis: AnalysisLike, keys: RequestKeys, now: float
     ) -> CacheHit | None:
         s = self.settings
         if not (s.semantic and scope.semantic):
@@ -169,11 +239,10 @@ class SemanticCache:
         if scope.temperature > s.semantic_temperature_max:
             self.counters["semantic_bypass_temperature"] += 1
             return None
-        context, turn = split_conversation(text)
-        index = self._indexes.get(partition_key(scope.tenant, fingerprint, context))
+        index = self._indexes.get(keys.partition)
         if index is None or len(index) == 0:
             return None
-        vector = self._vector(analysis, turn)
+        vector = self._vector(analysis, keys.turn)
         if vector is None:
             return None
         ids, sims = index.search(vector, s.candidates, s.ef_search)
@@ -185,15 +254,15 @@ class SemanticCache:
             if entry is None or entry.expires <= now or entry.tenant != scope.tenant:
                 continue
             if query_sig is None:
-                query_sig = signature(turn)
-            if entry.sig is None:  # computed on first use: most entries are never a candidate
-                entry.sig = signature(split_conversation(entry.text)[1])
+                query_sig = signature(keys.turn)
+            if entry.sig is None:
+                entry.sig = signature(entry.turn)
             failed = verify(query_sig, entry.sig)
             if failed is not None:
                 self.counters[f"verifier_{failed}"] += 1
                 continue
             self._entries.move_to_end(entry.key)
-            return CacheHit("semantic", entry.body, float(sim), entry.key, now - entry.created)
+            return CacheHit("semantic", orjson.loads(entry.body), float(sim), entry.key, now - entry.created)
         return None
 
     # -- store ----------------------------------------------------------------------------------------
@@ -205,6 +274,7 @@ class SemanticCache:
         request_fingerprint: str,
         text: str,
         response_body: dict[str, Any],
+        keys: RequestKeys | None = None,
     ) -> CacheEntry | None:
         """Keeps `response_body` as the answer to this request (and queues it for replication).
 
@@ -213,21 +283,21 @@ class SemanticCache:
         if not self.settings.enabled:
             return None
         now = self._clock()
-        context, turn = split_conversation(text)
-        embedding = self._vector(analysis, turn)
+        if keys is None:
+            keys = self.keys(scope, analysis, request_fingerprint, text)
         entry = CacheEntry(
-            key=exact_key(scope.tenant, request_fingerprint, analysis.key),
+            key=keys.exact,
             tenant=scope.tenant,
             fingerprint=request_fingerprint,
-            partition=partition_key(scope.tenant, request_fingerprint, context),
+            partition=keys.partition,
             text=text,
             body=response_body,
-            embedding=embedding,
+            embedding=self._vector(analysis, keys.turn),
             created=now,
             expires=now + self.settings.ttl_s,
             origin=self.origin,
         )
-        if not self.insert_entry(entry):
+        if not self._insert(entry, keys.turn, orjson.dumps(response_body), now):
             return None
         if self.on_store is not None:
             self.outbox.append(entry)
@@ -235,47 +305,61 @@ class SemanticCache:
         return entry
 
     def insert_entry(self, entry: CacheEntry) -> bool:
-        """Adds a fully built entry (from `store` or from another replica); False if expired or too big."""
-        now = self._clock()
+        """Adds a fully built entry (from another replica); False if expired or too big."""
+        return self._insert(entry, split_conversation(entry.text)[1], orjson.dumps(entry.body), self._clock())
+
+    def _insert(self, entry: CacheEntry, turn: str, body: bytes, now: float) -> bool:
         if entry.expires <= now:
             return False
-        entry.size = _entry_size(entry)
+        with_vector = entry.embedding is not None and self.settings.semantic
+        entry.size = self._size(len(body), turn, with_vector)
         if entry.size > self.settings.max_bytes:
             return False
         old = self._entries.get(entry.key)
         if old is not None:
             self._remove(old)
-        entry.local_id = next(self._ids)
-        self._entries[entry.key] = entry
-        self._by_id[entry.local_id] = entry
+        stored = _Stored(
+            entry.key,
+            sys.intern(entry.tenant),  # one string per tenant / partition, freed with its last entry
+            sys.intern(entry.partition),
+            turn,
+            body,
+            entry.created,
+            entry.expires,
+        )
+        stored.local_id = entry.local_id = next(self._ids)
+        self._entries[entry.key] = stored
+        self._by_id[stored.local_id] = stored
         self._bytes += entry.size
-        heapq.heappush(self._expiry, (entry.expires, entry.key, entry.local_id))
-        if entry.embedding is not None and self.settings.semantic:
-            index = self._indexes.get(entry.partition)
+        heapq.heappush(self._expiry, (stored.expires, stored.local_id))
+        if with_vector:
+            assert entry.embedding is not None
+            index = self._indexes.get(stored.partition)
             if index is None:
-                index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16))
-                self._indexes[entry.partition] = index
-            index.add(np.array([entry.local_id], dtype=np.uint64), entry.embedding.reshape(1, -1))
+                index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16), half=True)
+                self._indexes[stored.partition] = index
+            index.add(np.array([stored.local_id], dtype=np.uint64), entry.embedding.reshape(1, -1))
         self._evict()
         return True
 
+    def _size(self, body_len: int, turn: str, with_vector: bool) -> int:
+        return body_len + len(turn) + (self._vector_bytes if with_vector else 0) + _ENTRY_OVERHEAD_BYTES
+
     # -- bounds ---------------------------------------------------------------------------------------
 
-    def _remove(self, entry: CacheEntry) -> None:
+    def _remove(self, entry: _Stored) -> None:
         self._entries.pop(entry.key, None)
         self._by_id.pop(entry.local_id, None)
-        self._bytes -= entry.size
         index = self._indexes.get(entry.partition)
-        if index is not None:
-            index.delete(entry.local_id)
-            if len(index) == 0:
-                del self._indexes[entry.partition]
+        in_index = index is not None and index.delete(entry.local_id)
+        self._bytes -= self._size(len(entry.body), entry.turn, in_index)
+        if index is not None and len(index) == 0:
+            del self._indexes[entry.partition]
 
     def _evict(self) -> None:
         s = self.settings
         if len(self._expiry) > 2 * len(self._entries) + 1024:
-            live = {(e.key, e.local_id) for e in self._entries.values()}
-            self._expiry = [r for r in self._expiry if (r[1], r[2]) in live]
+            self._expiry = [r for r in self._expiry if r[1] in self._by_id]
             heapq.heapify(self._expiry)
         while self._entries and (len(self._entries) > s.max_entries or self._bytes > s.max_bytes):
             _, oldest = self._entries.popitem(last=False)
@@ -286,9 +370,9 @@ class SemanticCache:
     def _expire(self, now: float) -> None:
         # Records of replaced or evicted entries stay in the heap and are skipped here.
         while self._expiry and self._expiry[0][0] <= now:
-            _, key, local_id = heapq.heappop(self._expiry)
-            entry = self._entries.get(key)
-            if entry is not None and entry.local_id == local_id:
+            _, local_id = heapq.heappop(self._expiry)
+            entry = self._by_id.get(local_id)
+            if entry is not None:
                 self._remove(entry)
                 self.counters["expired"] += 1
 
@@ -298,9 +382,3 @@ class SemanticCache:
         self._indexes.clear()
         self._expiry.clear()
         self._bytes = 0
-
-
-def _entry_size(entry: CacheEntry) -> int:
-    body = len(orjson.dumps(entry.body))
-    vec = 0 if entry.embedding is None else entry.embedding.nbytes * 2  # vector + index copy with links
-    return body + len(entry.text) * 2 + vec + _ENTRY_OVERHEAD_BYTES

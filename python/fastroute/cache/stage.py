@@ -14,7 +14,7 @@ from typing import Any
 
 from fastroute.cache.keys import fingerprint_request
 from fastroute.cache.replication import RedisReplication
-from fastroute.cache.semantic_cache import CacheScope, SemanticCache
+from fastroute.cache.semantic_cache import CacheScope, RequestKeys, SemanticCache
 from fastroute.cache.settings import CacheSettings
 from fastroute.pipeline import RequestContext, Stage
 
@@ -54,7 +54,8 @@ class CacheStage(Stage):
         self._replication = (
             RedisReplication(cache, settings.redis_url, settings.redis_prefix) if settings.redis_url else None
         )
-        self._pending: dict[str, tuple[CacheScope, str]] = {}
+        # request id -> what on_finish needs to store the answer (keys computed once, in on_routed)
+        self._pending: dict[str, tuple[CacheScope, str, RequestKeys]] = {}
 
     async def start(self) -> None:
         if self._replication is not None:
@@ -82,11 +83,12 @@ class CacheStage(Stage):
             ctx.cache_status = "bypass"
             return
         scope, fingerprint = self._keys(ctx)
-        self._pending[ctx.request_id] = (scope, fingerprint)
+        keys = self.cache.keys(scope, ctx.analysis, fingerprint, ctx.prompt_text)
+        self._pending[ctx.request_id] = (scope, fingerprint, keys)
         if "no-cache" in directives:
             ctx.cache_status = "bypass"
             return
-        hit = self.cache.lookup(scope, ctx.analysis, fingerprint, ctx.prompt_text)
+        hit = self.cache.lookup(scope, ctx.analysis, fingerprint, ctx.prompt_text, keys)
         if hit is None:
             ctx.cache_status = "miss"
             return
@@ -101,5 +103,5 @@ class CacheStage(Stage):
         body = ctx.response_body if ctx.response_body is not None else _streamed_body(ctx)
         if body is None:
             return
-        scope, fingerprint = pending
-        self.cache.store(scope, ctx.analysis, fingerprint, ctx.prompt_text, body)
+        scope, fingerprint, keys = pending
+        self.cache.store(scope, ctx.analysis, fingerprint, ctx.prompt_text, body, keys)
