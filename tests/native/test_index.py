@@ -100,3 +100,19 @@ def test_concurrent_search_agrees_with_serial(data: tuple[Array, Array, VectorIn
     with ThreadPoolExecutor(4) as pool:
         parallel = list(pool.map(lambda v: list(idx.search(v, 3, 64)[0]), q))
     assert parallel == serial
+
+
+def test_half_precision_index_keeps_recall_in_less_memory(data: tuple[Array, Array, VectorIndex]) -> None:
+    x, q, full = data
+    half = VectorIndex(64, m=16, ef_construction=100, max_elements=10_000, half=True)
+    half.add(np.arange(len(x), dtype=np.uint64), x)
+    assert half.half and not full.half
+    assert half.memory_bytes < full.memory_bytes
+    truth = np.argmax(q @ x.T, axis=1)
+    got_half = np.array([half.search(v, 1, 64)[0][0] for v in q])
+    got_full = np.array([full.search(v, 1, 64)[0][0] for v in q])
+    assert np.mean(got_half == truth) >= np.mean(got_full == truth) - 0.01
+    ids, sims = half.search(q[0], 3, 64)
+    assert sims[0] == pytest.approx(float(q[0] @ x[ids[0]]), abs=2e-3)  # f16 rounding, ~1e-3 relative
+    again = VectorIndex.from_bytes(half.to_bytes())
+    assert again.half and list(again.search(q[1], 5, 64)[0]) == list(half.search(q[1], 5, 64)[0])

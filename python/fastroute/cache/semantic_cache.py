@@ -297,7 +297,7 @@ class SemanticCache:
             expires=now + self.settings.ttl_s,
             origin=self.origin,
         )
-        if not self._insert(entry, keys.turn, orjson.dumps(response_body), now):
+        if not self._insert(entry, keys.turn, _json_bytes(response_body), now):
             return None
         if self.on_store is not None:
             self.outbox.append(entry)
@@ -306,7 +306,7 @@ class SemanticCache:
 
     def insert_entry(self, entry: CacheEntry) -> bool:
         """Adds a fully built entry (from another replica); False if expired or too big."""
-        return self._insert(entry, split_conversation(entry.text)[1], orjson.dumps(entry.body), self._clock())
+        return self._insert(entry, split_conversation(entry.text)[1], _json_bytes(entry.body), self._clock())
 
     def _insert(self, entry: CacheEntry, turn: str, body: bytes, now: float) -> bool:
         if entry.expires <= now:
@@ -382,3 +382,8 @@ class SemanticCache:
         self._indexes.clear()
         self._expiry.clear()
         self._bytes = 0
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    # orjson returns its output in a buffer of at least ~8 KB; kept as is, a 1 KB answer would hold 8 KB.
+    return memoryview(orjson.dumps(body)).tobytes()

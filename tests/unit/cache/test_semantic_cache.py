@@ -173,3 +173,20 @@ def test_settings_from_env() -> None:
     assert "redis://h" not in repr(s)
     with pytest.raises(ValueError, match="FASTROUTE_CACHE_SIMILARITY"):
         CacheSettings.from_env({"FASTROUTE_CACHE_SIMILARITY": "2"})
+
+
+def test_served_bodies_are_copies_and_shared_keys_give_the_same_answers(embedder: StaticEmbedder) -> None:
+    cache = make(embedder)
+    text = "<system> Be brief.\n<user> How do I reset my password?"
+    keys = cache.keys(A, an(text), FP, text)
+    assert keys.turn == "How do I reset my password?"
+    cache.store(A, an(text), FP, text, {"answer": "reset", "n": [1, 2]}, keys)
+    hit = cache.lookup(A, an(text), FP, text, keys)
+    assert hit is not None and hit.kind == "exact" and hit.body == {"answer": "reset", "n": [1, 2]}
+    hit.body["answer"] = "tampered"  # a caller mutating what it was served does not change the cache
+    assert get(cache, text) == "exact:reset"
+    paraphrase = "<system> Be brief.\n<user> How can I reset my password?"
+    assert get(cache, paraphrase) == "semantic:reset"
+    assert cache.lookup(A, an(paraphrase), FP, paraphrase, cache.keys(A, an(paraphrase), FP, paraphrase)) is not None
+    # Keys of another tenant never reach this tenant's entries, even when passed explicitly.
+    assert cache.lookup(B, an(text), FP, text, cache.keys(B, an(text), FP, text)) is None
