@@ -42,12 +42,17 @@ class Gateway:
         self.analyzer = analyzer
         self._conversation_text = conversation_text
         self.stages = list(stages)
+        # Per hook, only the stages that implement it: most stages use one or two of the three hooks,
+        # and awaiting a no-op coroutine still costs ~1 us.
+        self._requesting = _implementing(self.stages, "on_request")
+        self._routed = _implementing(self.stages, "on_routed")
+        self._finishing = _implementing(self.stages, "on_finish")[::-1]
         self.timeouts = timeouts
         self.dispatcher = dispatcher or default_dispatcher(catalogue)  # failover, retries, breakers, hedging
 
     async def prepare(self, ctx: RequestContext) -> None:
         """Stages' `on_request`, prompt analysis, routing, context-window check, stages' `on_routed`."""
-        for stage in self.stages:
+        for stage in self._requesting:
             await stage.on_request(ctx)
         chat = ctx.chat
         route_t0 = time.perf_counter()
@@ -67,7 +72,7 @@ class Gateway:
         if fitting != decision.chain:
             decision = type(decision)(decision.tier, fitting, decision.reason + "; context filter", decision.score)
         ctx.decision = decision
-        for stage in self.stages:
+        for stage in self._routed:
             await stage.on_routed(ctx)
 
     async def complete(self, ctx: RequestContext) -> dict[str, Any]:
@@ -129,7 +134,7 @@ class Gateway:
         """Runs every stage's `on_finish` (reverse order); a failing stage is logged, never re-raised."""
         if ctx.finished is None:  # the server may have set it when the answer went out
             ctx.finished = time.perf_counter()
-        for stage in reversed(self.stages):
+        for stage in self._finishing:
             try:
                 await stage.on_finish(ctx)
             except Exception:
@@ -139,3 +144,9 @@ class Gateway:
     def fail(ctx: RequestContext, error: FastrouteError) -> None:
         ctx.error = error
         ctx.status = error.http_status
+
+
+def _implementing(stages: Sequence[Stage], hook: str) -> list[Stage]:
+    """The stages whose class overrides `hook` (in pipeline order)."""
+    base = getattr(Stage, hook)
+    return [s for s in stages if getattr(type(s), hook, base) is not base]
