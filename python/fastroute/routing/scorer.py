@@ -1,10 +1,11 @@
 """`ComplexityScorer`: P(strong model needed) for one prompt's feature vector, from `models/router/`.
 
 Loads the shipped ONNX model once (onnxruntime, one intra-op thread) and refuses a model whose feature
-version differs from the native extractor's. A linear model (what `fastroute train` exports) is also
-evaluated in numpy: its weights are read back *through onnxruntime* (logits of the zero and unit vectors) and
-checked against onnxruntime on random probes at load time, so the fast path cannot drift from the shipped
-artifact; per-call onnxruntime overhead (~10 µs) would eat a fifth of the routing budget.
+version differs from the native extractor's. A linear model (what `fastroute train` exports: features
+clipped to the card's `model.clip` box, then a linear map) is also evaluated in numpy: its weights are read
+back *through onnxruntime* (logits at the box's low corner and one step along each axis) and checked against
+onnxruntime on random probes inside and outside the box at load time, so the fast path cannot drift from the
+shipped artifact; per-call onnxruntime overhead (~10 µs) would eat a fifth of the routing budget.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ MODEL_FILE = "model.onnx"
 CARD_FILE = "card.json"
 PROBES = 16
 PROBE_TOLERANCE = 1e-4
+FloatArray = npt.NDArray[np.float64]
 
 
 class RouterModelError(InternalError):
@@ -46,6 +48,9 @@ class ComplexityScorer:
         self.feature_version = int(card["feature_version"])
         self.model_version = str(card["model_version"])
         self._dim = int(card["feature_dim"])
+        self._low: FloatArray | None
+        self._high: FloatArray | None
+        self._low, self._high = _clip_box(card, self._dim)
         self._linear = self._read_linear()
 
     @classmethod
@@ -101,26 +106,40 @@ class ComplexityScorer:
         return np.asarray(out[0], dtype=np.float64).reshape(-1)
 
     def _read_linear(self) -> tuple[npt.NDArray[np.float64], float] | None:
-        """(weights, bias) if the model's logit is linear in its input, else None (use onnxruntime)."""
-        basis = np.vstack([np.zeros((1, self._dim)), np.eye(self._dim)]).astype(np.float32)
+        """(weights, logit at the low corner) if the model is linear inside the clip box, else None (use onnxruntime).
+
+        Features whose box is a single point (or that no box bounds, when the card has none) are read at 0 and 1.
+        """
+        low = self._low if self._low is not None else np.zeros(self._dim)
+        high = self._high if self._high is not None else np.ones(self._dim)
+        step = np.where(high > low, high - low, 1.0)
+        basis = np.vstack([low, low + np.diag(step)]).astype(np.float32)
         logits = self._run_logits(basis)
         if logits is None:
             return None
-        bias = float(logits[0])
-        weights = logits[1:] - bias
-        probes = np.random.default_rng(0).normal(size=(PROBES, self._dim)).astype(np.float32)
+        base = float(logits[0])
+        weights = (logits[1:] - base) / step
+        if self._high is not None:
+            weights[self._high <= low] = 0.0  # pinned by the clip: the slot cannot move the score
+        centre, spread = (low + high) / 2.0, np.maximum(high - low, 1.0)
+        rng = np.random.default_rng(0)
+        probes = (centre + spread * rng.normal(size=(PROBES, self._dim))).astype(np.float32)
         expected = self._run_logits(probes)
         assert expected is not None
-        got = probes.astype(np.float64) @ weights + bias
+        got = np.array([self._fast_logit(weights, base, p) for p in probes])
         if not np.allclose(got, expected, atol=PROBE_TOLERANCE, rtol=PROBE_TOLERANCE):
             return None
-        return weights, bias
+        return weights, base
+
+    def _fast_logit(self, weights: npt.NDArray[np.float64], base: float, features: npt.NDArray[np.float32]) -> float:
+        if self._low is None or self._high is None:
+            return float(np.dot(weights, features)) + base
+        return float(np.dot(weights, np.minimum(np.maximum(features, self._low), self._high) - self._low)) + base
 
     def score(self, features: npt.NDArray[np.float32]) -> float:
         """P(the strong model is needed) for one feature vector of length `feature_dim`."""
         if self._linear is not None:
-            weights, bias = self._linear
-            logit = float(np.dot(weights, features)) + bias
+            logit = self._fast_logit(*self._linear, features)
             return 1.0 / (1.0 + math.exp(-logit)) if logit > -700.0 else 0.0
         return float(self._run(np.asarray(features, dtype=np.float32).reshape(1, -1))[0])
 
@@ -131,3 +150,18 @@ class ComplexityScorer:
 
     def tier_for(self, score: float) -> str:
         return self.thresholds.tier_for(score)
+
+
+def _clip_box(card: dict[str, Any], dim: int) -> tuple[FloatArray | None, FloatArray | None]:
+    """The card's per-feature clip bounds (`model.clip.low/high`), or (None, None) for an unclipped model."""
+    clip = card.get("model", {}).get("clip")
+    if not clip:
+        return None, None
+    try:
+        low = np.asarray(clip["low"], dtype=np.float32).astype(np.float64)
+        high = np.asarray(clip["high"], dtype=np.float32).astype(np.float64)
+    except (KeyError, TypeError, ValueError) as e:
+        raise RouterModelError(f"the router card's clip bounds are unreadable: {e}") from e
+    if low.shape != (dim,) or high.shape != (dim,) or np.any(low > high):
+        raise RouterModelError(f"the router card's clip bounds must be {dim} pairs with low <= high")
+    return low, high

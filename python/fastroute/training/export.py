@@ -1,7 +1,8 @@
 """Writes a linear router (weights over raw features + bias) as a small ONNX graph.
 
-Pure: builds bytes, never touches files. The graph is MatMul -> Add -> Sigmoid with two outputs, `score`
-(P(strong needed)) and `logit`, so the scorer can recover the linear map exactly for its fast path.
+Pure: builds bytes, never touches files. The graph is [Max -> Min ->] MatMul -> Add -> Sigmoid with two outputs,
+`score` (P(strong needed)) and `logit`, so the scorer can recover the map exactly for its fast path. The
+optional Max/Min pair clips each feature to the training range (`low`, `high`) before the linear map.
 """
 
 from __future__ import annotations
@@ -18,12 +19,41 @@ OPSET = 13
 IR_VERSION = 8
 
 
-def linear_model_onnx(weights: NDArray[np.floating], bias: float, *, doc: str = "") -> bytes:
-    """ONNX bytes computing `sigmoid(features @ weights + bias)` for a batch `features` of shape (N, D)."""
+def linear_model_onnx(
+    weights: NDArray[np.floating],
+    bias: float,
+    *,
+    low: NDArray[np.floating] | None = None,
+    high: NDArray[np.floating] | None = None,
+    doc: str = "",
+) -> bytes:
+    """ONNX bytes computing `sigmoid(clip(features, low, high) @ weights + bias)` for a batch of shape (N, D).
+
+    Without `low`/`high` there is no clipping (both or neither must be given).
+    """
     w = np.asarray(weights, dtype=np.float32).reshape(-1, 1)
     dim = w.shape[0]
-    nodes = [
-        helper.make_node("MatMul", [INPUT_NAME, "W"], ["xw"]),
+    if (low is None) != (high is None):
+        raise ValueError("give both clip bounds or neither")
+    initializers = [
+        numpy_helper.from_array(w, "W"),
+        numpy_helper.from_array(np.asarray([bias], dtype=np.float32), "B"),
+    ]
+    nodes = []
+    matmul_input = INPUT_NAME
+    if low is not None and high is not None:
+        lo = np.asarray(low, dtype=np.float32).reshape(1, dim)
+        hi = np.asarray(high, dtype=np.float32).reshape(1, dim)
+        if np.any(lo > hi):
+            raise ValueError("clip bounds must satisfy low <= high")
+        initializers += [numpy_helper.from_array(lo, "L"), numpy_helper.from_array(hi, "H")]
+        nodes += [
+            helper.make_node("Max", [INPUT_NAME, "L"], ["above_low"]),
+            helper.make_node("Min", ["above_low", "H"], ["clipped"]),
+        ]
+        matmul_input = "clipped"
+    nodes += [
+        helper.make_node("MatMul", [matmul_input, "W"], ["xw"]),
         helper.make_node("Add", ["xw", "B"], [LOGIT_OUTPUT]),
         helper.make_node("Sigmoid", [LOGIT_OUTPUT], [SCORE_OUTPUT]),
     ]
@@ -35,10 +65,7 @@ def linear_model_onnx(weights: NDArray[np.floating], bias: float, *, doc: str = 
             helper.make_tensor_value_info(SCORE_OUTPUT, TensorProto.FLOAT, ["N", 1]),
             helper.make_tensor_value_info(LOGIT_OUTPUT, TensorProto.FLOAT, ["N", 1]),
         ],
-        initializer=[
-            numpy_helper.from_array(w, "W"),
-            numpy_helper.from_array(np.asarray([bias], dtype=np.float32), "B"),
-        ],
+        initializer=initializers,
     )
     model = helper.make_model(
         graph,
