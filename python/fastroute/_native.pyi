@@ -15,6 +15,7 @@ __all__ = [
     "FEATURE_WINDOW_BYTES",
     "MAX_SUBSTITUTED_WORDS",
     "MAX_VERIFIABLE_CHARS",
+    "Analysis",
     "Analyzer",
     "ContentRules",
     "PiiScanner",
@@ -38,8 +39,21 @@ FEATURE_VERSION: Final[int]
 FEATURE_DIM: Final[int]
 
 @final
+class Analysis:
+    """What `Analyzer.analyze` returns (immutable; built natively, no Python constructor on the hot path)."""
+
+    @property
+    def features(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def embedding(self) -> npt.NDArray[np.float32] | None: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def tokens(self) -> int: ...
+
+@final
 class Analyzer:
-    """One call per prompt: `analyze(text) -> (features, embedding | None, key, tokens)`."""
+    """One call per prompt: `analyze(text) -> Analysis(features, embedding | None, key, tokens)`."""
 
     def __new__(
         cls,
@@ -48,7 +62,7 @@ class Analyzer:
         embedding_table: bytes | None = None,
         embedding_dim: int = 0,
     ) -> Analyzer: ...
-    def analyze(self, text: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None, str, int]: ...
+    def analyze(self, text: str) -> Analysis: ...
     @property
     def encoding(self) -> str: ...
     @property

@@ -175,6 +175,87 @@ mod timing {
         best
     }
 
+    /// A system + user conversation like the Python benchmark's (`benchmarks/micro/test_analyze_bench.py`):
+    /// prose from a small word list with numbers, punctuation and a code line now and then.
+    pub(crate) fn bench_prompt(words: usize, seed: u64) -> String {
+        const WORDS: &str = "the a of to and in is that for it as with was on be by this are or from at an which \
+            have not but what all were when we there can more if will each about how up out them then she many \
+            some so these would other into has her two like him see time could no make than first been its who \
+            now people my calculate probability explain compare write story step function return array market \
+            profit hours Python JSON HTTP API Einstein Paris October Monday";
+        let list: Vec<&str> = WORDS.split_whitespace().collect();
+        let mut seed = seed | 1;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut body = Vec::with_capacity(words);
+        for _ in 0..words {
+            let r = next() % 100;
+            let w = list[(next() % list.len() as u64) as usize];
+            body.push(match r {
+                0..=3 => (next() % 100_000).to_string(),
+                4 => "\ndef area(r):\n    return 3.14159 * r ** 2  # circle\n".to_string(),
+                5..=11 => format!("{w}{}", [".", ",", "?", ":"][(next() % 4) as usize]),
+                _ => w.to_string(),
+            });
+        }
+        format!(
+            "<system> You are a careful assistant. Answer concisely and show your reasoning when asked.\n<user> {}",
+            body.join(" ")
+        )
+    }
+
+    /// The shipped embedder from `models/embedding/`, if present (test code only: the core never reads files).
+    pub(crate) fn shipped_embedder() -> Option<StaticEmbedder> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/embedding");
+        let tokenizer = std::fs::read(dir.join("tokenizer.json")).ok()?;
+        let table = std::fs::read(dir.join("table.f16")).ok()?;
+        StaticEmbedder::from_bytes(&tokenizer, &table, 256).ok()
+    }
+
+    /// `cargo test --release --lib analyze::timing -- --ignored --nocapture`: each part at 100-16,000 tokens.
+    #[test]
+    #[ignore]
+    fn time_bench_prompts() {
+        let a = Analyzer::new(EncodingName::Cl100kBase, shipped_embedder());
+        let Some(e) = a.embedder.as_ref() else {
+            println!("models/embedding missing");
+            return;
+        };
+        for words in [80, 400, 1_600, 13_000] {
+            let text = bench_prompt(words, words as u64);
+            let user = last_user_turn(&text);
+            let mut v = vec![0.0f32; e.dim()];
+            let mut feats = vec![0.0f32; features::FEATURE_DIM];
+            let mut ids = Vec::new();
+            let t_wp = best_of(|| {
+                ids.clear();
+                e.tokenizer().ids_into(user, &mut ids);
+                ids.len()
+            });
+            let t_emb = best_of(|| {
+                e.embed_into(user, &mut v);
+                0
+            });
+            let t_feat = best_of(|| {
+                features::extract(&text, &mut feats);
+                0
+            });
+            let t_key = best_of(|| normalize::normalize_key(&text).len());
+            let t_tok = best_of(|| a.encoding.count(&text));
+            let t_all = best_of(|| a.analyze(&text).tokens);
+            println!(
+                "{} bytes, {} tokens: wordpiece {t_wp:?}, embed {t_emb:?}, features {t_feat:?}, key {t_key:?}, \
+                 tokens {t_tok:?}, analyze {t_all:?}",
+                text.len(),
+                a.encoding.count(&text)
+            );
+        }
+    }
+
     /// `cargo test --release --lib analyze::timing -- --ignored --nocapture`: cost of each part at ~500 tokens.
     #[test]
     #[ignore]
@@ -197,5 +278,26 @@ mod timing {
             text.len(),
             a.encoding.count(&text)
         );
+    }
+}
+
+#[cfg(test)]
+mod probe {
+    use super::*;
+
+    /// For callgrind (load-independent instruction counts per part):
+    /// `PROBE_N=200 PROBE_WORDS=400 valgrind --tool=callgrind <test binary> --ignored analyze::probe --exact`.
+    #[test]
+    #[ignore]
+    fn probe_analyze() {
+        let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+        let (n, words) = (env("PROBE_N", 0), env("PROBE_WORDS", 400));
+        let a = Analyzer::new(EncodingName::Cl100kBase, super::timing::shipped_embedder());
+        let text = super::timing::bench_prompt(words, words as u64);
+        let mut s = 0;
+        for _ in 0..n {
+            s += std::hint::black_box(a.analyze(std::hint::black_box(&text))).tokens;
+        }
+        println!("{s}");
     }
 }

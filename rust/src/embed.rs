@@ -2,244 +2,16 @@
 //!
 //! Pure: reads the tokenizer and the table from owned byte buffers, never touches files or the environment.
 //!
-//! The tokenizer is a hand-written copy of the `tokenizers` pipeline that `all-MiniLM-L6-v2`'s
-//! `tokenizer.json` declares (BertNormalizer with lowercase + accent stripping + Chinese-character
-//! isolation, BertPreTokenizer, WordPiece with `##` continuations). Written by hand because the
-//! `tokenizers` crate is a heavy build and allocates an `Encoding` with offsets per call; this one
-//! allocates nothing per token. `tests/native/test_embed.py` checks it id-for-id against the
-//! `tokenizers` Python package when that is installed.
+//! The table stays fp16 in memory (15.6 MB for 30,522 x 256 rather than 31 MB as f32). Rows are summed in
+//! token order, so the result is bit-identical to expanding the table to f32 first: on x86-64 with F16C
+//! (checked at run time) 64 columns at a time in eight AVX registers, converting halves on load; elsewhere
+//! one scalar conversion per element. The WordPiece tokenizer is in `wordpiece`.
 
-use rustc_hash::FxHashMap;
-use unicode_categories::UnicodeCategories;
-use unicode_normalization::UnicodeNormalization;
+#[cfg(test)]
+mod reference;
+mod wordpiece;
 
-/// BERT-style WordPiece tokenizer (uncased) built from a `tokenizer.json`.
-pub struct WordPiece {
-    /// Word-initial pieces.
-    start: FxHashMap<Box<str>, u32>,
-    /// Continuation pieces, stored without their `##` prefix.
-    cont: FxHashMap<Box<str>, u32>,
-    unk_id: u32,
-    max_chars_per_word: usize,
-    /// Longest piece in bytes (bounds the greedy search).
-    max_piece_bytes: usize,
-    vocab_size: usize,
-}
-
-impl WordPiece {
-    /// Parses the `model` section of a Hugging Face `tokenizer.json` (WordPiece only).
-    pub fn from_tokenizer_json(bytes: &[u8]) -> Result<WordPiece, String> {
-        let root: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| format!("tokenizer.json is not valid JSON: {e}"))?;
-        let model = root.get("model").ok_or("tokenizer.json has no `model`")?;
-        if model.get("type").and_then(|t| t.as_str()) != Some("WordPiece") {
-            return Err("tokenizer.json model is not WordPiece".into());
-        }
-        let prefix = model
-            .get("continuing_subword_prefix")
-            .and_then(|p| p.as_str())
-            .unwrap_or("##");
-        let unk = model
-            .get("unk_token")
-            .and_then(|p| p.as_str())
-            .unwrap_or("[UNK]");
-        let max_chars_per_word = model
-            .get("max_input_chars_per_word")
-            .and_then(|m| m.as_u64())
-            .unwrap_or(100) as usize;
-        let vocab = model
-            .get("vocab")
-            .and_then(|v| v.as_object())
-            .ok_or("tokenizer.json has no vocab")?;
-        let mut start = FxHashMap::default();
-        let mut cont = FxHashMap::default();
-        let mut unk_id = None;
-        let mut max_piece_bytes = 1;
-        let mut vocab_size = 0usize;
-        for (piece, id) in vocab {
-            let id = id.as_u64().ok_or("vocab id is not an integer")? as u32;
-            vocab_size = vocab_size.max(id as usize + 1);
-            if piece == unk {
-                unk_id = Some(id);
-            }
-            if let Some(rest) = piece.strip_prefix(prefix) {
-                if !rest.is_empty() {
-                    max_piece_bytes = max_piece_bytes.max(rest.len());
-                    cont.insert(rest.into(), id);
-                    continue;
-                }
-            }
-            max_piece_bytes = max_piece_bytes.max(piece.len());
-            start.insert(piece.as_str().into(), id);
-        }
-        let unk_id = unk_id.ok_or("vocab has no unknown token")?;
-        Ok(WordPiece {
-            start,
-            cont,
-            unk_id,
-            max_chars_per_word,
-            max_piece_bytes,
-            vocab_size,
-        })
-    }
-
-    pub fn vocab_size(&self) -> usize {
-        self.vocab_size
-    }
-
-    pub fn unk_id(&self) -> u32 {
-        self.unk_id
-    }
-
-    /// Calls `emit` with each token id of `text` (no `[CLS]`/`[SEP]`).
-    pub fn for_each_id(&self, text: &str, mut emit: impl FnMut(u32)) {
-        let mut word = String::with_capacity(64);
-        let mut word_chars = 0usize;
-        let flush = |word: &mut String, word_chars: &mut usize, emit: &mut dyn FnMut(u32)| {
-            if !word.is_empty() {
-                self.word_ids(word, *word_chars, emit);
-                word.clear();
-                *word_chars = 0;
-            }
-        };
-        for c in text.chars() {
-            if c.is_ascii() {
-                // Fast path: ASCII needs no accent stripping and lowercases in place.
-                let b = c as u8;
-                if b.is_ascii_alphanumeric() {
-                    word.push(b.to_ascii_lowercase() as char);
-                    word_chars += 1;
-                } else if b == b' ' || b == b'\t' || b == b'\n' || b == b'\r' {
-                    flush(&mut word, &mut word_chars, &mut emit);
-                } else if b.is_ascii_punctuation() {
-                    flush(&mut word, &mut word_chars, &mut emit);
-                    word.push(c);
-                    word_chars = 1;
-                    flush(&mut word, &mut word_chars, &mut emit);
-                }
-                // Everything else in ASCII is a control character (incl. \x0b, \x0c): clean_text removes it.
-                continue;
-            }
-            // clean_text: drop NUL, U+FFFD and control/format characters; whitespace becomes a space.
-            if c == '\u{fffd}' || is_control(c) {
-                continue;
-            }
-            if c.is_whitespace() {
-                flush(&mut word, &mut word_chars, &mut emit);
-                continue;
-            }
-            if is_chinese_char(c) {
-                flush(&mut word, &mut word_chars, &mut emit);
-                word.push(c);
-                word_chars = 1;
-                flush(&mut word, &mut word_chars, &mut emit);
-                continue;
-            }
-            // strip_accents (NFD, drop non-spacing marks) then lowercase, as the normalizer does.
-            for d in std::iter::once(c).nfd() {
-                if d.is_mark_nonspacing() {
-                    continue;
-                }
-                for l in d.to_lowercase() {
-                    if l.is_whitespace() {
-                        flush(&mut word, &mut word_chars, &mut emit);
-                    } else if is_punctuation(l) {
-                        flush(&mut word, &mut word_chars, &mut emit);
-                        word.push(l);
-                        word_chars = 1;
-                        flush(&mut word, &mut word_chars, &mut emit);
-                    } else {
-                        word.push(l);
-                        word_chars += 1;
-                    }
-                }
-            }
-        }
-        flush(&mut word, &mut word_chars, &mut emit);
-    }
-
-    /// Token ids of `text` as a vector (tests and debugging; the hot path uses `for_each_id`).
-    pub fn ids(&self, text: &str) -> Vec<u32> {
-        let mut out = Vec::new();
-        self.for_each_id(text, |id| out.push(id));
-        out
-    }
-
-    /// Greedy longest-match-first WordPiece over one pre-tokenized, normalised word.
-    fn word_ids(&self, word: &str, chars: usize, emit: &mut dyn FnMut(u32)) {
-        if chars > self.max_chars_per_word {
-            emit(self.unk_id);
-            return;
-        }
-        // Ids are buffered so that a word with an unmatched remainder becomes one [UNK], as in `tokenizers`.
-        let mut buf = [0u32; 32];
-        let mut spill: Vec<u32> = Vec::new();
-        let mut n = 0usize;
-        let mut start = 0usize;
-        while start < word.len() {
-            let map = if start == 0 { &self.start } else { &self.cont };
-            let mut end = word.len().min(start + self.max_piece_bytes);
-            let mut found = None;
-            while end > start {
-                if word.is_char_boundary(end) {
-                    if let Some(&id) = map.get(&word[start..end]) {
-                        found = Some(id);
-                        break;
-                    }
-                }
-                end -= 1;
-            }
-            match found {
-                Some(id) => {
-                    if n < buf.len() {
-                        buf[n] = id;
-                    } else {
-                        spill.push(id);
-                    }
-                    n += 1;
-                    start = end;
-                }
-                None => {
-                    emit(self.unk_id);
-                    return;
-                }
-            }
-        }
-        for &id in buf.iter().take(n.min(buf.len())) {
-            emit(id);
-        }
-        for id in spill {
-            emit(id);
-        }
-    }
-}
-
-/// BERT's `_is_control`: other-category characters except tab, newline and carriage return.
-fn is_control(c: char) -> bool {
-    match c {
-        '\t' | '\n' | '\r' => false,
-        '\0' => true,
-        _ => c.is_other(),
-    }
-}
-
-/// BERT's punctuation: every ASCII non-alphanumeric printable character plus Unicode P* categories.
-fn is_punctuation(c: char) -> bool {
-    c.is_ascii_punctuation() || c.is_punctuation()
-}
-
-/// The CJK ideograph blocks that BERT isolates as single-character words.
-fn is_chinese_char(c: char) -> bool {
-    matches!(c as u32,
-        0x4E00..=0x9FFF
-        | 0x3400..=0x4DBF
-        | 0x20000..=0x2A6DF
-        | 0x2A700..=0x2B73F
-        | 0x2B740..=0x2B81F
-        | 0x2B920..=0x2CEAF
-        | 0xF900..=0xFAFF
-        | 0x2F800..=0x2FA1F)
-}
+pub use wordpiece::WordPiece;
 
 /// Converts one IEEE-754 half-precision value to f32 (no `half` dependency needed for a one-off load).
 fn f16_to_f32(h: u16) -> f32 {
@@ -267,23 +39,30 @@ fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
-/// A WordPiece tokenizer plus a `vocab x dim` table: text -> unit vector, in microseconds.
+/// How rows are summed on this CPU (decided once, at construction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    /// x86-64 with AVX and F16C, `dim` a multiple of 8.
+    #[cfg(target_arch = "x86_64")]
+    F16c,
+    Scalar,
+}
+
+/// A WordPiece tokenizer plus a `vocab x dim` fp16 table: text -> unit vector, in microseconds.
 pub struct StaticEmbedder {
     tokenizer: WordPiece,
-    table: Vec<f32>,
+    /// Row-major fp16 bits, `rows * dim`.
+    table: Vec<u16>,
     dim: usize,
     rows: usize,
+    kernel: Kernel,
 }
 
 impl StaticEmbedder {
     /// Builds the embedder from a `tokenizer.json` and a row-major fp16 little-endian table of `dim` columns.
     ///
     /// Row weighting (e.g. Zipf / frequency) is expected to be baked into the table at distillation time.
-    pub fn from_bytes(
-        tokenizer_json: &[u8],
-        table_f16_le: &[u8],
-        dim: usize,
-    ) -> Result<StaticEmbedder, String> {
+    pub fn from_bytes(tokenizer_json: &[u8], table_f16_le: &[u8], dim: usize) -> Result<StaticEmbedder, String> {
         if dim == 0 {
             return Err("embedding dim must be > 0".into());
         }
@@ -304,13 +83,14 @@ impl StaticEmbedder {
         }
         let table = table_f16_le
             .chunks_exact(2)
-            .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
             .collect();
         Ok(StaticEmbedder {
             tokenizer,
             table,
             dim,
             rows,
+            kernel: Kernel::best(dim),
         })
     }
 
@@ -322,27 +102,22 @@ impl StaticEmbedder {
         &self.tokenizer
     }
 
-    /// Writes the L2-normalised mean of the token rows of `text` into `out` (all zeros if no known token).
+    /// Bytes held by the table (what it adds to the process RSS once touched).
+    pub fn table_bytes(&self) -> usize {
+        self.table.len() * std::mem::size_of::<u16>()
+    }
+
+    /// Writes the L2-normalised sum of the token rows of `text` into `out` (all zeros if no known token).
     ///
     /// # Panics
     /// If `out.len() != self.dim()`.
     pub fn embed_into(&self, text: &str, out: &mut [f32]) {
         assert_eq!(out.len(), self.dim, "output buffer has the wrong length");
-        out.fill(0.0);
-        let unk = self.tokenizer.unk_id();
-        let dim = self.dim;
-        let table = &self.table;
-        let rows = self.rows;
-        self.tokenizer.for_each_id(text, |id| {
-            let id = id as usize;
-            if id as u32 == unk || id >= rows {
-                return;
-            }
-            let row = &table[id * dim..(id + 1) * dim];
-            for (o, r) in out.iter_mut().zip(row) {
-                *o += *r;
-            }
-        });
+        let mut ids = Vec::with_capacity(text.len() / 4 + 8);
+        self.tokenizer.ids_into(text, &mut ids);
+        let (unk, rows) = (self.tokenizer.unk_id(), self.rows);
+        ids.retain(|&id| id != unk && (id as usize) < rows);
+        self.sum_rows(&ids, out);
         let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt();
         if norm > 0.0 {
             let inv = 1.0 / norm;
@@ -356,6 +131,81 @@ impl StaticEmbedder {
         self.embed_into(text, &mut out);
         out
     }
+
+    /// `out = sum of rows ids` (each id < rows), added in id order.
+    fn sum_rows(&self, ids: &[u32], out: &mut [f32]) {
+        match self.kernel {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Kernel::best` chose F16c only after detecting AVX and F16C and checking dim % 8 == 0;
+            // every id is < rows and table.len() == rows * dim, out.len() == dim.
+            Kernel::F16c => unsafe { sum_rows_f16c(&self.table, self.dim, ids, out) },
+            Kernel::Scalar => sum_rows_scalar(&self.table, self.dim, ids, out),
+        }
+    }
+}
+
+impl Kernel {
+    fn best(dim: usize) -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        if dim.is_multiple_of(8) && is_x86_feature_detected!("avx") && is_x86_feature_detected!("f16c") {
+            return Kernel::F16c;
+        }
+        let _ = dim;
+        Kernel::Scalar
+    }
+}
+
+fn sum_rows_scalar(table: &[u16], dim: usize, ids: &[u32], out: &mut [f32]) {
+    out.fill(0.0);
+    for &id in ids {
+        let row = &table[id as usize * dim..(id as usize + 1) * dim];
+        for (o, &h) in out.iter_mut().zip(row) {
+            *o += f16_to_f32(h);
+        }
+    }
+}
+
+/// `sum_rows_scalar` with AVX + F16C: columns in blocks of 64 (eight 8-lane accumulators kept in registers
+/// across all rows), then blocks of 8. Each column is still summed in id order, so results are identical.
+///
+/// # Safety
+/// The CPU must support AVX and F16C; `dim % 8 == 0`, `out.len() == dim`, every `id < table.len() / dim`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,f16c")]
+unsafe fn sum_rows_f16c(table: &[u16], dim: usize, ids: &[u32], out: &mut [f32]) {
+    use std::arch::x86_64::{
+        __m128i, _mm256_add_ps, _mm256_cvtph_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm_loadu_si128,
+    };
+    debug_assert!(dim.is_multiple_of(8) && out.len() == dim);
+    debug_assert!(ids.iter().all(|&id| (id as usize + 1) * dim <= table.len()));
+    let base = table.as_ptr();
+    let load = |id: u32, col: usize| -> __m128i {
+        // SAFETY: id < rows and col + 8 <= dim, so the 8 halves lie inside the table.
+        unsafe { _mm_loadu_si128(base.add(id as usize * dim + col).cast()) }
+    };
+    let mut col = 0;
+    while col + 64 <= dim {
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for &id in ids {
+            for (k, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_add_ps(*a, _mm256_cvtph_ps(load(id, col + 8 * k)));
+            }
+        }
+        for (k, a) in acc.iter().enumerate() {
+            // SAFETY: col + 8k + 8 <= dim == out.len().
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(col + 8 * k), *a) };
+        }
+        col += 64;
+    }
+    while col < dim {
+        let mut acc = _mm256_setzero_ps();
+        for &id in ids {
+            acc = _mm256_add_ps(acc, _mm256_cvtph_ps(load(id, col)));
+        }
+        // SAFETY: col + 8 <= dim == out.len().
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(col), acc) };
+        col += 8;
+    }
 }
 
 #[cfg(test)]
@@ -364,14 +214,10 @@ mod tests {
 
     fn tiny_tokenizer() -> Vec<u8> {
         let vocab = [
-            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world", "un", "##aff", "##able", ",",
-            "!", "cafe", "中", "the", "##s",
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world", "un", "##aff", "##able", ",", "!", "cafe", "中",
+            "the", "##s",
         ];
-        let entries: Vec<String> = vocab
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("\"{t}\": {i}"))
-            .collect();
+        let entries: Vec<String> = vocab.iter().enumerate().map(|(i, t)| format!("\"{t}\": {i}")).collect();
         format!(
             "{{\"model\": {{\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", \"continuing_subword_prefix\": \"##\", \
              \"max_input_chars_per_word\": 100, \"vocab\": {{{}}}}}}}",
@@ -429,6 +275,109 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(e.embed("zzz"), vec![0.0; dim]);
         assert!(StaticEmbedder::from_bytes(&tiny_tokenizer(), &table[..10], dim).is_err());
+    }
+
+    /// Texts that exercise every branch of the tokenizer: ASCII classes, accents, CJK, controls, long words.
+    fn varied_corpus() -> Vec<String> {
+        let mut texts: Vec<String> = [
+            "Hello, World! How's it going?",
+            "Café naïve résumé coöperate Ångström ÉCOLE",
+            "東京は日本の首都です。中文字符测试 한국어",
+            "Emoji 🤗🚀 and symbols ©®™ — “quotes” \u{2018}single\u{2019} … ¿¡",
+            "def f(x):\n\treturn x**2  # comment\r\n",
+            "unaffable antidisestablishmentarianism supercalifragilisticexpialidocious",
+            "Tab\tseparated\x0bvertical\x0cform\x00nul\u{200b}zero-width\u{feff}bom\u{fffd}repl\x7fdel",
+            "İstanbul ß ﬁ ligature Ⅻ ½ ² ＨＥＬＬＯ",
+            "Ελληνικά кириллица العربية עברית हिन्दी ไทย",
+            "",
+            "   ",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        texts.push("x".repeat(150));
+        texts.push("é".repeat(99) + " " + &"é".repeat(101));
+        let alphabet: Vec<char> =
+            "abcdefghijklmnopqrstuvwxyz ABCXYZ0123456789.,;:!?'\"()[]{}<>/\\-_=+*&^%$#@~`\n\t\réüñçøåÅ中日😀\u{301}\u{0}\u{3000}ſ"
+                .chars()
+                .collect();
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        for _ in 0..2_000 {
+            let len = next() % 120;
+            let text: String = (0..len).map(|_| alphabet[next() % alphabet.len()]).collect();
+            texts.push(text);
+        }
+        texts
+    }
+
+    fn shipped_tokenizer() -> Option<Vec<u8>> {
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/embedding/tokenizer.json")).ok()
+    }
+
+    #[test]
+    fn wordpiece_ids_equal_the_reference_implementation() {
+        let mut tokenizers = vec![tiny_tokenizer()];
+        tokenizers.extend(shipped_tokenizer());
+        for json in tokenizers {
+            let fast = WordPiece::from_tokenizer_json(&json).unwrap();
+            let slow = reference::WordPiece::from_tokenizer_json(&json).unwrap();
+            for text in varied_corpus() {
+                assert_eq!(fast.ids(&text), slow.ids(&text), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn simd_sum_equals_scalar_sum_bit_for_bit() {
+        let dim = 72; // one 64-column block and one 8-column block
+        let rows = 50;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let table: Vec<u16> = (0..rows * dim)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                // Finite halves of both signs, subnormals included (exponent 0x1f is skipped).
+                let h = seed as u16;
+                if h & 0x7c00 == 0x7c00 {
+                    h & 0x83ff
+                } else {
+                    h
+                }
+            })
+            .collect();
+        let ids: Vec<u32> = (0..300).map(|k| (k * 17 % rows) as u32).collect();
+        let mut scalar = vec![0.0f32; dim];
+        sum_rows_scalar(&table, dim, &ids, &mut scalar);
+        if Kernel::best(dim) != Kernel::Scalar {
+            let mut simd = vec![f32::NAN; dim];
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Kernel::best detected AVX + F16C; dim % 8 == 0; ids < rows.
+            unsafe {
+                sum_rows_f16c(&table, dim, &ids, &mut simd)
+            };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&simd), bits(&scalar));
+        }
+        // Every finite half through the SIMD conversion equals the scalar conversion.
+        #[cfg(target_arch = "x86_64")]
+        if Kernel::best(8) != Kernel::Scalar {
+            let halves: Vec<u16> = (0..=u16::MAX).filter(|h| h & 0x7c00 != 0x7c00).collect();
+            let mut one = vec![0.0f32; 8];
+            for (row, chunk) in halves.chunks_exact(8).enumerate() {
+                // SAFETY: AVX + F16C detected; dim 8; row < halves.len() / 8.
+                unsafe { sum_rows_f16c(&halves, 8, &[row as u32], &mut one) };
+                for (got, &h) in one.iter().zip(chunk) {
+                    assert_eq!(got.to_bits(), (0.0 + f16_to_f32(h)).to_bits(), "{h:#x}");
+                }
+            }
+        }
     }
 
     fn f32_to_f16_test(v: f32) -> u16 {

@@ -54,12 +54,12 @@ pub struct Encoding {
 }
 
 /// Longest token kept in the integer-keyed map.
-const SHORT_MAX: usize = 15;
+pub(crate) const SHORT_MAX: usize = 15;
 
 /// The bytes (at most 15) zero-padded little-endian, with the length in the top byte: one u128 per
 /// distinct byte string. Built from overlapping unaligned loads rather than a byte copy.
 #[inline(always)]
-fn short_key(b: &[u8]) -> u128 {
+pub(crate) fn short_key(b: &[u8]) -> u128 {
     let n = b.len();
     let word = |at: usize| -> u64 {
         let mut w = [0u8; 8];

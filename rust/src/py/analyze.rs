@@ -1,22 +1,37 @@
 //! Bindings for prompt analysis (`Analyzer`, `normalize_key`, `last_user_turn`).
 
-use numpy::{IntoPyArray, PyArray1};
+use numpy::PyArray1;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyString;
 
 use super::tokens::{detached, encoding_name, owned_text};
 use crate::analyze;
 use crate::embed::StaticEmbedder;
 
-type AnalysisTuple<'py> = (
-    Bound<'py, PyArray1<f32>>,
-    Option<Bound<'py, PyArray1<f32>>>,
-    String,
-    usize,
-);
+/// What `Analyzer.analyze` returns: built in Rust, so the hot path runs no Python-level constructor.
+#[pyclass(name = "Analysis", module = "fastroute._native", frozen, get_all)]
+pub struct PyAnalysis {
+    features: Py<PyArray1<f32>>,
+    embedding: Option<Py<PyArray1<f32>>>,
+    key: Py<PyString>,
+    tokens: usize,
+}
 
-/// One call per prompt: `analyze(text) -> (features, embedding | None, key, tokens)`.
+#[pymethods]
+impl PyAnalysis {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "Analysis(tokens={}, key={:?}, embedding={})",
+            self.tokens,
+            self.key.bind(py).to_string_lossy(),
+            if self.embedding.is_some() { "yes" } else { "None" }
+        )
+    }
+}
+
+/// One call per prompt: `analyze(text) -> Analysis(features, embedding | None, key, tokens)`.
 #[pyclass(name = "Analyzer", module = "fastroute._native", frozen)]
 pub struct PyAnalyzer {
     inner: analyze::Analyzer,
@@ -29,8 +44,8 @@ impl PyAnalyzer {
     fn new(
         py: Python<'_>,
         encoding: &str,
-        tokenizer_json: Option<Vec<u8>>,
-        embedding_table: Option<Vec<u8>>,
+        tokenizer_json: Option<PyBackedBytes>,
+        embedding_table: Option<PyBackedBytes>,
         embedding_dim: usize,
     ) -> PyResult<Self> {
         let name = encoding_name(encoding)?;
@@ -54,17 +69,18 @@ impl PyAnalyzer {
         Ok(PyAnalyzer { inner })
     }
 
-    /// (features float32[FEATURE_DIM], embedding float32[dim] | None, exact-cache key, token count).
-    fn analyze<'py>(&self, py: Python<'py>, text: &Bound<'py, PyString>) -> PyResult<AnalysisTuple<'py>> {
+    /// Features float32[FEATURE_DIM], embedding float32[dim] | None, exact-cache key, token count.
+    fn analyze(&self, py: Python<'_>, text: &Bound<'_, PyString>) -> PyResult<PyAnalysis> {
         let text = owned_text(text)?;
         let inner = &self.inner;
         let a = detached(py, move || inner.analyze(&text))?;
-        Ok((
-            a.features.into_pyarray(py),
-            a.embedding.map(|e| e.into_pyarray(py)),
-            a.key,
-            a.tokens,
-        ))
+        // Small arrays: one numpy allocation and a copy beat wrapping the Vec (array + capsule objects).
+        Ok(PyAnalysis {
+            features: PyArray1::from_slice(py, &a.features).unbind(),
+            embedding: a.embedding.map(|e| PyArray1::from_slice(py, &e).unbind()),
+            key: PyString::new(py, &a.key).unbind(),
+            tokens: a.tokens,
+        })
     }
 
     #[getter]
@@ -93,6 +109,7 @@ fn last_user_turn(text: &Bound<'_, PyString>) -> PyResult<String> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyAnalyzer>()?;
+    m.add_class::<PyAnalysis>()?;
     m.add_function(wrap_pyfunction!(normalize_key, m)?)?;
     m.add_function(wrap_pyfunction!(last_user_turn, m)?)?;
     m.add("FEATURE_VERSION", crate::features::FEATURE_VERSION)?;

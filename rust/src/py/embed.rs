@@ -3,6 +3,7 @@
 use numpy::{IntoPyArray, PyArray1, PyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use std::sync::Arc;
 
 use crate::embed;
@@ -16,18 +17,11 @@ pub struct PyStaticEmbedder {
 #[pymethods]
 impl PyStaticEmbedder {
     #[new]
-    fn new(
-        py: Python<'_>,
-        tokenizer_json: Vec<u8>,
-        table_f16_le: Vec<u8>,
-        dim: usize,
-    ) -> PyResult<Self> {
+    fn new(py: Python<'_>, tokenizer_json: PyBackedBytes, table_f16_le: PyBackedBytes, dim: usize) -> PyResult<Self> {
         let inner = py
             .detach(move || embed::StaticEmbedder::from_bytes(&tokenizer_json, &table_f16_le, dim))
             .map_err(PyValueError::new_err)?;
-        Ok(PyStaticEmbedder {
-            inner: Arc::new(inner),
-        })
+        Ok(PyStaticEmbedder { inner: Arc::new(inner) })
     }
 
     #[getter]
@@ -43,11 +37,7 @@ impl PyStaticEmbedder {
     }
 
     /// One row per text, shape (len(texts), dim).
-    fn embed_batch<'py>(
-        &self,
-        py: Python<'py>,
-        texts: Vec<String>,
-    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    fn embed_batch<'py>(&self, py: Python<'py>, texts: Vec<String>) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let inner = Arc::clone(&self.inner);
         let dim = inner.dim();
         let n = texts.len();
@@ -58,8 +48,8 @@ impl PyStaticEmbedder {
             }
             flat
         });
-        let arr = numpy::ndarray::Array2::from_shape_vec((n, dim), flat)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let arr =
+            numpy::ndarray::Array2::from_shape_vec((n, dim), flat).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(arr.into_pyarray(py))
     }
 

@@ -1,0 +1,386 @@
+//! BERT uncased WordPiece as `all-MiniLM-L6-v2`'s `tokenizer.json` declares it, writing ids into a caller's buffer.
+//!
+//! Pure, and allocation-free per token: the pipeline of the `tokenizers` crate (BertNormalizer with clean_text,
+//! Chinese-character isolation, accent stripping and lowercasing; BertPreTokenizer splitting on white space
+//! and punctuation; greedy longest-match WordPiece with `##` continuations) written out as one pass over the
+//! bytes. ASCII, most of every prompt, goes through a 128-entry class table; other chars take the full
+//! Unicode path. Vocabulary pieces of up to 15 bytes are looked up by an integer key (no string hashing
+//! or memcmp). Parity: `reference` (the first implementation) in the Rust tests, the `tokenizers` package
+//! in tests/native/test_embed.py.
+
+use rustc_hash::FxHashMap;
+use unicode_categories::UnicodeCategories;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::tokens::{short_key, SHORT_MAX};
+
+/// Bit set in a short key for a continuation (`##`) piece; `short_key` leaves it clear (lengths <= 15).
+const CONTINUATION: u128 = 1 << 127;
+
+/// ASCII byte classes after BERT's clean_text: dropped control, word char, white space, punctuation.
+const DROP: u8 = 0;
+const WORD: u8 = 1;
+const SPACE: u8 = 2;
+const PUNCT: u8 = 3;
+
+static ASCII_CLASS: [u8; 128] = {
+    let mut t = [DROP; 128];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_alphanumeric() {
+            WORD
+        } else if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            SPACE
+        } else if b.is_ascii_punctuation() {
+            PUNCT
+        } else {
+            // The other ASCII controls (incl. \x0b, \x0c, DEL) are Cc: clean_text removes them.
+            DROP
+        };
+        i += 1;
+    }
+    t
+};
+
+/// BERT-style WordPiece tokenizer (uncased) built from a `tokenizer.json`.
+pub struct WordPiece {
+    /// Pieces of at most `SHORT_MAX` bytes by `short_key`, `CONTINUATION` set for `##` pieces (stored bare).
+    short: FxHashMap<u128, u32>,
+    /// Longer word-initial pieces.
+    long_start: FxHashMap<Box<[u8]>, u32>,
+    /// Longer continuation pieces, without their `##` prefix.
+    long_cont: FxHashMap<Box<[u8]>, u32>,
+    /// Id of each ASCII punctuation char as a one-char word (`unk_id` when not in the vocabulary).
+    ascii_single: [u32; 128],
+    unk_id: u32,
+    max_chars_per_word: usize,
+    /// Longest piece in bytes (bounds the greedy search).
+    max_piece_bytes: usize,
+    vocab_size: usize,
+}
+
+/// The word being collected: its normalised bytes (capped) and its length in chars.
+struct Word {
+    bytes: Vec<u8>,
+    chars: usize,
+}
+
+impl WordPiece {
+    /// Parses the `model` section of a Hugging Face `tokenizer.json` (WordPiece only).
+    pub fn from_tokenizer_json(bytes: &[u8]) -> Result<WordPiece, String> {
+        let root: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("tokenizer.json is not valid JSON: {e}"))?;
+        let model = root.get("model").ok_or("tokenizer.json has no `model`")?;
+        if model.get("type").and_then(|t| t.as_str()) != Some("WordPiece") {
+            return Err("tokenizer.json model is not WordPiece".into());
+        }
+        let prefix = model
+            .get("continuing_subword_prefix")
+            .and_then(|p| p.as_str())
+            .unwrap_or("##");
+        let unk = model.get("unk_token").and_then(|p| p.as_str()).unwrap_or("[UNK]");
+        let max_chars_per_word = model
+            .get("max_input_chars_per_word")
+            .and_then(|m| m.as_u64())
+            .unwrap_or(100) as usize;
+        let vocab = model
+            .get("vocab")
+            .and_then(|v| v.as_object())
+            .ok_or("tokenizer.json has no vocab")?;
+        let mut wp = WordPiece {
+            short: FxHashMap::with_capacity_and_hasher(vocab.len(), Default::default()),
+            long_start: FxHashMap::default(),
+            long_cont: FxHashMap::default(),
+            ascii_single: [0; 128],
+            unk_id: 0,
+            max_chars_per_word,
+            max_piece_bytes: 1,
+            vocab_size: 0,
+        };
+        let mut unk_id = None;
+        for (piece, id) in vocab {
+            let id = id.as_u64().ok_or("vocab id is not an integer")? as u32;
+            wp.vocab_size = wp.vocab_size.max(id as usize + 1);
+            if piece == unk {
+                unk_id = Some(id);
+            }
+            let (bare, cont) = match piece.strip_prefix(prefix) {
+                Some(rest) if !rest.is_empty() => (rest.as_bytes(), true),
+                _ => (piece.as_bytes(), false),
+            };
+            wp.max_piece_bytes = wp.max_piece_bytes.max(bare.len());
+            if bare.len() <= SHORT_MAX {
+                wp.short
+                    .insert(short_key(bare) | if cont { CONTINUATION } else { 0 }, id);
+            } else if cont {
+                wp.long_cont.insert(bare.into(), id);
+            } else {
+                wp.long_start.insert(bare.into(), id);
+            }
+        }
+        wp.unk_id = unk_id.ok_or("vocab has no unknown token")?;
+        for b in 0..128u8 {
+            wp.ascii_single[usize::from(b)] = wp.lookup(&[b], false).unwrap_or(wp.unk_id);
+        }
+        Ok(wp)
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    pub fn unk_id(&self) -> u32 {
+        self.unk_id
+    }
+
+    /// Appends the token ids of `text` to `ids` (no `[CLS]`/`[SEP]`).
+    pub fn ids_into(&self, text: &str, ids: &mut Vec<u32>) {
+        let bytes = text.as_bytes();
+        let mut word = Word {
+            bytes: Vec::with_capacity(64),
+            chars: 0,
+        };
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                let class = ASCII_CLASS[usize::from(b)];
+                if class == WORD && word.chars == 0 {
+                    i = self.ascii_word(bytes, i, &mut word, ids);
+                    continue;
+                }
+                match class {
+                    WORD => self.push(&mut word, b.to_ascii_lowercase()),
+                    SPACE => self.flush(&mut word, ids),
+                    PUNCT => {
+                        self.flush(&mut word, ids);
+                        ids.push(self.ascii_single[usize::from(b)]);
+                    }
+                    _ => {}
+                }
+                i += 1;
+                continue;
+            }
+            let Some(c) = text[i..].chars().next() else { break };
+            i += c.len_utf8();
+            self.non_ascii(c, &mut word, ids);
+        }
+        self.flush(&mut word, ids);
+    }
+
+    /// The fast path for a word that starts with an ASCII letter or digit at `start`: when the whole word is
+    /// an ASCII run that is a vocabulary piece, its id is looked up straight from the text (lower-cased
+    /// inside the integer key, nothing copied). Otherwise the run goes into `word` for the general path.
+    /// Returns where scanning resumes.
+    #[inline(always)]
+    fn ascii_word(&self, bytes: &[u8], start: usize, word: &mut Word, ids: &mut Vec<u32>) -> usize {
+        let mut end = start + 1;
+        while end < bytes.len() && bytes[end] < 0x80 && ASCII_CLASS[usize::from(bytes[end])] == WORD {
+            end += 1;
+        }
+        let run = &bytes[start..end];
+        // The word ends here only if white space, punctuation or the text's end follows (a dropped control
+        // char or a non-ASCII char may continue it).
+        let ends = bytes
+            .get(end)
+            .is_none_or(|&n| n < 0x80 && matches!(ASCII_CLASS[usize::from(n)], SPACE | PUNCT));
+        if ends && run.len() <= SHORT_MAX && run.len() <= self.max_chars_per_word {
+            if let Some(&id) = self.short.get(&lowercase_key(short_key(run))) {
+                ids.push(id);
+                return end;
+            }
+        }
+        for &b in run {
+            self.push(word, b.to_ascii_lowercase());
+        }
+        end
+    }
+
+    /// Token ids of `text` as a vector (tests and debugging; the hot path uses `ids_into`).
+    pub fn ids(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.ids_into(text, &mut out);
+        out
+    }
+
+    /// One non-ASCII char through clean_text, Chinese isolation, accent stripping, lowercasing and splitting.
+    fn non_ascii(&self, c: char, word: &mut Word, ids: &mut Vec<u32>) {
+        // clean_text: drop U+FFFD and control/format characters; white space ends the word.
+        if c == '\u{fffd}' || is_control(c) {
+            return;
+        }
+        if c.is_whitespace() {
+            self.flush(word, ids);
+            return;
+        }
+        if is_chinese_char(c) {
+            self.flush(word, ids);
+            self.push_char(word, c);
+            self.flush(word, ids);
+            return;
+        }
+        // strip_accents (NFD, drop non-spacing marks) then lowercase, as the normalizer does.
+        for d in std::iter::once(c).nfd() {
+            if d.is_mark_nonspacing() {
+                continue;
+            }
+            for l in d.to_lowercase() {
+                if l.is_whitespace() {
+                    self.flush(word, ids);
+                } else if is_punctuation(l) {
+                    self.flush(word, ids);
+                    self.push_char(word, l);
+                    self.flush(word, ids);
+                } else {
+                    self.push_char(word, l);
+                }
+            }
+        }
+    }
+
+    /// Adds one ASCII byte to the word; bytes past the char limit are only counted (the word is [UNK]).
+    #[inline(always)]
+    fn push(&self, word: &mut Word, b: u8) {
+        word.chars += 1;
+        if word.chars <= self.max_chars_per_word {
+            word.bytes.push(b);
+        }
+    }
+
+    fn push_char(&self, word: &mut Word, c: char) {
+        word.chars += 1;
+        if word.chars <= self.max_chars_per_word {
+            let mut buf = [0u8; 4];
+            word.bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+
+    #[inline(always)]
+    fn flush(&self, word: &mut Word, ids: &mut Vec<u32>) {
+        if word.chars > 0 {
+            self.word_ids(word, ids);
+            word.bytes.clear();
+            word.chars = 0;
+        }
+    }
+
+    #[inline]
+    fn lookup(&self, piece: &[u8], cont: bool) -> Option<u32> {
+        if piece.len() <= SHORT_MAX {
+            let flag = if cont { CONTINUATION } else { 0 };
+            self.short.get(&(short_key(piece) | flag)).copied()
+        } else if cont {
+            self.long_cont.get(piece).copied()
+        } else {
+            self.long_start.get(piece).copied()
+        }
+    }
+
+    /// Greedy longest-match-first WordPiece over one normalised word; an unmatched remainder makes the whole
+    /// word one [UNK], as in `tokenizers`.
+    fn word_ids(&self, word: &Word, ids: &mut Vec<u32>) {
+        if word.chars > self.max_chars_per_word {
+            ids.push(self.unk_id);
+            return;
+        }
+        let w = word.bytes.as_slice();
+        // The commonest case: the whole word is a vocabulary piece.
+        if let Some(id) = self.lookup(w, false) {
+            ids.push(id);
+            return;
+        }
+        let mark = ids.len();
+        let mut start = 0usize;
+        while start < w.len() {
+            let mut end = w.len().min(start + self.max_piece_bytes);
+            loop {
+                if end == start {
+                    ids.truncate(mark);
+                    ids.push(self.unk_id);
+                    return;
+                }
+                // A char boundary: the end of the word or a byte that is not a UTF-8 continuation byte.
+                if end == w.len() || (w[end] as i8) >= -0x40 {
+                    if let Some(id) = self.lookup(&w[start..end], start > 0) {
+                        ids.push(id);
+                        start = end;
+                        break;
+                    }
+                }
+                end -= 1;
+            }
+        }
+    }
+}
+
+/// `short_key` of the ASCII-lower-cased bytes, from the key of ASCII bytes (the length byte, <= 15, and the
+/// zero padding are not letters and stay as they are).
+#[inline(always)]
+fn lowercase_key(key: u128) -> u128 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let lower = |x: u64| -> u64 {
+        // Every byte is < 0x80, so no addition carries into the next byte.
+        let at_least_a = x + (0x80 - u64::from(b'A')) * ONES;
+        let above_z = x + (0x80 - u64::from(b'Z') - 1) * ONES;
+        x | ((at_least_a & !above_z & HIGH) >> 2)
+    };
+    u128::from(lower(key as u64)) | u128::from(lower((key >> 64) as u64)) << 64
+}
+
+/// BERT's `_is_control`: other-category characters except tab, newline and carriage return.
+fn is_control(c: char) -> bool {
+    match c {
+        '\t' | '\n' | '\r' => false,
+        '\0' => true,
+        _ => c.is_other(),
+    }
+}
+
+/// BERT's punctuation: every ASCII non-alphanumeric printable character plus Unicode P* categories.
+fn is_punctuation(c: char) -> bool {
+    c.is_ascii_punctuation() || c.is_punctuation()
+}
+
+/// The CJK ideograph blocks that BERT isolates as single-character words.
+fn is_chinese_char(c: char) -> bool {
+    matches!(c as u32,
+        0x4E00..=0x9FFF
+        | 0x3400..=0x4DBF
+        | 0x20000..=0x2A6DF
+        | 0x2A700..=0x2B73F
+        | 0x2B740..=0x2B81F
+        | 0x2B920..=0x2CEAF
+        | 0xF900..=0xFAFF
+        | 0x2F800..=0x2FA1F)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowercase_key_equals_the_key_of_lowercased_bytes() {
+        let samples: [&[u8]; 7] = [
+            b"",
+            b"A",
+            b"Hello",
+            b"ZzAa09@[`{",
+            b"ABCDEFGHIJKLMNO",
+            b"abcdefgh",
+            b"XYZ123",
+        ];
+        for s in samples {
+            assert_eq!(lowercase_key(short_key(s)), short_key(&s.to_ascii_lowercase()), "{s:?}");
+        }
+        for b in 0..0x80u8 {
+            let s = [b; 15];
+            assert_eq!(
+                lowercase_key(short_key(&s)),
+                short_key(&s.to_ascii_lowercase()),
+                "{b:#x}"
+            );
+        }
+    }
+}
