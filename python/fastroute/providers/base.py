@@ -48,6 +48,12 @@ class UpstreamStream(abc.ABC):
     async def aclose(self) -> None:
         """Releases the upstream connection; an unfinished stream is cut so the upstream stops work."""
 
+    def buffered(self) -> bool:
+        """True when the next chunk (or the end) has already arrived, so reading it will not wait on the
+        network. The relay then sends chunks that arrived together in one write; False (the default)
+        means every chunk is written as soon as it is read."""
+        return False
+
 
 @dataclass(frozen=True, slots=True)
 class CallTimeouts:

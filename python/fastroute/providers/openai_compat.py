@@ -104,6 +104,9 @@ class _OpenAIStream(UpstreamStream):
                 f"Upstream '{self._provider}' ended the stream early.", retryable=True, reason="stream_cut"
             )
 
+    def buffered(self) -> bool:
+        return self._finished or self._resp.content.has_event()
+
     async def aclose(self) -> None:
         # A finished stream returns its connection to the pool; an unfinished one is cut so the
         # upstream notices and stops generating.

@@ -111,6 +111,11 @@ class _Body:
         self._data.clear()
         return data
 
+    def has_event(self) -> bool:
+        """True when the body has ended or a whole server-sent event (ended by a blank line) is buffered."""
+        data = self._data
+        return self._done or b"\n\n" in data or b"\r\n\r\n" in data
+
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._lines()
 

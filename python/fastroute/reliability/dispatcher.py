@@ -82,6 +82,9 @@ class PeekedStream(UpstreamStream):
         self.usage = self._inner.usage
         self._on_done(count, time.perf_counter() - self._first_at)
 
+    def buffered(self) -> bool:
+        return self._inner.buffered()
+
     async def aclose(self) -> None:
         await self._inner.aclose()
         self.usage = self._inner.usage

@@ -94,6 +94,9 @@ async def _relay_stream(request: web.Request, ctx: RequestContext, gateway: Gate
     upstream = await gateway.open_stream(ctx)
     resp = web.StreamResponse(headers=_stream_headers(ctx))
     keep_usage = ctx.chat.include_usage
+    # Frames read but not yet written: chunks that arrived together go out in one write (one system
+    # call); a chunk is held only while the next one is already buffered, never while waiting on the upstream.
+    held: list[bytes] = []
     try:
         await resp.prepare(request)
         chunks = upstream.__aiter__()
@@ -111,17 +114,21 @@ async def _relay_stream(request: web.Request, ctx: RequestContext, gateway: Gate
             text = sse.chunk_text(data)
             if text:
                 ctx.streamed_text.append(text)
-            if not keep_usage and not data.get("choices") and "usage" in data:
-                continue  # usage was asked upstream for accounting, not by the client
-            await resp.write(chunk.raw if chunk.raw is not None else sse.frame(data))
+            # a usage-only chunk the client did not ask for (fastroute asks upstream for accounting) is dropped
+            if keep_usage or data.get("choices") or "usage" not in data:
+                held.append(chunk.raw if chunk.raw is not None else sse.frame(data))
+            if held and not upstream.buffered():
+                await resp.write(b"".join(held))
+                held.clear()
         gateway.account(ctx, upstream.usage)
-        await resp.write(sse.cost_comment(ctx.cost_usd) + sse.DONE)
+        held.append(sse.cost_comment(ctx.cost_usd) + sse.DONE)
+        await resp.write(b"".join(held))
     except FastrouteError as e:
         # Mid-stream failure: bytes already reached the client, so say so explicitly and end cleanly.
         gateway.fail(ctx, e)
         log.warning("request %s: stream failed after it started: %s", ctx.request_id, e.message)
-        await resp.write(sse.error_frame(e.message, e.error_type, e.code))
-        await resp.write(sse.DONE)
+        held.append(sse.error_frame(e.message, e.error_type, e.code) + sse.DONE)
+        await resp.write(b"".join(held))
     except (ConnectionResetError, asyncio.CancelledError):
         ctx.status = 499  # client went away; the upstream stream is cut in `finally`
         raise
