@@ -116,6 +116,34 @@ async def test_chunked_stream_is_read_line_by_line_as_it_arrives(serve: Any) -> 
     pool.close()
 
 
+async def test_has_event_says_whether_a_whole_sse_event_is_already_buffered(serve: Any) -> None:
+    gate = asyncio.Event()
+
+    async def script(_req: bytes, w: asyncio.StreamWriter) -> None:
+        w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        w.write(b"16\r\ndata: 1\n\ndata: 2\n\ndata\r\n")  # two whole events and the start of a third
+        await w.drain()
+        await gate.wait()
+        w.write(b"4\r\n: 3\n\r\n" + b"1\r\n\n\r\n" + b"0\r\n\r\n")
+
+    server = await serve(script)
+    pool = OriginPool(server.url, limit=1)
+    resp = await pool.request("POST", server.url + "/s", b"", {}, FAST)
+    lines = resp.content.__aiter__()
+    assert await lines.__anext__() == b"data: 1\n"
+    assert resp.content.has_event()  # "\ndata: 2\n\n" is buffered
+    assert await lines.__anext__() == b"\n"
+    assert await lines.__anext__() == b"data: 2\n"
+    assert await lines.__anext__() == b"\n"
+    assert not resp.content.has_event()  # only "data" of the third event: reading on would wait
+    gate.set()
+    rest = [line async for line in lines]
+    assert rest == [b"data: 3\n", b"\n"]
+    assert resp.content.has_event()  # the body ended: nothing left to wait for
+    resp.release()
+    pool.close()
+
+
 async def test_gzip_body_is_decoded_and_connection_close_is_honoured(serve: Any) -> None:
     packed = gzip.compress(b"hello " * 100)
 
