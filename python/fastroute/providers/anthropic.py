@@ -21,7 +21,6 @@ from fastroute.providers.http import (
     malformed,
     post,
     read_json,
-    sse_events,
     transport_error,
 )
 from fastroute.providers.wire import UpstreamResponse
@@ -71,7 +70,7 @@ class _AnthropicStream(UpstreamStream):
 
     async def __aiter__(self) -> AsyncIterator[StreamChunk]:
         try:
-            async for event, data in sse_events(self._resp.content):
+            async for event, data in self._resp.content.sse_events():
                 try:
                     parsed = orjson.loads(data)
                 except orjson.JSONDecodeError as e:

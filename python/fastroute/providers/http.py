@@ -6,7 +6,7 @@ Owns the upstream client objects (`providers.wire`); knows nothing of request se
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -175,22 +175,3 @@ def malformed(provider: str, what: str) -> UpstreamError:
     return UpstreamError(
         f"Upstream '{provider}' sent a malformed answer: {what}", status=502, retryable=True, reason="malformed"
     )
-
-
-async def sse_events(content: AsyncIterable[bytes]) -> AsyncIterator[tuple[str | None, bytes]]:
-    """Yields (event name, data bytes) for each server-sent event, as it arrives."""
-    event: str | None = None
-    data: list[bytes] = []
-    async for line in content:
-        line = line.rstrip(b"\r\n")
-        if not line:
-            if data:
-                yield event, b"\n".join(data)
-            event, data = None, []
-            continue
-        if line.startswith(b"data:"):
-            data.append(line[5:].lstrip(b" "))
-        elif line.startswith(b"event:"):
-            event = line[6:].strip().decode("utf-8", "replace")
-    if data:
-        yield event, b"\n".join(data)

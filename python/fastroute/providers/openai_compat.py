@@ -17,7 +17,6 @@ from fastroute.providers.http import (
     malformed,
     post,
     read_json,
-    sse_events,
     transport_error,
 )
 from fastroute.providers.wire import UpstreamResponse
@@ -77,7 +76,7 @@ class _OpenAIStream(UpstreamStream):
     async def __aiter__(self) -> AsyncIterator[StreamChunk]:
         done = False
         try:
-            async for _event, data in sse_events(self._resp.content):
+            async for _event, data in self._resp.content.sse_events():
                 if data == b"[DONE]":
                     done = self._finished = True
                     break

@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from fastroute.providers.sse_frames import Event, event_end, parse_event
+
 MAX_HEAD_BYTES = 64 * 1024
 TICK_S = 0.05  # how often a pool with calls in flight checks their deadlines (timeout precision)
 PAUSE_ABOVE = 1024 * 1024  # undelivered body bytes before reading from the socket pauses
@@ -118,6 +120,30 @@ class _Body:
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._lines()
+
+    async def sse_events(self) -> AsyncIterator[Event]:
+        """The body's server-sent events as they arrive, a whole event per step (rules: `sse_frames`)."""
+        data = self._data
+        while True:
+            end, sep = event_end(data)
+            if end >= 0:
+                block = bytes(data[:end])
+                del data[: end + sep]
+                if len(data) < RESUME_BELOW:
+                    self._conn.resume()
+                event = parse_event(block)
+                if event is not None:
+                    yield event
+                continue
+            if self._done:
+                if self._error is not None:
+                    raise self._error
+                event = parse_event(bytes(data)) if data else None
+                data.clear()
+                if event is not None:
+                    yield event
+                return
+            await self._wait()
 
     async def _lines(self) -> AsyncIterator[bytes]:
         data = self._data
