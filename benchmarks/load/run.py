@@ -23,7 +23,15 @@ from typing import Any
 
 import uvloop
 from driver import LoadResult, Workload, percentile, run_load
-from targets import Target, bench_config, bench_policy, start_fastroute, start_nginx, start_upstream
+from targets import (
+    Target,
+    bench_config,
+    bench_policy,
+    start_bare_proxy,
+    start_fastroute,
+    start_nginx,
+    start_upstream,
+)
 
 
 def summarise(results: list[LoadResult], cpu_s: float | None) -> dict[str, Any]:
@@ -300,6 +308,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             other = start_fastroute(gw_cpu if args.workers == 1 else None, v_env, tmp / f"{label}.log", name=label)
             started.append(other)
             targets.append(other)
+        if "aiohttp-proxy" in args.targets.split(","):
+            bare = start_bare_proxy(gw_cpu, upstream.port, tmp)
+            started.append(bare)
+            targets.append(bare)
         if "nginx" in args.targets.split(","):
             nginx = start_nginx(gw_cpu, upstream.port, tmp)
             if nginx is None:
@@ -361,7 +373,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--connections", default="1,64")
     parser.add_argument("--modes", default="plain,stream")
     parser.add_argument(
-        "--targets", default="fastroute,nginx", help="besides direct: fastroute, fastroute-nopolicy, nginx"
+        "--targets",
+        default="fastroute,aiohttp-proxy,nginx",
+        help="besides direct: fastroute, fastroute-nopolicy, aiohttp-proxy (the stack with no features), nginx",
     )
     parser.add_argument("--rounds", type=int, default=3, help="alternating windows per target")
     parser.add_argument("--duration", type=float, default=4.0, help="seconds measured per window")

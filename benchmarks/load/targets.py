@@ -212,3 +212,17 @@ def start_nginx(cpus: str | None, upstream_port: int, tmp: Path) -> Target | Non
     )
     _wait_http(port, proc, "nginx", log)
     return Target("nginx", port, proc)
+
+
+def start_bare_proxy(cpus: str | None, upstream_port: int, tmp: Path) -> Target:
+    """aiohttp + fastroute's upstream client with no features (`bare_proxy.py`): the stack's own floor."""
+    port = free_port()
+    log = tmp / "bare-proxy.log"
+    script = Path(__file__).with_name("bare_proxy.py")
+    proc = subprocess.Popen(
+        [*pin(cpus), sys.executable, str(script), str(port), str(upstream_port)],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO,
+    )  # fmt: skip
+    _wait_http(port, proc, "aiohttp-proxy", log)
+    return Target("aiohttp-proxy", port, proc)
+
