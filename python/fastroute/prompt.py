@@ -48,8 +48,17 @@ def escape_content(text: str) -> str:
     return text.replace("\n<", "\n<<") if "\n<" in text else text
 
 
+# The usual roles, already clean: their markers need no regex (they are most of every conversation).
+_PLAIN_MARKERS = {r: f"<{r}>" for r in ("system", "developer", "user", "assistant", "tool", "function")}
+
+
 def _marker(message: Mapping[str, Any]) -> str:
-    role = _ROLE_CHARS.sub("", str(message.get("role") or "").lower()) or "unknown"
+    role = message.get("role")
+    if not message.get("name"):
+        plain = _PLAIN_MARKERS.get(role) if isinstance(role, str) else None
+        if plain is not None:
+            return plain
+    role = _ROLE_CHARS.sub("", str(role or "").lower()) or "unknown"
     if not "a" <= role[0] <= "z":
         role = "r" + role  # a marker starts with a letter
     name = message.get("name")

@@ -62,9 +62,16 @@ def message_texts(messages: list[dict[str, Any]]) -> list[tuple[dict[str, Any], 
     return out
 
 
-def screen_messages(scanner: PiiScanner, messages: list[dict[str, Any]], *, redact: bool) -> list[str]:
-    """Kinds found across all messages (sorted, unique); with `redact`, texts are replaced in place."""
-    slots = message_texts(messages)
+Slots = list[tuple[dict[str, Any], str | int, str]]
+
+
+def screen_messages(
+    scanner: PiiScanner, messages: list[dict[str, Any]], *, redact: bool, slots: Slots | None = None
+) -> list[str]:
+    """Kinds found across all messages (sorted, unique); with `redact`, texts are replaced in place.
+    `slots`: `message_texts(messages)` when the caller already has it."""
+    if slots is None:
+        slots = message_texts(messages)
     if not slots:
         return []
     results = scanner.redact_many([text for _, _, text in slots])

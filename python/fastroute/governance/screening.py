@@ -37,13 +37,14 @@ class PiiStage(Stage):
         scanner = gov.policy.scanner if isinstance(gov.policy.scanner, PiiScanner) else self._fallback
         messages = ctx.chat.messages
         redact = action == "redact"
-        size = sum(len(text) for _, _, text in message_texts(messages))
+        slots = message_texts(messages)
+        size = sum(len(text) for _, _, text in slots)
         if size > OFFLOAD_CHARS:
             kinds = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: screen_messages(scanner, messages, redact=redact)
+                None, lambda: screen_messages(scanner, messages, redact=redact, slots=slots)
             )
         else:
-            kinds = screen_messages(scanner, messages, redact=redact)
+            kinds = screen_messages(scanner, messages, redact=redact, slots=slots)
         if not kinds:
             return
         headers = note(ctx, f"pii:{action}:{','.join(kinds)}")

@@ -1,8 +1,9 @@
 """Server-sent events out of a byte buffer: where the next event ends, and its name and data.
 
-Pure (no I/O, no asyncio). The rules are those of the line-by-line parser they replace (kept as the reference in tests/unit/providers/test_sse_frames.py): a blank
-line ends an event; `data:` lines are joined with newlines (leading spaces dropped); `event:` names the
-event; comments and other fields are ignored; an event without data is not an event.
+Pure (no I/O, no asyncio). The rules are those of the line-by-line parser this replaces (kept as the
+reference in tests/unit/providers/test_sse_frames.py): a blank line ends an event; `data:` lines are
+joined with newlines (leading spaces dropped); `event:` names the event; comments and other fields are
+ignored; an event without data is not an event.
 """
 
 from __future__ import annotations
