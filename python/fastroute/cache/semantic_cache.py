@@ -30,7 +30,7 @@ from fastroute.cache.keys import exact_key, partition_key, split_conversation
 from fastroute.cache.settings import CacheSettings
 from fastroute.cache.verifier import Signature, signature, verify
 
-__all__ = ["AnalysisLike", "CacheEntry", "CacheHit", "CacheScope", "RequestKeys", "SemanticCache"]
+__all__ = ["AnalysisLike", "CacheEntry", "CacheHit", "CacheScope", "IndexBatch", "RequestKeys", "SemanticCache"]
 
 Vector = npt.NDArray[np.float32]
 # Per stored entry besides its answer bytes, turn and vector: the record, its key strings, the LRU and id
@@ -112,6 +112,26 @@ class RequestKeys:
     turn: str
 
 
+@dataclass(frozen=True, slots=True)
+class IndexBatch:
+    """Vectors waiting for their partition's HNSW index, taken by `SemanticCache.take_index_batch`.
+
+    `run` may be called from any thread (the index releases the GIL and locks itself); afterwards the
+    owner of the cache calls `finish_index_batch` on the cache's thread.
+    """
+
+    jobs: tuple[tuple[str, VectorIndex, tuple[int, ...], Vector], ...]  # partition, index, ids, vectors
+
+    def __len__(self) -> int:
+        return sum(len(ids) for _, _, ids, _ in self.jobs)
+
+    def run(self) -> None:
+        """Inserts every vector, one at a time so searches are never locked out for a whole batch."""
+        for _, index, ids, vectors in self.jobs:
+            for row, local_id in enumerate(ids):
+                index.add(np.array([local_id], dtype=np.uint64), vectors[row : row + 1])
+
+
 class _Stored:
     """The compact record the cache keeps per entry (no dict, no parsed answer, no numpy vector)."""
 
@@ -141,6 +161,9 @@ class SemanticCache:
         dim: the embedding dimension.
         clock: wall-clock seconds (wall, not monotonic: expiry times are shared across replicas).
         origin: this replica's name, stamped on entries it produces.
+        defer_index: when True, `store` leaves HNSW inserts (hundreds of microseconds at 100k entries) to
+            whoever drains `take_index_batch` (`fastroute.cache.indexer.BackgroundIndexer`, off the event
+            loop); until then lookups search the waiting vectors exhaustively, so nothing is missed.
     """
 
     def __init__(
@@ -151,8 +174,11 @@ class SemanticCache:
         *,
         clock: Callable[[], float] = time.time,
         origin: str = "local",
+        defer_index: bool = False,
     ) -> None:
         self.settings = settings
+        self.defer_index = defer_index
+        self.on_unindexed: Callable[[], None] | None = None  # told when a vector starts waiting (the indexer)
         self._embed = embed
         self._dim = dim
         self._clock = clock
@@ -160,6 +186,10 @@ class SemanticCache:
         self._entries: OrderedDict[str, _Stored] = OrderedDict()
         self._by_id: dict[int, _Stored] = {}
         self._indexes: dict[str, VectorIndex] = {}
+        # Vectors not yet in their index (queued or being inserted), by partition then local id; and the
+        # queue of (partition, local id) not yet taken.
+        self._unindexed: dict[str, dict[int, Vector]] = {}
+        self._index_queue: list[tuple[str, int]] = []
         self._expiry: list[tuple[float, int]] = []  # heap of (expires, local_id)
         self._ids = itertools.count(1)
         self._bytes = 0
@@ -240,14 +270,23 @@ class SemanticCache:
             self.counters["semantic_bypass_temperature"] += 1
             return None
         index = self._indexes.get(keys.partition)
-        if index is None or len(index) == 0:
+        waiting = self._unindexed.get(keys.partition)
+        if index is None or not (len(index) or waiting):
             return None
         vector = self._vector(analysis, keys.turn)
         if vector is None:
             return None
-        ids, sims = index.search(vector, s.candidates, s.ef_search)
+        candidates: list[tuple[int, float]] = []
+        if len(index):
+            ids, sims = index.search(vector, s.candidates, s.ef_search)
+            candidates = list(zip(ids.tolist(), sims.tolist(), strict=True))
+        if waiting:  # not yet in the index: compared one by one (few: the indexer keeps up)
+            seen = {c[0] for c in candidates}
+            candidates += [(i, float(v @ vector)) for i, v in waiting.items() if i not in seen]
+            candidates.sort(key=lambda c: -c[1])
+            del candidates[s.candidates :]
         query_sig: Signature | None = None
-        for local_id, sim in zip(ids.tolist(), sims.tolist(), strict=True):
+        for local_id, sim in candidates:
             if sim < s.similarity:
                 break
             entry = self._by_id.get(local_id)
@@ -338,9 +377,57 @@ class SemanticCache:
             if index is None:
                 index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16), half=True)
                 self._indexes[stored.partition] = index
-            index.add(np.array([stored.local_id], dtype=np.uint64), entry.embedding.reshape(1, -1))
+            if self.defer_index:
+                self._unindexed.setdefault(stored.partition, {})[stored.local_id] = entry.embedding
+                self._index_queue.append((stored.partition, stored.local_id))
+                if self.on_unindexed is not None:
+                    self.on_unindexed()
+            else:
+                index.add(np.array([stored.local_id], dtype=np.uint64), entry.embedding.reshape(1, -1))
         self._evict()
         return True
+
+    # -- deferred indexing ------------------------------------------------------------------------
+
+    @property
+    def unindexed(self) -> int:
+        """Vectors stored but not yet in their index (searched exhaustively until they are)."""
+        return sum(len(w) for w in self._unindexed.values())
+
+    def take_index_batch(self) -> IndexBatch | None:
+        """The queued vectors of live entries, grouped by index; None when nothing waits."""
+        queue, self._index_queue = self._index_queue, []
+        grouped: dict[str, list[int]] = {}
+        for partition, local_id in queue:
+            if local_id in self._unindexed.get(partition, ()):
+                grouped.setdefault(partition, []).append(local_id)
+        jobs = []
+        for partition, ids in grouped.items():
+            index = self._indexes.get(partition)
+            if index is not None:
+                waiting = self._unindexed[partition]
+                jobs.append((partition, index, tuple(ids), np.stack([waiting[i] for i in ids])))
+        return IndexBatch(tuple(jobs)) if jobs else None
+
+    def finish_index_batch(self, batch: IndexBatch) -> None:
+        """After `batch.run()`: the vectors are searchable through the index; entries removed meanwhile
+        are deleted from it again."""
+        for partition, index, ids, _ in batch.jobs:
+            waiting = self._unindexed.get(partition, {})
+            for local_id in ids:
+                waiting.pop(local_id, None)
+                if local_id not in self._by_id:
+                    index.delete(local_id)
+            if not waiting:
+                self._unindexed.pop(partition, None)
+            if len(index) == 0 and self._indexes.get(partition) is index and partition not in self._unindexed:
+                del self._indexes[partition]
+
+    def flush_index(self) -> None:
+        """Indexes every waiting vector now, on this thread."""
+        while (batch := self.take_index_batch()) is not None:
+            batch.run()
+            self.finish_index_batch(batch)
 
     def _size(self, body_len: int, turn: str, with_vector: bool) -> int:
         return body_len + len(turn) + (self._vector_bytes if with_vector else 0) + _ENTRY_OVERHEAD_BYTES
@@ -351,9 +438,17 @@ class SemanticCache:
         self._entries.pop(entry.key, None)
         self._by_id.pop(entry.local_id, None)
         index = self._indexes.get(entry.partition)
-        in_index = index is not None and index.delete(entry.local_id)
-        self._bytes -= self._size(len(entry.body), entry.turn, in_index)
-        if index is not None and len(index) == 0:
+        waiting = self._unindexed.get(entry.partition)
+        if waiting is not None and entry.local_id in waiting:
+            # Queued: never inserted. Being inserted: finish_index_batch deletes it once it is in.
+            del waiting[entry.local_id]
+            if not waiting:
+                del self._unindexed[entry.partition]
+            had_vector = True
+        else:
+            had_vector = index is not None and index.delete(entry.local_id)
+        self._bytes -= self._size(len(entry.body), entry.turn, had_vector)
+        if index is not None and len(index) == 0 and entry.partition not in self._unindexed:
             del self._indexes[entry.partition]
 
     def _evict(self) -> None:
@@ -380,6 +475,8 @@ class SemanticCache:
         self._entries.clear()
         self._by_id.clear()
         self._indexes.clear()
+        self._unindexed.clear()
+        self._index_queue.clear()
         self._expiry.clear()
         self._bytes = 0
 

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Any
 
+from fastroute.cache.indexer import BackgroundIndexer
 from fastroute.cache.keys import fingerprint_request
 from fastroute.cache.replication import RedisReplication
 from fastroute.cache.semantic_cache import CacheScope, RequestKeys, SemanticCache
@@ -54,16 +55,19 @@ class CacheStage(Stage):
         self._replication = (
             RedisReplication(cache, settings.redis_url, settings.redis_prefix) if settings.redis_url else None
         )
+        self._indexer = BackgroundIndexer(cache)
         # request id -> what on_finish needs to store the answer (keys computed once, in on_routed)
         self._pending: dict[str, tuple[CacheScope, str, RequestKeys]] = {}
 
     async def start(self) -> None:
+        await self._indexer.start()
         if self._replication is not None:
             await self._replication.start()
 
     async def close(self) -> None:
         if self._replication is not None:
             await self._replication.close()
+        await self._indexer.close()
 
     def _keys(self, ctx: RequestContext) -> tuple[CacheScope, str]:
         assert ctx.decision is not None

@@ -1,0 +1,68 @@
+"""`BackgroundIndexer`: moves the semantic cache's HNSW inserts off the event loop (asyncio task + executor).
+
+An insert costs hundreds of microseconds once the cache holds ~100k entries, too long for the event loop.
+With the indexer running, `SemanticCache.store` only queues the vector (`defer_index`; `on_unindexed`
+wakes this task), and this task drains the queue in batches in the default executor (the index releases
+the GIL while it works), handing each batch back on the loop's thread. Until then lookups compare the
+waiting vectors one by one, so a stored answer is served semantically at once. Owns no cache state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastroute.cache.semantic_cache import SemanticCache
+
+__all__ = ["BackgroundIndexer"]
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundIndexer:
+    """Drains `cache.take_index_batch()` in a worker thread whenever `wake()` is called.
+
+    Args:
+        cache: the cache to index; `start` switches it to deferred indexing, `close` indexes what is left
+            and switches it back.
+    """
+
+    def __init__(self, cache: SemanticCache) -> None:
+        self.cache = cache
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.indexed = 0
+
+    async def start(self) -> None:
+        self.cache.defer_index = True
+        self.cache.on_unindexed = self._wake.set
+        self._task = asyncio.create_task(self._run(), name="fastroute-cache-indexer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.cache.defer_index = False
+        self.cache.on_unindexed = None
+        self.cache.flush_index()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while (batch := self.cache.take_index_batch()) is not None:
+                try:
+                    await loop.run_in_executor(None, batch.run)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a failed insert costs semantic hits, never a request
+                    log.exception("cache indexer: inserting %d vectors failed", len(batch))
+                finally:
+                    self.cache.finish_index_batch(batch)
+                self.batches += 1
+                self.indexed += len(batch)

@@ -1,0 +1,76 @@
+"""Deferred HNSW indexing: waiting vectors are searched exhaustively, removed entries never come back."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from fastroute._native import StaticEmbedder, normalize_key
+from fastroute.cache import CacheScope, CacheSettings, SemanticCache, fingerprint_request
+from fastroute.cache.indexer import BackgroundIndexer
+from fastroute.embedding import EMBEDDING_DIM, load_embedder
+from tests.unit.cache.test_semantic_cache import Analysis
+
+MODELS = Path(__file__).resolve().parents[3] / "models"
+FP = fingerprint_request({"model": "m", "temperature": 0})
+A = CacheScope(tenant="app-a")
+
+
+@pytest.fixture(scope="module")
+def embedder() -> StaticEmbedder:
+    return load_embedder(MODELS)
+
+
+def put(cache: SemanticCache, text: str, answer: str, scope: CacheScope = A) -> None:
+    cache.store(scope, Analysis(normalize_key(text)), FP, text, {"answer": answer})
+
+
+def get(cache: SemanticCache, text: str, scope: CacheScope = A) -> str | None:
+    hit = cache.lookup(scope, Analysis(normalize_key(text)), FP, text)
+    return None if hit is None else f"{hit.kind}:{hit.body['answer']}"
+
+
+def test_waiting_vectors_are_served_and_removed_entries_leave_the_index(embedder: StaticEmbedder) -> None:
+    cache = SemanticCache(CacheSettings(max_entries=2), embedder.embed, EMBEDDING_DIM, defer_index=True)
+    put(cache, "<user> How do I reset my password?", "reset")
+    assert cache.unindexed == 1
+    assert get(cache, "<user> How can I reset my password?") == "semantic:reset"  # before any indexing
+    assert get(cache, "<user> How can I reset my password?", CacheScope(tenant="app-b")) is None
+    batch = cache.take_index_batch()
+    assert batch is not None and len(batch) == 1 and cache.take_index_batch() is None
+    assert get(cache, "<user> How can I reset my password?") == "semantic:reset"  # while being inserted
+    put(cache, "<user> Recommend a banana bread recipe", "bread")
+    put(cache, "<user> What is the capital of Portugal?", "lisbon")  # evicts the password entry in flight
+    batch.run()
+    cache.finish_index_batch(batch)
+    assert get(cache, "<user> How can I reset my password?") is None
+    cache.flush_index()
+    assert cache.unindexed == 0
+    assert get(cache, "<user> What's the capital of Portugal?") == "semantic:lisbon"
+    assert sum(len(index) for index in cache._indexes.values()) == len(cache) == 2
+    for text in ("<user> What is the capital of Portugal?", "<user> Recommend a banana bread recipe"):
+        cache._remove(cache._entries[cache.keys(A, Analysis(normalize_key(text)), FP, text).exact])
+    assert len(cache) == 0 and cache.bytes_used == 0 and not cache._indexes
+
+
+async def test_background_indexer_drains_the_queue_off_the_loop(embedder: StaticEmbedder) -> None:
+    cache = SemanticCache(CacheSettings(), embedder.embed, EMBEDDING_DIM)
+    indexer = BackgroundIndexer(cache)
+    await indexer.start()
+    try:
+        for i in range(50):
+            put(cache, f"<user> question {i} about the topic number {i * 7}", str(i))
+        put(cache, "<user> How do I reset my password?", "reset")
+        for _ in range(200):
+            if cache.unindexed == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert cache.unindexed == 0 and indexer.indexed == 51 and indexer.batches >= 1
+        assert get(cache, "<user> How can I reset my password?") == "semantic:reset"
+        put(cache, "<user> What is the boiling point of water?", "100")
+    finally:
+        await indexer.close()
+    assert not cache.defer_index and cache.unindexed == 0
+    assert get(cache, "<user> What's the boiling point of water?") == "semantic:100"
