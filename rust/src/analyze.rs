@@ -70,7 +70,8 @@ impl Analyzer {
 /// The last user turn of a conversation text: what follows the last line opening with `<user> `, or the
 /// whole text when there is none. Same split as `fastroute.cache.keys.split_conversation`.
 pub fn last_user_turn(text: &str) -> &str {
-    if let Some(cut) = text.rfind(USER_LINE) {
+    // memchr's SIMD reverse search: `str::rfind` scans a byte at a time (~1 µs over a 2 KB prompt).
+    if let Some(cut) = memchr::memmem::rfind(text.as_bytes(), USER_LINE.as_bytes()) {
         return &text[cut + USER_LINE.len()..];
     }
     text.strip_prefix(USER_MARKER).unwrap_or(text)
@@ -246,10 +247,11 @@ mod timing {
             });
             let t_key = best_of(|| normalize::normalize_key(&text).len());
             let t_tok = best_of(|| a.encoding.count(&text));
+            let t_turn = best_of(|| last_user_turn(&text).len());
             let t_all = best_of(|| a.analyze(&text).tokens);
             println!(
                 "{} bytes, {} tokens: wordpiece {t_wp:?}, embed {t_emb:?}, features {t_feat:?}, key {t_key:?}, \
-                 tokens {t_tok:?}, analyze {t_all:?}",
+                 tokens {t_tok:?}, last turn {t_turn:?}, analyze {t_all:?}",
                 text.len(),
                 a.encoding.count(&text)
             );

@@ -29,6 +29,7 @@
 //!   business/money, choice questions, time). Topic words (science, law, history...) were tried and
 //!   dropped: they memorise MMLU subjects and lowered subject-grouped cross-validation.
 
+use crate::tokens::short_key;
 use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
@@ -99,7 +100,8 @@ fn bigram_cue(prev: &[u8], word: &[u8]) -> Option<usize> {
 /// Cue word -> group, built once from `CUE_GROUPS`, with a (first letter, length) filter in front so most
 /// words skip hashing (a linear scan per word cost ~100 µs per 500 tokens).
 struct CueTable {
-    groups: FxHashMap<&'static [u8], u8>,
+    /// Keyed by `tokens::short_key` (cue words have at most 13 bytes): integer compare, no memcmp.
+    groups: FxHashMap<u128, u8>,
     /// Bit `len` of `lengths[first - b'a']` is set when some cue word starts with `first` and has `len` bytes.
     lengths: [u16; 26],
 }
@@ -112,7 +114,7 @@ fn cue_table() -> &'static CueTable {
         for (g, group) in CUE_GROUPS.iter().enumerate() {
             for w in group.iter() {
                 // First group wins for a word listed twice.
-                groups.entry(w.as_bytes()).or_insert(g as u8);
+                groups.entry(short_key(w.as_bytes())).or_insert(g as u8);
                 lengths[usize::from(w.as_bytes()[0] - b'a')] |= 1 << w.len();
             }
         }
@@ -129,7 +131,7 @@ fn cue_group(word: &[u8]) -> Option<usize> {
     if table.lengths[usize::from(first - b'a')] & (1 << len) == 0 {
         return None;
     }
-    table.groups.get(word).map(|&g| usize::from(g))
+    table.groups.get(&short_key(word)).map(|&g| usize::from(g))
 }
 
 /// Byte ranges scanned for `text`: the whole text, or a head and a tail of `WINDOW_BYTES / 2` each.

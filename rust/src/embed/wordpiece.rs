@@ -176,6 +176,17 @@ impl WordPiece {
     #[inline(always)]
     fn ascii_word(&self, bytes: &[u8], start: usize, word: &mut Word, ids: &mut Vec<u32>) -> usize {
         let mut end = start + 1;
+        // Eight bytes at a time while they are all ASCII letters or digits, then byte by byte.
+        while let Some(chunk) = bytes.get(end..end + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let hits = alnum_mask(u64::from_le_bytes(w));
+            if hits != HIGH {
+                end += ((!hits & HIGH).trailing_zeros() / 8) as usize;
+                break;
+            }
+            end += 8;
+        }
         while end < bytes.len() && bytes[end] < 0x80 && ASCII_CLASS[usize::from(bytes[end])] == WORD {
             end += 1;
         }
@@ -314,12 +325,24 @@ impl WordPiece {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `w` that is an ASCII letter or digit. Lanes are masked to 7 bits first, so
+/// no addition or subtraction carries or borrows across bytes.
+#[inline(always)]
+fn alnum_mask(w: u64) -> u64 {
+    let x = w & !HIGH;
+    let in_range = |x: u64, lo: u8, hi: u8| (x + (0x80 - u64::from(lo)) * ONES) & ((0x80 + u64::from(hi)) * ONES - x);
+    let letters = in_range(x | (0x20 * ONES), b'a', b'z');
+    let digits = in_range(x, b'0', b'9');
+    (letters | digits) & !w & HIGH
+}
+
 /// `short_key` of the ASCII-lower-cased bytes, from the key of ASCII bytes (the length byte, <= 15, and the
 /// zero padding are not letters and stay as they are).
 #[inline(always)]
 fn lowercase_key(key: u128) -> u128 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let lower = |x: u64| -> u64 {
         // Every byte is < 0x80, so no addition carries into the next byte.
         let at_least_a = x + (0x80 - u64::from(b'A')) * ONES;
@@ -359,6 +382,21 @@ fn is_chinese_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alnum_mask_matches_the_byte_classes() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let mut w = [b'.'; 8];
+                w[lane] = b;
+                w[(lane + 3) % 8] = 0xff;
+                let mask = alnum_mask(u64::from_le_bytes(w));
+                let expect = b < 0x80 && ASCII_CLASS[usize::from(b)] == WORD;
+                assert_eq!(mask >> (lane * 8 + 7) & 1 == 1, expect, "byte {b:#x} lane {lane}");
+                assert_eq!(mask & !HIGH, 0);
+            }
+        }
+    }
 
     #[test]
     fn lowercase_key_equals_the_key_of_lowercased_bytes() {
