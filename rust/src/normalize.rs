@@ -112,18 +112,32 @@ impl Segment {
         }
     }
 
-    /// The ASCII fast path of `push_str` (same result as pushing each char).
+    /// The ASCII fast path of `push_str` (same result as pushing each char), writing into a pre-sized
+    /// buffer through a local length: `Vec::push` re-checked the capacity and re-stored the length per byte.
     fn push_ascii(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
-        out.reserve(bytes.len() + 1);
+        let mut len = out.len();
+        // Each written space needs a white-space byte of `bytes` or the one already pending, so the output
+        // grows by at most `bytes.len() + 1`.
+        out.resize(len + bytes.len() + 1, 0);
+        let (content_start, mut pending) = (self.content_start, self.pending_space);
         for &b in bytes {
             // ASCII White_Space: \t \n \x0B \x0C \r and space (what `char::is_whitespace` accepts).
             if b == b' ' || (b'\t'..=b'\r').contains(&b) {
-                self.pending_space = out.len() > self.content_start || self.pending_space;
+                pending = len > content_start || pending;
             } else {
-                self.settle_space(out);
-                out.push(b.to_ascii_lowercase());
+                if pending {
+                    if len > content_start || content_start > 0 {
+                        out[len] = b' ';
+                        len += 1;
+                    }
+                    pending = false;
+                }
+                out[len] = b.to_ascii_lowercase();
+                len += 1;
             }
         }
+        out.truncate(len);
+        self.pending_space = pending;
     }
 
     /// Strips trailing punctuation/space; the marker's separator goes too when no content is left.
@@ -231,6 +245,33 @@ mod tests {
                 text.chars().for_each(|c| s.push(c, &mut slow));
                 s.close(&mut slow);
                 assert_eq!(fast, slow, "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_fast_path_equals_char_path_on_random_text() {
+        let alphabet = b" \t\n\r\x0b\x0cAbZz09.,!?;:<>-";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..5_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 40) as usize;
+            let text: String = (0..len)
+                .map(|k| alphabet[((seed >> (k % 50)) as usize ^ k * 31) % alphabet.len()] as char)
+                .collect();
+            for (prefix, after_marker) in [("", false), ("<m>", true), ("<m>", false), ("x", false)] {
+                let mut fast = prefix.as_bytes().to_vec();
+                let mut slow = fast.clone();
+                let mut s = Segment::open(&fast, after_marker);
+                s.push_ascii(text.as_bytes(), &mut fast);
+                s.push_ascii(text.as_bytes(), &mut fast);
+                s.close(&mut fast);
+                let mut s = Segment::open(&slow, after_marker);
+                text.chars().chain(text.chars()).for_each(|c| s.push(c, &mut slow));
+                s.close(&mut slow);
+                assert_eq!(fast, slow, "{text:?} {prefix:?}");
             }
         }
     }
