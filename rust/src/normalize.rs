@@ -259,7 +259,7 @@ mod tests {
             seed ^= seed << 17;
             let len = (seed % 40) as usize;
             let text: String = (0..len)
-                .map(|k| alphabet[((seed >> (k % 50)) as usize ^ k * 31) % alphabet.len()] as char)
+                .map(|k| alphabet[((seed >> (k % 50)) as usize ^ (k * 31)) % alphabet.len()] as char)
                 .collect();
             for (prefix, after_marker) in [("", false), ("<m>", true), ("<m>", false), ("x", false)] {
                 let mut fast = prefix.as_bytes().to_vec();
