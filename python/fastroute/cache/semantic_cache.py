@@ -36,6 +36,9 @@ Vector = npt.NDArray[np.float32]
 # Per stored entry besides its answer bytes, turn and vector: the record, its key strings, the LRU and id
 # maps, the expiry heap row and the index links (measured with benchmarks/load/cache_rss.py).
 _ENTRY_OVERHEAD_BYTES = 900
+# Vectors a partition may hold outside its index (deferred inserts); each lookup compares them one by one,
+# so beyond this the insert happens at once instead (bursts, e.g. a replica loading from Redis).
+_MAX_WAITING = 32
 
 
 class AnalysisLike(Protocol):
@@ -377,8 +380,10 @@ class SemanticCache:
             if index is None:
                 index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16), half=True)
                 self._indexes[stored.partition] = index
-            if self.defer_index:
-                self._unindexed.setdefault(stored.partition, {})[stored.local_id] = entry.embedding
+            waiting = self._unindexed.get(stored.partition, {}) if self.defer_index else None
+            if waiting is not None and len(waiting) < _MAX_WAITING:
+                self._unindexed[stored.partition] = waiting
+                waiting[stored.local_id] = entry.embedding
                 self._index_queue.append((stored.partition, stored.local_id))
                 if self.on_unindexed is not None:
                     self.on_unindexed()

@@ -60,17 +60,28 @@ async def test_background_indexer_drains_the_queue_off_the_loop(embedder: Static
     indexer = BackgroundIndexer(cache)
     await indexer.start()
     try:
-        for i in range(50):
+        for i in range(20):  # fewer than the waiting cap: all deferred
             put(cache, f"<user> question {i} about the topic number {i * 7}", str(i))
         put(cache, "<user> How do I reset my password?", "reset")
         for _ in range(200):
             if cache.unindexed == 0:
                 break
             await asyncio.sleep(0.01)
-        assert cache.unindexed == 0 and indexer.indexed == 51 and indexer.batches >= 1
+        assert cache.unindexed == 0 and indexer.indexed == 21 and indexer.batches >= 1
         assert get(cache, "<user> How can I reset my password?") == "semantic:reset"
         put(cache, "<user> What is the boiling point of water?", "100")
     finally:
         await indexer.close()
     assert not cache.defer_index and cache.unindexed == 0
     assert get(cache, "<user> What's the boiling point of water?") == "semantic:100"
+
+
+def test_a_burst_beyond_the_waiting_cap_is_indexed_at_once(embedder: StaticEmbedder) -> None:
+    cache = SemanticCache(CacheSettings(), embedder.embed, EMBEDDING_DIM, defer_index=True)
+    for i in range(40):
+        put(cache, f"<user> question {i} about the topic number {i * 7}", str(i))
+    assert cache.unindexed == 32  # the rest went straight into the index
+    assert sum(len(index) for index in cache._indexes.values()) == 8
+    assert get(cache, "<user> question 3 about the topic number 21") == "exact:3"
+    cache.flush_index()
+    assert cache.unindexed == 0 and sum(len(index) for index in cache._indexes.values()) == 40
