@@ -5,6 +5,7 @@ holds one record per request."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -17,6 +18,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
 from fastroute.server.workers import CRASH_LOOP_S
 from fastroute.simulator.upstream import SimulatedModel, Simulator
@@ -79,6 +81,15 @@ async def burst(url: str, n: int) -> list[int]:
     return statuses
 
 
+async def requests_counted(url: str) -> float:
+    """`fastroute_requests_total` summed over every label, from one scrape on a fresh connection."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+        async with session.get(f"{url}/metrics") as resp:
+            text = await resp.text()
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "fastroute_requests_total")  # fmt: skip
+
+
 async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simulator: str) -> None:
     path = tmp_path / "fastroute.yaml"
     path.write_text(yaml.safe_dump(serve_config(simulator)))
@@ -115,6 +126,9 @@ async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simul
         total = sum(used.values())
         assert total > 0
         assert all(u > 0.15 * total for u in used.values()), f"connections not spread across workers: {used}"
+        # Whichever worker answers a scrape, /metrics counts both workers' requests (published each second).
+        await asyncio.sleep(1.5)
+        assert {await requests_counted(url) for _ in range(6)} == {300.0}
 
         # A worker that dies (after the crash-loop window) is replaced, and service goes on.
         await asyncio.sleep(max(0.0, CRASH_LOOP_S + 0.5 - (time.monotonic() - ready_at)))
@@ -137,5 +151,8 @@ async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simul
         assert ledger_rows(tmp_path / "data" / "ledger.sqlite3") == 340
     finally:
         if proc.returncode is None:
+            for pid in children(proc.pid):  # workers first: they hold the output pipe open
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             proc.kill()
             await proc.wait()

@@ -29,6 +29,7 @@ from fastroute.observability.outcome import (
     token_counts,
 )
 from fastroute.observability.sources import BREAKER_STATES, BudgetStatus, DeploymentHealth
+from fastroute.observability.worker_share import WorkerShare, merge
 from fastroute.pipeline import RequestContext
 
 OTHER = "other"
@@ -147,6 +148,8 @@ class GatewayMetrics(Collector):
         self.budgets: Sequence[BudgetStatus] = ()
         # the response cache's own event counters (hits, misses, `verifier_<reason>` guard rejections...)
         self.cache_events: Callable[[], Mapping[str, float]] | None = None
+        # With several worker processes: where workers publish and read each other's samples.
+        self.share: WorkerShare | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -218,6 +221,18 @@ class GatewayMetrics(Collector):
         return generate_latest(self.registry)
 
     def collect(self) -> Iterator[Metric]:
+        """This worker's families, plus every other worker's samples when they are shared."""
+        if self.share is None:
+            yield from self._families()
+        else:
+            yield from merge(self._families(), self.share.others())
+
+    def publish(self) -> None:
+        """Writes this worker's samples for the other workers' scrapes (no-op without sharing)."""
+        if self.share is not None:
+            self.share.publish(self._families())
+
+    def _families(self) -> Iterator[Metric]:
         tenant = ["app", "department"]
         requests = CounterMetricFamily(
             "fastroute_requests", "Chat completion requests by outcome.", labels=[*tenant, "tier", "model", "status"]

@@ -7,6 +7,9 @@ last and sees each request's final state. Also tells apart chat requests refused
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -18,8 +21,10 @@ from fastroute.observability.settings import ObservabilitySettings
 from fastroute.observability.sources import BudgetProbe, HealthProbe
 from fastroute.observability.stats import StatsBook
 from fastroute.observability.tracing import RequestTracer
+from fastroute.observability.worker_share import WorkerShare
 from fastroute.pipeline import RequestContext, Stage
 
+log = logging.getLogger("fastroute.observability")
 # Where a chat request is, as far as this stage knows (keyed by request id until its response starts).
 _IN_PIPELINE, _FINISHED, _STREAMING = 1, 2, 3
 _MAX_TRACKED = 50_000
@@ -53,6 +58,8 @@ class ObservabilityStage(Stage):
         if tracer is None and settings.otel_endpoint is not None:
             tracer = RequestTracer.otlp(settings.otel_endpoint, service_name=settings.otel_service_name)
         self.tracer = tracer
+        self._publisher: asyncio.Task[None] | None = None
+        self._publish_interval_s = 1.0
 
     def attach(
         self,
@@ -70,14 +77,38 @@ class ObservabilityStage(Stage):
         if budgets is not None:
             self.stats.budgets = budgets
 
+    def share_metrics(self, directory: Path, interval_s: float = 1.0) -> None:
+        """Several worker processes: publish this worker's metrics to `directory` every `interval_s` and
+        answer `/metrics` with every worker's counts (see `worker_share`)."""
+        self.metrics.share = WorkerShare(directory)
+        self._publish_interval_s = interval_s
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._publish_interval_s)
+            try:
+                self.metrics.publish()
+            except OSError as e:
+                log.warning("publishing this worker's metrics failed: %s", e)
+
     async def start(self) -> None:
         if self._own_ledger:
             await self.ledger.start()
         self.log.open()
         if self.tracer is not None:
             self.tracer.open()
+        if self.metrics.share is not None:
+            self.metrics.publish()
+            self._publisher = asyncio.create_task(self._publish_loop())
 
     async def close(self) -> None:
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
+            self._publisher = None
+            with contextlib.suppress(OSError):
+                self.metrics.publish()  # the final counts outlive this worker
         self.log.close()
         if self.tracer is not None:
             self.tracer.close()

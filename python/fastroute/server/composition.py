@@ -6,6 +6,8 @@ Order matters: `on_request` / `on_routed` run first to last, `on_finish` last to
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 
 from fastroute.cache import SemanticCache
@@ -37,12 +39,20 @@ def build_cache_stage(settings: Settings) -> CacheStage | None:
     return CacheStage(settings.cache, cache)
 
 
+def metrics_share_dir(settings: Settings) -> Path:
+    """Where worker processes publish their metrics to each other (emptied when the server starts)."""
+    return settings.data_dir / "metrics-workers"
+
+
 def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
     """The default stages for a gateway built from `settings`."""
     stages: list[Stage] = []
     # observers first (visibility: metrics + request log; governance: ledger)
     ledger = LedgerStage(SqliteLedger(settings.data_dir / "ledger.sqlite3"))
-    stages.append(ObservabilityStage(settings.observability, catalogue, ledger=ledger.ledger))
+    observer = ObservabilityStage(settings.observability, catalogue, ledger=ledger.ledger)
+    if settings.server.workers > 1:  # one /metrics answer counts every worker's requests
+        observer.share_metrics(metrics_share_dir(settings))
+    stages.append(observer)
     stages.append(ledger)
     # quality loop: records routing, raises demoted tiers before governance's budgets and the cache see them
     stages.append(QualityStage(settings.quality, catalogue, settings.data_dir))

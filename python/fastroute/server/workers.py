@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import sys
@@ -47,6 +48,7 @@ def reserve_port(host: str, port: int) -> socket.socket:
 def serve_workers(settings: Settings, secrets: Mapping[str, str]) -> int:
     """Runs `settings.server.workers` gateway processes until SIGTERM/SIGINT; returns the exit code."""
     from fastroute.server.app import create_app
+    from fastroute.server.composition import metrics_share_dir
     from fastroute.server.run import bind_socket, run, serve_until_stopped
 
     def serve_one(reserved: socket.socket, ready: Callable[[str], None]) -> None:
@@ -72,6 +74,7 @@ def serve_workers(settings: Settings, secrets: Mapping[str, str]) -> int:
             "%d workers without FASTROUTE_REDIS_URL: budgets, rate limits and breakers are per worker",
             settings.server.workers,
         )
+    shutil.rmtree(metrics_share_dir(settings), ignore_errors=True)  # counts of a previous run are not ours
     return supervise(settings.server.workers, settings.server.host, settings.server.port, serve_one)
 
 
