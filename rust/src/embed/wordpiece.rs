@@ -5,7 +5,7 @@
 //! and punctuation; greedy longest-match WordPiece with `##` continuations) written out as one pass over the
 //! bytes. ASCII, most of every prompt, goes through a 128-entry class table; other chars take the full
 //! Unicode path. Vocabulary pieces of up to 15 bytes are looked up by an integer key (no string hashing
-//! or memcmp). Parity: `reference` (the first implementation) in the Rust tests, the `tokenizers` package
+//! or memcmp; pieces of up to 7 bytes, most of the vocabulary, in a smaller u64-keyed map). Parity: `reference` (the first implementation) in the Rust tests, the `tokenizers` package
 //! in tests/native/test_embed.py.
 
 use rustc_hash::FxHashMap;
@@ -14,8 +14,21 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::tokens::{short_key, SHORT_MAX};
 
+/// Longest piece kept in the u64-keyed map.
+const TINY_MAX: usize = 7;
+
+/// The bytes (at most 7) zero-padded little-endian with the length in the top byte: the low half of
+/// `short_key` plus the length, one u64 per distinct byte string; the top bit stays clear.
+#[inline(always)]
+fn tiny_key(b: &[u8]) -> u64 {
+    debug_assert!(b.len() <= TINY_MAX);
+    short_key(b) as u64 | (b.len() as u64) << 56
+}
+
 /// Bit set in a short key for a continuation (`##`) piece; `short_key` leaves it clear (lengths <= 15).
 const CONTINUATION: u128 = 1 << 127;
+/// The same flag for `tiny_key`s (lengths <= 7).
+const TINY_CONTINUATION: u64 = 1 << 63;
 
 /// ASCII byte classes after BERT's clean_text: dropped control, word char, white space, punctuation.
 const DROP: u8 = 0;
@@ -45,7 +58,10 @@ static ASCII_CLASS: [u8; 128] = {
 
 /// BERT-style WordPiece tokenizer (uncased) built from a `tokenizer.json`.
 pub struct WordPiece {
-    /// Pieces of at most `SHORT_MAX` bytes by `short_key`, `CONTINUATION` set for `##` pieces (stored bare).
+    /// Pieces of at most `TINY_MAX` bytes by `tiny_key`, `TINY_CONTINUATION` set for `##` pieces (stored
+    /// bare): 16-byte entries, half the cache footprint of the u128 map, for most of the vocabulary.
+    tiny: FxHashMap<u64, u32>,
+    /// Pieces of `TINY_MAX + 1 ..= SHORT_MAX` bytes by `short_key`, `CONTINUATION` set for `##` pieces.
     short: FxHashMap<u128, u32>,
     /// Longer word-initial pieces.
     long_start: FxHashMap<Box<[u8]>, u32>,
@@ -89,7 +105,8 @@ impl WordPiece {
             .and_then(|v| v.as_object())
             .ok_or("tokenizer.json has no vocab")?;
         let mut wp = WordPiece {
-            short: FxHashMap::with_capacity_and_hasher(vocab.len(), Default::default()),
+            tiny: FxHashMap::default(),
+            short: FxHashMap::default(),
             long_start: FxHashMap::default(),
             long_cont: FxHashMap::default(),
             ascii_single: [0; 128],
@@ -110,7 +127,10 @@ impl WordPiece {
                 _ => (piece.as_bytes(), false),
             };
             wp.max_piece_bytes = wp.max_piece_bytes.max(bare.len());
-            if bare.len() <= SHORT_MAX {
+            if bare.len() <= TINY_MAX {
+                wp.tiny
+                    .insert(tiny_key(bare) | if cont { TINY_CONTINUATION } else { 0 }, id);
+            } else if bare.len() <= SHORT_MAX {
                 wp.short
                     .insert(short_key(bare) | if cont { CONTINUATION } else { 0 }, id);
             } else if cont {
@@ -197,7 +217,13 @@ impl WordPiece {
             .get(end)
             .is_none_or(|&n| n < 0x80 && matches!(ASCII_CLASS[usize::from(n)], SPACE | PUNCT));
         if ends && run.len() <= SHORT_MAX && run.len() <= self.max_chars_per_word {
-            if let Some(&id) = self.short.get(&lowercase_key(short_key(run))) {
+            let key = lowercase_key(short_key(run));
+            let found = if run.len() <= TINY_MAX {
+                self.tiny.get(&(key as u64 | (run.len() as u64) << 56))
+            } else {
+                self.short.get(&key)
+            };
+            if let Some(&id) = found {
                 ids.push(id);
                 return end;
             }
@@ -278,7 +304,10 @@ impl WordPiece {
 
     #[inline]
     fn lookup(&self, piece: &[u8], cont: bool) -> Option<u32> {
-        if piece.len() <= SHORT_MAX {
+        if piece.len() <= TINY_MAX {
+            let flag = if cont { TINY_CONTINUATION } else { 0 };
+            self.tiny.get(&(tiny_key(piece) | flag)).copied()
+        } else if piece.len() <= SHORT_MAX {
             let flag = if cont { CONTINUATION } else { 0 };
             self.short.get(&(short_key(piece) | flag)).copied()
         } else if cont {
@@ -382,6 +411,16 @@ fn is_chinese_char(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiny_keys_are_distinct_per_byte_string() {
+        let samples: Vec<Vec<u8>> = (0..=TINY_MAX)
+            .flat_map(|n| [vec![0u8; n], vec![0x7fu8; n], (1..=n as u8).collect()])
+            .collect();
+        let keys: std::collections::HashSet<u64> = samples.iter().map(|s| tiny_key(s)).collect();
+        assert_eq!(keys.len(), 1 + TINY_MAX * 3);
+        assert!(keys.iter().all(|k| k & TINY_CONTINUATION == 0));
+    }
 
     #[test]
     fn alnum_mask_matches_the_byte_classes() {
