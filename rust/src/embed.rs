@@ -2,7 +2,9 @@
 //!
 //! Pure: reads the tokenizer and the table from owned byte buffers, never touches files or the environment.
 //!
-//! The table stays fp16 in memory (15.6 MB for 30,522 x 256 rather than 31 MB as f32). Rows are summed in
+//! The table stays fp16 in memory (15.6 MB for 30,522 x 256 rather than 31 MB as f32), in the caller's own
+//! buffer when it hands one over (`from_table`: the binding keeps the Python `bytes` it was given, no copy,
+//! no second 15.6 MB at start-up). Rows are summed in
 //! token order, so the result is bit-identical to expanding the table to f32 first: on x86-64 with F16C
 //! (checked at run time) 64 columns at a time in eight AVX registers, converting halves on load; elsewhere
 //! one scalar conversion per element. The WordPiece tokenizer is in `wordpiece`.
@@ -48,11 +50,14 @@ enum Kernel {
     Scalar,
 }
 
+/// The fp16 table's bytes, owned by whoever loaded them (a `Vec<u8>`, or a Python `bytes` held by the binding).
+pub type TableBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
+
 /// A WordPiece tokenizer plus a `vocab x dim` fp16 table: text -> unit vector, in microseconds.
 pub struct StaticEmbedder {
     tokenizer: WordPiece,
-    /// Row-major fp16 bits, `rows * dim`.
-    table: Vec<u16>,
+    /// Row-major little-endian fp16, `rows * dim * 2` bytes.
+    table: TableBytes,
     dim: usize,
     rows: usize,
     kernel: Kernel,
@@ -63,6 +68,12 @@ impl StaticEmbedder {
     ///
     /// Row weighting (e.g. Zipf / frequency) is expected to be baked into the table at distillation time.
     pub fn from_bytes(tokenizer_json: &[u8], table_f16_le: &[u8], dim: usize) -> Result<StaticEmbedder, String> {
+        StaticEmbedder::from_table(tokenizer_json, Box::new(table_f16_le.to_vec()), dim)
+    }
+
+    /// `from_bytes` without copying the table: the embedder keeps `table` (row-major fp16 little-endian).
+    pub fn from_table(tokenizer_json: &[u8], table: TableBytes, dim: usize) -> Result<StaticEmbedder, String> {
+        let table_f16_le = (*table).as_ref();
         if dim == 0 {
             return Err("embedding dim must be > 0".into());
         }
@@ -81,10 +92,6 @@ impl StaticEmbedder {
                 tokenizer.vocab_size()
             ));
         }
-        let table = table_f16_le
-            .chunks_exact(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            .collect();
         Ok(StaticEmbedder {
             tokenizer,
             table,
@@ -104,7 +111,11 @@ impl StaticEmbedder {
 
     /// Bytes held by the table (what it adds to the process RSS once touched).
     pub fn table_bytes(&self) -> usize {
-        self.table.len() * std::mem::size_of::<u16>()
+        self.table().len()
+    }
+
+    fn table(&self) -> &[u8] {
+        (*self.table).as_ref()
     }
 
     /// Writes the L2-normalised sum of the token rows of `text` into `out` (all zeros if no known token).
@@ -137,9 +148,9 @@ impl StaticEmbedder {
         match self.kernel {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Kernel::best` chose F16c only after detecting AVX and F16C and checking dim % 8 == 0;
-            // every id is < rows and table.len() == rows * dim, out.len() == dim.
-            Kernel::F16c => unsafe { sum_rows_f16c(&self.table, self.dim, ids, out) },
-            Kernel::Scalar => sum_rows_scalar(&self.table, self.dim, ids, out),
+            // every id is < rows and table.len() == rows * dim * 2, out.len() == dim.
+            Kernel::F16c => unsafe { sum_rows_f16c(self.table(), self.dim, ids, out) },
+            Kernel::Scalar => sum_rows_scalar(self.table(), self.dim, ids, out),
         }
     }
 }
@@ -155,12 +166,12 @@ impl Kernel {
     }
 }
 
-fn sum_rows_scalar(table: &[u16], dim: usize, ids: &[u32], out: &mut [f32]) {
+fn sum_rows_scalar(table: &[u8], dim: usize, ids: &[u32], out: &mut [f32]) {
     out.fill(0.0);
     for &id in ids {
-        let row = &table[id as usize * dim..(id as usize + 1) * dim];
-        for (o, &h) in out.iter_mut().zip(row) {
-            *o += f16_to_f32(h);
+        let row = &table[id as usize * dim * 2..(id as usize + 1) * dim * 2];
+        for (o, h) in out.iter_mut().zip(row.chunks_exact(2)) {
+            *o += f16_to_f32(u16::from_le_bytes([h[0], h[1]]));
         }
     }
 }
@@ -169,19 +180,20 @@ fn sum_rows_scalar(table: &[u16], dim: usize, ids: &[u32], out: &mut [f32]) {
 /// across all rows), then blocks of 8. Each column is still summed in id order, so results are identical.
 ///
 /// # Safety
-/// The CPU must support AVX and F16C; `dim % 8 == 0`, `out.len() == dim`, every `id < table.len() / dim`.
+/// The CPU must support AVX and F16C; `dim % 8 == 0`, `out.len() == dim`, every `id < table.len() / (2 * dim)`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,f16c")]
-unsafe fn sum_rows_f16c(table: &[u16], dim: usize, ids: &[u32], out: &mut [f32]) {
+unsafe fn sum_rows_f16c(table: &[u8], dim: usize, ids: &[u32], out: &mut [f32]) {
     use std::arch::x86_64::{
         __m128i, _mm256_add_ps, _mm256_cvtph_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm_loadu_si128,
     };
     debug_assert!(dim.is_multiple_of(8) && out.len() == dim);
-    debug_assert!(ids.iter().all(|&id| (id as usize + 1) * dim <= table.len()));
+    debug_assert!(ids.iter().all(|&id| (id as usize + 1) * dim * 2 <= table.len()));
     let base = table.as_ptr();
     let load = |id: u32, col: usize| -> __m128i {
         // SAFETY: id < rows and col + 8 <= dim, so the 8 halves lie inside the table.
-        unsafe { _mm_loadu_si128(base.add(id as usize * dim + col).cast()) }
+        // x86-64 is little-endian, so the bytes are the halves as stored.
+        unsafe { _mm_loadu_si128(base.add((id as usize * dim + col) * 2).cast()) }
     };
     let mut col = 0;
     while col + 64 <= dim {
@@ -354,6 +366,7 @@ mod tests {
             .collect();
         let ids: Vec<u32> = (0..300).map(|k| (k * 17 % rows) as u32).collect();
         let mut scalar = vec![0.0f32; dim];
+        let table: Vec<u8> = table.iter().flat_map(|h| h.to_le_bytes()).collect();
         sum_rows_scalar(&table, dim, &ids, &mut scalar);
         if Kernel::best(dim) != Kernel::Scalar {
             let mut simd = vec![f32::NAN; dim];
@@ -369,10 +382,11 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         if Kernel::best(8) != Kernel::Scalar {
             let halves: Vec<u16> = (0..=u16::MAX).filter(|h| h & 0x7c00 != 0x7c00).collect();
+            let bytes: Vec<u8> = halves.iter().flat_map(|h| h.to_le_bytes()).collect();
             let mut one = vec![0.0f32; 8];
             for (row, chunk) in halves.chunks_exact(8).enumerate() {
                 // SAFETY: AVX + F16C detected; dim 8; row < halves.len() / 8.
-                unsafe { sum_rows_f16c(&halves, 8, &[row as u32], &mut one) };
+                unsafe { sum_rows_f16c(&bytes, 8, &[row as u32], &mut one) };
                 for (got, &h) in one.iter().zip(chunk) {
                     assert_eq!(got.to_bits(), (0.0 + f16_to_f32(h)).to_bits(), "{h:#x}");
                 }

@@ -58,7 +58,8 @@ impl PyAnalyzer {
                     ));
                 }
                 let built = detached(py, move || {
-                    StaticEmbedder::from_bytes(&tokenizer, &table, embedding_dim)
+                    // The embedder keeps the Python bytes object itself: no copy of the 15.6 MB table.
+                    StaticEmbedder::from_table(&tokenizer, Box::new(table), embedding_dim)
                 })?;
                 Some(built.map_err(PyValueError::new_err)?)
             }

@@ -19,7 +19,7 @@ impl PyStaticEmbedder {
     #[new]
     fn new(py: Python<'_>, tokenizer_json: PyBackedBytes, table_f16_le: PyBackedBytes, dim: usize) -> PyResult<Self> {
         let inner = py
-            .detach(move || embed::StaticEmbedder::from_bytes(&tokenizer_json, &table_f16_le, dim))
+            .detach(move || embed::StaticEmbedder::from_table(&tokenizer_json, Box::new(table_f16_le), dim))
             .map_err(PyValueError::new_err)?;
         Ok(PyStaticEmbedder { inner: Arc::new(inner) })
     }
