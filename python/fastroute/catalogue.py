@@ -57,20 +57,31 @@ class Catalogue:
     providers: Mapping[str, ProviderConfig]
     models: Mapping[str, ModelEntry]
     tiers: Mapping[str, tuple[str, ...]]
+    # Derived once (the catalogue is immutable); read several times per request.
+    _chains: dict[str, tuple[ModelEntry, ...]] = field(init=False, repr=False, compare=False)
+    _reference: ModelEntry | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # unknown names are the loader's to report (with their path), not a KeyError here
+        chains = {tier: tuple(self.models[n] for n in names if n in self.models) for tier, names in self.tiers.items()}
+        object.__setattr__(self, "_chains", chains)
+        frontier = chains.get("frontier")
+        reference = frontier[0] if frontier else max(self.models.values(), key=lambda m: m.output_cost_per_token,
+                                                      default=None)  # fmt: skip
+        object.__setattr__(self, "_reference", reference)
 
     def model(self, name: str) -> ModelEntry | None:
         return self.models.get(name)
 
     def tier_chain(self, tier: str) -> tuple[ModelEntry, ...]:
         """The ordered deployments serving a tier (first is preferred, the rest are fallbacks)."""
-        return tuple(self.models[n] for n in self.tiers.get(tier, ()))
+        return self._chains.get(tier, ())
 
     def frontier_reference(self) -> ModelEntry:
         """The model whose price is the counterfactual 'always frontier' cost."""
-        chain = self.tier_chain("frontier")
-        if chain:
-            return chain[0]
-        return max(self.models.values(), key=lambda m: m.output_cost_per_token)
+        if self._reference is None:
+            raise ValueError("the catalogue has no models")
+        return self._reference
 
     @classmethod
     def default(cls) -> Catalogue:
