@@ -6,13 +6,13 @@ group are their own group), scored by the mean APGR over the input files. The ou
 chosen setting become the card's validation curve, from which `Thresholds.calibrate` derives tiers.
 Deterministic given `--seed` (fold assignment; lbfgs itself is deterministic).
 
-Three guards against prompts unlike the training data (chat prompts, when it is all exam questions):
-- the model only learns *within-source* slopes: features are centred per input file before fitting, so the
-  differences between files (multiple-choice layout vs none, lines, lengths) cannot stand in for difficulty;
-- features are clipped to the training rows' [0.5, 99.5] percentile range, in the model itself, so a prompt
-  far outside it cannot push the score beyond what was seen in training;
-- features whose slope flips sign between sources are left out (`DEFAULT_DROPPED_FEATURES`).
-The card records the cross-source transfer (fit on one file, APGR on another) as the proxy for unseen sources.
+Features whose slope flips sign between sources are left out (`DEFAULT_DROPPED_FEATURES`), and the card
+records the cross-source transfer (fit on one file, APGR on another) as the proxy for unseen sources. Two
+further guards are available and off by default (see models/router/CARD.md for why): `--clip-percentile P`
+clips every feature to the training rows' [P, 100 - P] percentile box inside the model, and
+`--centre-per-source` fits within-file slopes only. On the shipped data both pushed a bare "Hi" above most
+training prompts: the collinear length features stop balancing each other once one of them is clipped or
+their between-file spread is removed.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ DEFAULT_EXCLUDED_GROUPS = ("high_school_mathematics",)
 DEFAULT_C_GRID = (0.01, 0.1, 1.0)
 # `$`/`%` flip the sign of their slope between MMLU and GSM8K; code fences never occur in the training data.
 DEFAULT_DROPPED_FEATURES = ("has_dollar", "has_percent", "has_code_fence")
-CLIP_PERCENTILE = 0.5
 LABEL_RULE = "weak < best outcome of its file"
 
 
@@ -84,16 +83,22 @@ def fit_linear(
     *,
     sources: NDArray[np.str_] | None = None,
     dropped: NDArray[np.bool_] | None = None,
+    clip_percentile: float | None = None,
 ) -> tuple[LinearRouter, LogisticRegression]:
-    """Clips, standardises, centres per source, fits L2 logistic regression, folds it all into raw weights.
+    """Clips (optional), standardises, centres per source (optional), fits L2 logistic regression, folds it all
+    into raw-feature weights.
 
-    `dropped` features get weight 0. Centring per source removes between-source differences from what the
-    model can learn; the bias is the one that applies at the pooled feature mean.
+    `dropped` features get weight 0. Centring per source (`sources` given) removes between-source differences
+    from what the model can learn; the bias is the one that applies at the pooled feature mean. Without
+    `clip_percentile` the box is infinite.
     """
     x64 = np.asarray(x, dtype=np.float64)
-    # float32-exact bounds: the ONNX graph and the scorer's fast path hold them as float32.
-    low = np.percentile(x64, CLIP_PERCENTILE, axis=0).astype(np.float32).astype(np.float64)
-    high = np.percentile(x64, 100.0 - CLIP_PERCENTILE, axis=0).astype(np.float32).astype(np.float64)
+    if clip_percentile is None:
+        low, high = np.full(x64.shape[1], -np.inf), np.full(x64.shape[1], np.inf)
+    else:
+        # float32-exact bounds: the ONNX graph and the scorer's fast path hold them as float32.
+        low = np.percentile(x64, clip_percentile, axis=0).astype(np.float32).astype(np.float64)
+        high = np.percentile(x64, 100.0 - clip_percentile, axis=0).astype(np.float32).astype(np.float64)
     clipped = np.clip(x64, low, high)
     if dropped is not None:
         clipped[:, dropped] = 0.0
@@ -162,6 +167,7 @@ def cross_source_apgr(
     weak: NDArray[np.float64],
     c: float,
     dropped: NDArray[np.bool_],
+    clip_percentile: float | None,
 ) -> dict[str, float]:
     """APGR on each file of a model fitted on one other file alone: the proxy for prompts from unseen sources."""
     result: dict[str, float] = {}
@@ -170,7 +176,7 @@ def cross_source_apgr(
         fit_mask = sources == fit_on
         if y[fit_mask].min() == y[fit_mask].max():
             continue
-        model, _ = fit_linear(x[fit_mask], y[fit_mask], c, dropped=dropped)
+        model, _ = fit_linear(x[fit_mask], y[fit_mask], c, dropped=dropped, clip_percentile=clip_percentile)
         for score_on in names:
             mask = sources == score_on
             if score_on != fit_on and strong[mask].mean() != weak[mask].mean():
@@ -187,6 +193,8 @@ def train(
     folds: int = 5,
     c_grid: Sequence[float] = DEFAULT_C_GRID,
     dropped_features: Sequence[str] = DEFAULT_DROPPED_FEATURES,
+    clip_percentile: float | None = None,
+    centre_per_source: bool = False,
     data_note: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Cross-validates C over grouped folds, fits the final model on all rows, builds ONNX and the card."""
@@ -199,6 +207,9 @@ def train(
     if y.min() == y.max():
         raise ValueError("labels are all equal: the weak model never (or always) falls short")
     dropped = dropped_mask(dropped_features)
+    if clip_percentile is not None and not 0.0 <= clip_percentile < 50.0:
+        raise ValueError(f"clip percentile must be in [0, 50), got {clip_percentile}")
+    centre_by = sources if centre_per_source else None
     fold = grouped_folds(rows, folds, seed)
     grid: list[dict[str, Any]] = []
     best: tuple[float, float, NDArray[np.float64], dict[str, float]] | None = None
@@ -211,7 +222,14 @@ def train(
             if not held.any() or train_y.min() == train_y.max():
                 oof[held] = 0.5
                 continue
-            model, _ = fit_linear(x[~held], train_y, c, sources=sources[~held], dropped=dropped)
+            model, _ = fit_linear(
+                x[~held],
+                train_y,
+                c,
+                sources=None if centre_by is None else centre_by[~held],
+                dropped=dropped,
+                clip_percentile=clip_percentile,
+            )
             oof[held] = model.scores(x[held])
             held_rows = [r for r, h in zip(rows, held, strict=True) if h]
             for source, value in per_source_apgr(oof[held], held_rows, strong[held], weak[held]).items():
@@ -225,9 +243,14 @@ def train(
             best = (mean_apgr, c, oof, by_source)
     assert best is not None
     _, best_c, best_oof, best_by_source = best
-    router, clf = fit_linear(x, y, best_c, sources=sources, dropped=dropped)
+    router, clf = fit_linear(x, y, best_c, sources=centre_by, dropped=dropped, clip_percentile=clip_percentile)
+    clipped = clip_percentile is not None
     model_bytes = linear_model_onnx(
-        router.weights, router.bias, low=router.low, high=router.high, doc=f"fastroute complexity router, {LABEL_RULE}"
+        router.weights,
+        router.bias,
+        low=router.low if clipped else None,
+        high=router.high if clipped else None,
+        doc=f"fastroute complexity router, {LABEL_RULE}",
     )
     digest = hashlib.sha256(model_bytes).hexdigest()
     card = {
@@ -240,10 +263,12 @@ def train(
             "kind": "logistic_regression",
             "C": best_c,
             "label": LABEL_RULE,
-            "centred_per_source": True,
+            "centred_per_source": centre_per_source,
             "dropped_features": [str(n) for n, d in zip(_native.FEATURE_NAMES, dropped, strict=True) if d],
-            "clip": {
-                "percentiles": [CLIP_PERCENTILE, 100.0 - CLIP_PERCENTILE],
+            "clip": None
+            if clip_percentile is None
+            else {
+                "percentiles": [clip_percentile, 100.0 - clip_percentile],
                 "low": [float(v) for v in router.low],
                 "high": [float(v) for v in router.high],
             },
@@ -257,7 +282,7 @@ def train(
             "kind": "out-of-fold scores of the chosen C on the training rows",
             "apgr": best_by_source,
             "apgr_pooled": per_source_apgr(best_oof, rows, strong, weak),
-            "cross_source_apgr": cross_source_apgr(x, y, sources, strong, weak, best_c, dropped),
+            "cross_source_apgr": cross_source_apgr(x, y, sources, strong, weak, best_c, dropped, clip_percentile),
             "curve": threshold_curve(best_oof, strong, weak).as_dict(),
         },
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -295,6 +320,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help=f"feature to leave out (repeatable; `none` keeps all; default: {', '.join(DEFAULT_DROPPED_FEATURES)})",
     )
+    p.add_argument(
+        "--clip-percentile",
+        type=float,
+        default=None,
+        help="clip each feature to the training rows' [P, 100 - P] percentiles inside the model (default: off)",
+    )
+    p.add_argument("--centre-per-source", action="store_true", help="learn within-file slopes only (default: off)")
     return p
 
 
@@ -341,6 +373,8 @@ def main(argv: list[str], env: Mapping[str, str]) -> int:
         folds=args.folds,
         c_grid=[float(c) for c in args.c_grid.split(",")],
         dropped_features=_dropped(args.drop_feature),
+        clip_percentile=args.clip_percentile,
+        centre_per_source=args.centre_per_source,
         data_note=note,
     )
     write_model(result, out_dir)

@@ -1,4 +1,4 @@
-"""The training guards for unseen prompt styles: clip box in ONNX and fast path, dropped features, labels, CV."""
+"""Training options for unseen prompt styles: clip box (ONNX and fast path), dropped features, centring, labels."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def test_training_outside_the_box_scores_like_the_edge() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(500, DIM))
     y = (x[:, 0] > 0).astype(np.int64)
-    router, _ = fit_linear(x, y, 1.0)
+    router, _ = fit_linear(x, y, 1.0, clip_percentile=0.5)
     edge = np.zeros(DIM)
     edge[0] = router.high[0]
     far = edge.copy()
@@ -133,7 +133,16 @@ def test_card_records_guards_and_cross_source_transfer(tmp_path: Path) -> None:
         LabelledRow(r.text, r.strong, r.weak, r.split, r.group, "left" if i % 2 else "right")
         for i, r in enumerate(rows)
     ]
-    result = train(two_sources, analyzer, seed=1, folds=4, c_grid=[1.0], dropped_features=["has_dollar"])
+    result = train(
+        two_sources,
+        analyzer,
+        seed=1,
+        folds=4,
+        c_grid=[1.0],
+        dropped_features=["has_dollar"],
+        clip_percentile=0.5,
+        centre_per_source=True,
+    )
     model = result.card["model"]
     assert model["dropped_features"] == ["has_dollar"]
     assert model["centred_per_source"] is True
@@ -146,3 +155,25 @@ def test_card_records_guards_and_cross_source_transfer(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         [scorer.score(f) for f in result.features], scorer.score_onnx(result.features), atol=1e-5
     )
+
+
+def test_defaults_leave_the_box_open(tmp_path: Path) -> None:
+    analyzer = PromptAnalyzer.from_models_dir(MODELS)
+    result = train(synthetic_rows(), analyzer, seed=0, folds=4, c_grid=[1.0])
+    assert result.card["model"]["clip"] is None and result.card["model"]["centred_per_source"] is False
+    assert result.card["model"]["dropped_features"] == ["has_dollar", "has_percent", "has_code_fence"]
+    write_model(result, tmp_path / "router")
+    scorer = ComplexityScorer.load(tmp_path)
+    assert scorer.uses_fast_path
+    far = np.full(DIM, 50.0, dtype=np.float32)  # far outside anything seen: scored by the plain linear map
+    assert scorer.score(far) == pytest.approx(float(scorer.score_onnx(far.reshape(1, -1))[0]), abs=1e-6)
+
+
+def test_shipped_model_sends_a_greeting_below_a_long_technical_request() -> None:
+    if not (MODELS / "router" / "model.onnx").is_file():
+        pytest.skip("no shipped router model")
+    scorer = ComplexityScorer.load(MODELS)
+    long_prompt = "Explain in depth, step by step, with proofs: " + "why does the algorithm converge? " * 400
+    greeting = scorer.score(_native.extract_features("<user> Hi"))
+    request = scorer.score(_native.extract_features(f"<user> {long_prompt}"))
+    assert greeting < request
