@@ -130,6 +130,12 @@ class PromptAnalyzer:
         """Width of `PromptAnalysis.embedding`; 0 when the analyzer has no embedding."""
         return self._native.embedding_dim
 
+    @property
+    def embedder(self) -> _native.StaticEmbedder | None:
+        """The analyzer's `StaticEmbedder`, sharing its table: give `.embed` to the semantic cache instead of
+        loading the table a second time (~20 MB of RSS). None when the analyzer has no embedding."""
+        return self._native.embedder
+
     def analyze(self, text: str) -> PromptAnalysis:
         """Features, embedding, exact key and token count of a `fastroute.prompt.conversation_text` string.
 

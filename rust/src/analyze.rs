@@ -7,6 +7,7 @@
 use crate::embed::StaticEmbedder;
 use crate::tokens::{Encoding, EncodingName};
 use crate::{features, normalize};
+use std::sync::Arc;
 
 /// Marker that opens a user turn in the conversation text.
 const USER_MARKER: &str = "<user> ";
@@ -29,15 +30,21 @@ pub struct Analysis {
 /// The prompt analyzer: an encoding for token counts and, optionally, a static embedder.
 pub struct Analyzer {
     encoding: &'static Encoding,
-    embedder: Option<StaticEmbedder>,
+    /// Shared (`Arc`) so the semantic cache can embed with the same 15.6 MB table instead of loading its own.
+    embedder: Option<Arc<StaticEmbedder>>,
 }
 
 impl Analyzer {
     pub fn new(encoding: EncodingName, embedder: Option<StaticEmbedder>) -> Analyzer {
         Analyzer {
             encoding: Encoding::get(encoding),
-            embedder,
+            embedder: embedder.map(Arc::new),
         }
+    }
+
+    /// The analyzer's embedder, shared (no copy of the table).
+    pub fn embedder(&self) -> Option<&Arc<StaticEmbedder>> {
+        self.embedder.as_ref()
     }
 
     pub fn encoding(&self) -> EncodingName {
@@ -46,7 +53,7 @@ impl Analyzer {
 
     /// Embedding dimension, 0 without an embedder.
     pub fn embedding_dim(&self) -> usize {
-        self.embedder.as_ref().map_or(0, StaticEmbedder::dim)
+        self.embedder.as_ref().map_or(0, |e| e.dim())
     }
 
     /// Analyses one conversation text.

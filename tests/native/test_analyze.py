@@ -98,6 +98,25 @@ def test_embedding_is_the_last_user_turn(embedding_analyzer: PromptAnalyzer) -> 
     assert float(result.embedding @ other) < 0.99
 
 
+def test_shared_embedder_gives_the_analysis_embedding(
+    embedding_analyzer: PromptAnalyzer, analyzer: PromptAnalyzer
+) -> None:
+    embedder = embedding_analyzer.embedder
+    assert embedder is not None and embedder.dim == embedding_analyzer.embedding_dim
+    for turn in ("How do I bake bread?", "Café 東京 résumé: 12,345 tokens!", ""):
+        analysis = embedding_analyzer.analyze(conversation_text([{"role": "user", "content": turn}]))
+        assert analysis.embedding is not None
+        np.testing.assert_array_equal(embedder.embed(turn), analysis.embedding)
+    assert analyzer.embedder is None
+
+
+def test_analysis_is_an_immutable_native_result(analyzer: PromptAnalyzer) -> None:
+    result = analyzer.analyze("<user> hi")
+    with pytest.raises(AttributeError):
+        result.tokens = 5  # type: ignore[misc]
+    assert "tokens=" in repr(result)
+
+
 def test_shared_by_threads(analyzer: PromptAnalyzer) -> None:
     texts = [f"<user> question number {i} about {'x' * i}" for i in range(64)]
     expected = [analyzer.analyze(t) for t in texts]

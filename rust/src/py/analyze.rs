@@ -6,9 +6,11 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyString;
 
+use super::embed::PyStaticEmbedder;
 use super::tokens::{detached, encoding_name, owned_text};
 use crate::analyze;
 use crate::embed::StaticEmbedder;
+use std::sync::Arc;
 
 /// What `Analyzer.analyze` returns: built in Rust, so the hot path runs no Python-level constructor.
 #[pyclass(name = "Analysis", module = "fastroute._native", frozen, get_all)]
@@ -92,6 +94,12 @@ impl PyAnalyzer {
     #[getter]
     fn embedding_dim(&self) -> usize {
         self.inner.embedding_dim()
+    }
+
+    /// The analyzer's `StaticEmbedder` (same table in memory, not a copy), or None without one.
+    #[getter]
+    fn embedder(&self) -> Option<PyStaticEmbedder> {
+        self.inner.embedder().map(|e| PyStaticEmbedder { inner: Arc::clone(e) })
     }
 }
 
