@@ -20,7 +20,7 @@ mod persist;
 
 #[cfg(test)]
 use kernels::dot_portable;
-use kernels::{dot, dot_f16, f16_to_f32, f32_to_f16};
+use kernels::{dot, dot_f16, f16_slice_to_f32, f32_to_f16};
 
 /// Errors from index operations (mapped to `ValueError` in Python).
 #[derive(Debug, PartialEq)]
@@ -224,9 +224,7 @@ impl Hnsw {
 
     fn decode_into(&self, node: u32, out: &mut [f32]) {
         if self.half {
-            for (o, &h) in out.iter_mut().zip(self.vec_f16(node)) {
-                *o = f16_to_f32(h);
-            }
+            f16_slice_to_f32(self.vec_f16(node), out);
         } else {
             out.copy_from_slice(self.vec_f32(node));
         }
