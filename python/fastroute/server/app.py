@@ -58,12 +58,12 @@ def create_app(
     `stages=None` builds the default stages from settings (`composition.build_stages`).
     """
     catalogue = catalogue or load_catalogue(settings)
-    stage_list = list(stages) if stages is not None else build_stages(settings, catalogue)
+    analyzer = PromptAnalyzer.from_models_dir(settings.models_dir)
+    stage_list = list(stages) if stages is not None else build_stages(settings, catalogue, analyzer)
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.max_body_bytes)
     app[REQUEST_IDS] = RequestIds()
     pool = SessionPool(settings.upstream.pool_limit_per_host)
     providers = build_providers(catalogue, pool, secrets or {})
-    analyzer = PromptAnalyzer.from_models_dir(settings.models_dir)
     scorer = load_scorer(settings.models_dir, settings.router)
     router = Router(catalogue, scorer, allow_tier_header=settings.router.allow_tier_header)
     timeouts = CallTimeouts(

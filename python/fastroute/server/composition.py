@@ -19,6 +19,7 @@ from fastroute.embedding import EMBEDDING_DIM, load_embedder
 from fastroute.governance.tenants import TenantStage
 from fastroute.governance.wiring import budget_probe, build_governance, install_governance_routes
 from fastroute.ledger import LedgerStage, SqliteLedger
+from fastroute.native import PromptAnalyzer
 from fastroute.observability import ObservabilityStage
 from fastroute.observability.routes import install as install_observability
 from fastroute.pipeline import Stage
@@ -30,12 +31,14 @@ from fastroute.server.keys import GATEWAY
 from fastroute.settings import Settings
 
 
-def build_cache_stage(settings: Settings) -> CacheStage | None:
-    """The response cache, sharing the analysis embedding (its own embedder only for text without one)."""
+def build_cache_stage(settings: Settings, analyzer: PromptAnalyzer | None = None) -> CacheStage | None:
+    """The response cache, sharing the analysis embedding (its own embedder only for text without one).
+    With `analyzer`, that embedder is the analyzer's (one copy of the table in memory, not two)."""
     if not settings.cache.enabled:
         return None
-    embedder = load_embedder(settings.models_dir)
-    cache = SemanticCache(settings.cache, embedder.embed, EMBEDDING_DIM)
+    shared = analyzer.embedder if analyzer is not None else None
+    embed = shared.embed if shared is not None else load_embedder(settings.models_dir).embed
+    cache = SemanticCache(settings.cache, embed, EMBEDDING_DIM)
     return CacheStage(settings.cache, cache)
 
 
@@ -44,8 +47,8 @@ def metrics_share_dir(settings: Settings) -> Path:
     return settings.data_dir / "metrics-workers"
 
 
-def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
-    """The default stages for a gateway built from `settings`."""
+def build_stages(settings: Settings, catalogue: Catalogue, analyzer: PromptAnalyzer | None = None) -> list[Stage]:
+    """The default stages for a gateway built from `settings` (`analyzer`: the gateway's, to share its tables)."""
     stages: list[Stage] = []
     # observers first (visibility: metrics + request log; governance: ledger)
     ledger = LedgerStage(SqliteLedger(settings.data_dir / "ledger.sqlite3"))
@@ -64,7 +67,7 @@ def build_stages(settings: Settings, catalogue: Catalogue) -> list[Stage]:
     for observer in (s for s in stages if isinstance(s, ObservabilityStage)):
         observer.attach(budgets=budget_probe(governance.runtime))
     # then the response cache (semantic cache)
-    cache_stage = build_cache_stage(settings)
+    cache_stage = build_cache_stage(settings, analyzer)
     if cache_stage is not None:
         stages.append(cache_stage)
         for observer in (s for s in stages if isinstance(s, ObservabilityStage)):
