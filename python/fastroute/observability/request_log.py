@@ -1,7 +1,7 @@
 """The request log: one JSON object per line per request, with no prompt text unless debugging asks for it.
 
 Must not import aiohttp. Lines go to a binary sink (stderr, stdout or an appended file) opened by `open`,
-in small batches written off the request path.
+formatted when each request finishes (after its answer went out) and written in small batches.
 """
 
 from __future__ import annotations
@@ -95,8 +95,7 @@ class RequestLog:
         self._sink = sink
         self._file: BinaryIO | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # finished requests (with their end time) or ready records, formatted when the batch is written
-        self._pending: list[tuple[float, RequestContext] | dict[str, Any]] = []
+        self._pending: list[bytes] = []  # formatted lines waiting for the next write
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -146,16 +145,7 @@ class RequestLog:
             self._timer.cancel()
             self._timer = None
         if self._pending and self._sink is not None:
-            batch, self._pending = self._pending, []
-            opt = orjson.OPT_APPEND_NEWLINE
-            data = b"".join(
-                orjson.dumps(
-                    item if isinstance(item, dict)
-                    else context_line(item[1], include_prompt=self.include_prompt, now=item[0]),
-                    option=opt,
-                )
-                for item in batch
-            )
+            data, self._pending = b"".join(self._pending), []
             try:
                 self._sink(data)
             except (OSError, ValueError):
@@ -163,15 +153,16 @@ class RequestLog:
 
     def write(self, record: dict[str, Any]) -> None:
         if self._sink is not None:
-            self._queue(record)
+            self._queue(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
 
     def request(self, ctx: RequestContext) -> None:
-        """Logs a finished request. The line is built when its batch is written, off the request's path
-        (the context is finished by then: nothing changes it after `on_finish`)."""
+        """Logs a finished request. The line is formatted now (~6 us) so the context is not kept alive
+        until the batch is written (kept contexts survive into older GC generations and cost more there)."""
         if self._sink is not None:
-            self._queue((time.time(), ctx))
+            line = context_line(ctx, include_prompt=self.include_prompt)
+            self._queue(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
 
-    def _queue(self, item: tuple[float, RequestContext] | dict[str, Any]) -> None:
+    def _queue(self, item: bytes) -> None:
         self._pending.append(item)
         if self._loop is None or len(self._pending) >= self.batch:
             self.flush()
