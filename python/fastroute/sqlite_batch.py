@@ -18,6 +18,8 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+from fastroute.background import stop_task
+
 log = logging.getLogger("fastroute.sqlite")
 
 Statement = tuple[str, tuple[Any, ...]]
@@ -110,11 +112,8 @@ class SqliteBatchWriter:
 
     async def close(self) -> None:
         """Stops the writer and flushes what is queued, so a restart loses nothing."""
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
+        await stop_task(self._writer)
+        self._writer = None
         if self._executor is None:
             return
         try:

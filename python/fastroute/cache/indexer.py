@@ -10,9 +10,9 @@ waiting vectors one by one, so a stored answer is served semantically at once. O
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from fastroute.background import stop_task
 from fastroute.cache.semantic_cache import SemanticCache
 
 __all__ = ["BackgroundIndexer"]
@@ -41,11 +41,8 @@ class BackgroundIndexer:
         self._task = asyncio.create_task(self._run(), name="fastroute-cache-indexer")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         self.cache.defer_index = False
         self.cache.on_unindexed = None
         self.cache.flush_index()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from fastroute.background import stop_task
 from fastroute.governance.policy import Policy
 from fastroute.governance.policy_load import PolicyError
 
@@ -117,8 +118,5 @@ class PolicyFileWatcher:
                 log.exception("policy reload: unexpected error")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None

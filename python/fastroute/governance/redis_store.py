@@ -16,6 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from fastroute.background import stop_task
 from fastroute.errors import StateUnavailable
 from fastroute.governance.state import RATE_WINDOW_S, Line
 
@@ -244,11 +245,8 @@ class RedisPolicyBus:
         await self._client.publish(self.channel, text)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None

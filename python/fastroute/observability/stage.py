@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from fastroute.background import stop_task
 from fastroute.catalogue import Catalogue
 from fastroute.ledger import Ledger, LedgerRecord, SqliteLedger
 from fastroute.observability.metrics import GatewayMetrics
@@ -103,9 +104,7 @@ class ObservabilityStage(Stage):
 
     async def close(self) -> None:
         if self._publisher is not None:
-            self._publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._publisher
+            await stop_task(self._publisher)
             self._publisher = None
             with contextlib.suppress(OSError):
                 self.metrics.publish()  # the final counts outlive this worker

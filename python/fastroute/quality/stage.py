@@ -9,7 +9,6 @@ Must not import aiohttp.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fastroute import _native
+from fastroute.background import stop_task
 from fastroute.catalogue import TIERS, Catalogue, ModelEntry
 from fastroute.chat_request import ChatRequest
 from fastroute.errors import NotFound, PermissionDenied
@@ -174,11 +174,8 @@ class QualityStage(Stage):
                 log.exception("quality: syncing recalibration state failed")
 
     async def close(self) -> None:
-        if self._syncer is not None:
-            self._syncer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._syncer
-            self._syncer = None
+        await stop_task(self._syncer)
+        self._syncer = None
         if self.shadow is not None:
             await self.shadow.close()
         if self._label_writes:
