@@ -18,6 +18,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _served_by(port: int) -> int | None:
+    """The pid of the redis-server answering on `port` (from `INFO server`), or None."""
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+        s.sendall(b"INFO server\r\n")
+        data = b""
+        while b"process_id:" not in data or not data.split(b"process_id:", 1)[1].count(b"\r\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                return None
+            data += chunk
+    return int(data.split(b"process_id:", 1)[1].split(b"\r\n", 1)[0])
+
+
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     """`redis://127.0.0.1:<port>/0` of a fresh redis-server, stopped after the test."""
@@ -46,10 +59,8 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         deadline = time.monotonic() + 10
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        break
+                if _served_by(port) == proc.pid:  # ours, not another test run's server on a reused port
+                    break
             except OSError:
                 pass
             if time.monotonic() > deadline or proc.poll() is not None:
