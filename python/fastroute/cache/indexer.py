@@ -18,6 +18,7 @@ from fastroute.cache.semantic_cache import SemanticCache
 __all__ = ["BackgroundIndexer"]
 
 log = logging.getLogger(__name__)
+COALESCE_S = 0.005  # how long a woken indexer waits for more vectors before handing a batch to a thread
 
 
 class BackgroundIndexer:
@@ -34,6 +35,7 @@ class BackgroundIndexer:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.indexed = 0
+        self.coalesce_s = COALESCE_S
 
     async def start(self) -> None:
         self.cache.defer_index = True
@@ -51,6 +53,10 @@ class BackgroundIndexer:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
+            if self.coalesce_s > 0:
+                # Let a few stores gather so one thread hand-off indexes several vectors (a hand-off per
+                # stored answer costs about as much CPU as the insert); lookups see waiting vectors meanwhile.
+                await asyncio.sleep(self.coalesce_s)
             self._wake.clear()
             while (batch := self.cache.take_index_batch()) is not None:
                 try:
