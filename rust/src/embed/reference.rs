@@ -6,6 +6,9 @@ use rustc_hash::FxHashMap;
 use unicode_categories::UnicodeCategories;
 use unicode_normalization::UnicodeNormalization;
 
+// BERT's character classes are the definition both tokenizers follow; the reference checks the algorithm.
+use super::wordpiece::{is_chinese_char, is_control, is_punctuation};
+
 /// BERT-style WordPiece tokenizer (uncased) built from a `tokenizer.json`.
 pub(crate) struct WordPiece {
     /// Word-initial pieces.
@@ -192,29 +195,3 @@ impl WordPiece {
     }
 }
 
-/// BERT's `_is_control`: other-category characters except tab, newline and carriage return.
-fn is_control(c: char) -> bool {
-    match c {
-        '\t' | '\n' | '\r' => false,
-        '\0' => true,
-        _ => c.is_other(),
-    }
-}
-
-/// BERT's punctuation: every ASCII non-alphanumeric printable character plus Unicode P* categories.
-fn is_punctuation(c: char) -> bool {
-    c.is_ascii_punctuation() || c.is_punctuation()
-}
-
-/// The CJK ideograph blocks that BERT isolates as single-character words.
-fn is_chinese_char(c: char) -> bool {
-    matches!(c as u32,
-        0x4E00..=0x9FFF
-        | 0x3400..=0x4DBF
-        | 0x20000..=0x2A6DF
-        | 0x2A700..=0x2B73F
-        | 0x2B740..=0x2B81F
-        | 0x2B920..=0x2CEAF
-        | 0xF900..=0xFAFF
-        | 0x2F800..=0x2FA1F)
-}

@@ -382,7 +382,7 @@ fn lowercase_key(key: u128) -> u128 {
 }
 
 /// BERT's `_is_control`: other-category characters except tab, newline and carriage return.
-fn is_control(c: char) -> bool {
+pub(super) fn is_control(c: char) -> bool {
     match c {
         '\t' | '\n' | '\r' => false,
         '\0' => true,
@@ -391,12 +391,12 @@ fn is_control(c: char) -> bool {
 }
 
 /// BERT's punctuation: every ASCII non-alphanumeric printable character plus Unicode P* categories.
-fn is_punctuation(c: char) -> bool {
+pub(super) fn is_punctuation(c: char) -> bool {
     c.is_ascii_punctuation() || c.is_punctuation()
 }
 
 /// The CJK ideograph blocks that BERT isolates as single-character words.
-fn is_chinese_char(c: char) -> bool {
+pub(super) fn is_chinese_char(c: char) -> bool {
     matches!(c as u32,
         0x4E00..=0x9FFF
         | 0x3400..=0x4DBF
