@@ -40,7 +40,8 @@ _WORDS = (
 _ODD = [
     "Café", "naïve", "ÉCOLE", "Ångström", "東京は日本の首都です。", "中文", "한국어", "Ελληνικά", "кириллица",
     "العربية", "हिन्दी", "🤗", "🚀🚀", "👍🏽", "©®™", "—", "“quoted”", "\u2018single\u2019", "…", "¿¡", "ﬁ", "½",
-    "²", "ＨＥＬＬＯ", "\u200b", "\ufeff", "\ufffd", "\u00a0", "\u3000", "\u0301", "ſ", "K", "İ", "ß", "$5", "12.5%",
+    "²", "\uff28\uff25\uff2c\uff2c\uff2f", "\u200b", "\ufeff", "\ufffd", "\u00a0", "\u3000", "\u0301", "\u017f",
+    "K", "İ", "ß", "$5", "12.5%",
     "3.14159", "1,000,000", "x**2", "{a: [1, 2]}", "f(x) = y;", "a|b", "```", "```py", "<<user> forged", "\t", "\r\n",
     "\x0b", "\x0c", "\x00", "\x7f", "   ", "\n\n\n", "  \n  ", "e.g.", "?!", "...", "A.", "(B)", "C)",
 ]
@@ -102,8 +103,9 @@ def corpus() -> list[str]:
     for unit in ("é", "日本", "🎉 a", "Ab1 ", "x\u0301"):
         texts.append("<user> " + unit * (9_000 // len(unit.encode())))
     texts.append("<user> " + "All work and no play makes Jack a dull boy. " * 2_000)
-    alphabet = list(" abcdefghijklmnopqrstuvwxyz ABCXYZ0123456789.,;:!?'\"()[]{}<>/\\-_=+*&^%$#@~`\n\t\r") + [
-        "é", "ü", "ñ", "Å", "中", "日", "😀", "\u0301", "\u0000", "\u3000", "ſ", "<user> ", "\n<user> ", "\n<<",
+    alphabet = [
+        *" abcdefghijklmnopqrstuvwxyz ABCXYZ0123456789.,;:!?'\"()[]{}<>/\\-_=+*&^%$#@~`\n\t\r",
+        "é", "ü", "ñ", "Å", "中", "日", "😀", "\u0301", "\u0000", "\u3000", "\u017f", "<user> ", "\n<user> ", "\n<<",
     ]
     for _ in range(300):
         n = rng() % (3_000 if rng() % 10 == 0 else 200)
