@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastroute.cache.indexer import BackgroundIndexer
 from fastroute.cache.keys import fingerprint_request
-from fastroute.cache.replication import RedisReplication
 from fastroute.cache.semantic_cache import CacheScope, RequestKeys, SemanticCache
 from fastroute.cache.settings import CacheSettings
 from fastroute.pipeline import RequestContext, Stage
+
+if TYPE_CHECKING:
+    from fastroute.cache.replication import RedisReplication
 
 log = logging.getLogger("fastroute.cache")
 
@@ -52,9 +54,11 @@ class CacheStage(Stage):
     def __init__(self, settings: CacheSettings, cache: SemanticCache) -> None:
         self.settings = settings
         self.cache = cache
-        self._replication = (
-            RedisReplication(cache, settings.redis_url, settings.redis_prefix) if settings.redis_url else None
-        )
+        self._replication: RedisReplication | None = None
+        if settings.redis_url:  # redis-py is imported only when it is used (about 8 MB and 0.2 s at start-up)
+            from fastroute.cache.replication import RedisReplication
+
+            self._replication = RedisReplication(cache, settings.redis_url, settings.redis_prefix)
         self._indexer = BackgroundIndexer(cache)
         # request id -> what on_finish needs to store the answer (keys computed once, in on_routed)
         self._pending: dict[str, tuple[CacheScope, str, RequestKeys]] = {}
