@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod content_rules;
 pub mod embed;
+pub mod entry_table;
 pub mod features;
 pub mod hnsw;
 pub mod normalize;

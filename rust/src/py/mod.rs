@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod analyze;
 mod content_rules;
 mod embed;
+mod entry_table;
 mod features;
 mod index;
 mod verify;
@@ -19,6 +20,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     analyze::register(m)?;
     content_rules::register(m)?;
     embed::register(m)?;
+    entry_table::register(m)?;
     features::register(m)?;
     index::register(m)?;
     verify::register(m)?;
