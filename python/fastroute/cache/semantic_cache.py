@@ -4,28 +4,30 @@ Pure CPU and memory: no network, no asyncio (Redis sharing is `fastroute.cache.r
 `insert_entry` and drains `outbox`). Lookups and stores are synchronous and take microseconds, so the
 gateway calls them straight from the event loop.
 
-Memory: a stored entry keeps only what a lookup needs: the answer as its JSON bytes (decoded on a hit),
-the last user turn (for the verifier), keys, times, and its vector inside the HNSW index (f16). The
-conversation text, the parsed answer and the float32 embedding live only in the transient `CacheEntry`
-that `store` returns and replication publishes.
+Memory: per entry the process keeps ~90 bytes of bookkeeping (`fastroute._native.EntryTable`: exact-key
+hash, LRU and expiry order, times, ids of its tenant and partition) and its vector inside the HNSW index
+(f16). The bytes a hit needs (exact key, last user turn for the verifier, the answer's JSON) are appended
+to a `BodyLog` (anonymous files, served from the OS page cache). The conversation text, the parsed answer
+and the float32 embedding live only in the transient `CacheEntry` that `store` returns and replication
+publishes.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import sys
+import hashlib
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
-from fastroute._native import VectorIndex
+from fastroute._native import EntryTable, TableEntry, VectorIndex
+from fastroute.cache.body_log import BodyLog
 from fastroute.cache.keys import exact_key, partition_key, split_conversation
 from fastroute.cache.settings import CacheSettings
 from fastroute.cache.verifier import Signature, signature, verify
@@ -33,9 +35,14 @@ from fastroute.cache.verifier import Signature, signature, verify
 __all__ = ["AnalysisLike", "CacheEntry", "CacheHit", "CacheScope", "IndexBatch", "RequestKeys", "SemanticCache"]
 
 Vector = npt.NDArray[np.float32]
-# Per stored entry besides its answer bytes, turn and vector: the record, its key strings, the LRU and id
-# maps, the expiry heap row and the index links (measured with benchmarks/load/cache_rss.py).
-_ENTRY_OVERHEAD_BYTES = 900
+# Per stored entry besides its answer bytes, turn and vector: the table row, the exact key in the body log
+# and the index links (measured with benchmarks/load/cache_rss.py).
+_ENTRY_OVERHEAD_BYTES = 300
+# Verifier signatures of stored entries kept after their first use (an entry that was a candidate once is
+# likely to be one again); beyond this many the oldest is dropped and recomputed when needed.
+_MAX_KEPT_SIGNATURES = 4096
+# Released body-log bytes between looks for mostly dead segments to compact.
+_COMPACT_EVERY_BYTES = 4 << 20
 # Vectors a partition may hold outside its index (deferred inserts); each lookup compares them one by one,
 # so beyond this the insert happens at once instead (bursts, e.g. a replica loading from Redis).
 _MAX_WAITING = 32
@@ -82,7 +89,7 @@ class CacheEntry:
     """One answer as produced by `store` or received from another replica (the replication wire shape).
 
     `key` is the exact key; `origin` names the replica that produced it. The cache itself keeps a compact
-    record (`_Stored`), not this object.
+    record (a row of `EntryTable` and a record in the `BodyLog`), not this object.
     """
 
     key: str
@@ -135,23 +142,49 @@ class IndexBatch:
                 index.add(np.array([local_id], dtype=np.uint64), vectors[row : row + 1])
 
 
-class _Stored:
-    """The compact record the cache keeps per entry (no dict, no parsed answer, no numpy vector)."""
+class _Names:
+    """Small integers for the tenant and partition strings the entry table refers to, freed with their
+    last entry."""
 
-    __slots__ = ("body", "created", "expires", "key", "local_id", "partition", "sig", "tenant", "turn")
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._names: dict[int, str] = {}
+        self._refs: Counter[int] = Counter()
+        self._next = 0
 
-    def __init__(
-        self, key: str, tenant: str, partition: str, turn: str, body: bytes, created: float, expires: float
-    ) -> None:
-        self.key = key
-        self.tenant = tenant
-        self.partition = partition
-        self.turn = turn
-        self.body = body
-        self.created = created
-        self.expires = expires
-        self.local_id = 0
-        self.sig: Signature | None = None  # computed on first use: most entries are never a candidate
+    def acquire(self, name: str) -> int:
+        number = self._ids.get(name)
+        if number is None:
+            number = self._ids[name] = self._next
+            self._names[number] = name
+            self._next += 1
+        self._refs[number] += 1
+        return number
+
+    def find(self, name: str) -> int | None:
+        return self._ids.get(name)
+
+    def name(self, number: int) -> str:
+        return self._names[number]
+
+    def release(self, number: int) -> None:
+        self._refs[number] -= 1
+        if self._refs[number] <= 0:
+            del self._refs[number]
+            del self._ids[self._names.pop(number)]
+
+    def clear(self) -> None:
+        self._ids.clear()
+        self._names.clear()
+        self._refs.clear()
+
+
+def _key_hash(key: str) -> int:
+    # Exact keys are hex digests (`keys.exact_key`); other strings (tests) are hashed the same way.
+    try:
+        return int(key[:16], 16)
+    except ValueError:
+        return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
 
 
 class SemanticCache:
@@ -167,6 +200,8 @@ class SemanticCache:
         defer_index: when True, `store` leaves HNSW inserts (hundreds of microseconds at 100k entries) to
             whoever drains `take_index_batch` (`fastroute.cache.indexer.BackgroundIndexer`, off the event
             loop); until then lookups search the waiting vectors exhaustively, so nothing is missed.
+        body_dir: where the body log's anonymous segment files are created (None: the temp directory).
+        body_log: the log itself, when the caller builds it (tests: small segments); overrides `body_dir`.
     """
 
     def __init__(
@@ -178,6 +213,8 @@ class SemanticCache:
         clock: Callable[[], float] = time.time,
         origin: str = "local",
         defer_index: bool = False,
+        body_dir: Path | None = None,
+        body_log: BodyLog | None = None,
     ) -> None:
         self.settings = settings
         self.defer_index = defer_index
@@ -186,16 +223,16 @@ class SemanticCache:
         self._dim = dim
         self._clock = clock
         self.origin = origin
-        self._entries: OrderedDict[str, _Stored] = OrderedDict()
-        self._by_id: dict[int, _Stored] = {}
+        self._table = EntryTable()
+        self._log = body_log or BodyLog(body_dir)
+        self._names = _Names()  # tenants and partitions
+        self._sigs: dict[int, Signature] = {}  # stored entries' verifier signatures, by id (bounded)
+        self._released = 0  # log bytes released since the last look for sparse segments
         self._indexes: dict[str, VectorIndex] = {}
         # Vectors not yet in their index (queued or being inserted), by partition then local id; and the
         # queue of (partition, local id) not yet taken.
         self._unindexed: dict[str, dict[int, Vector]] = {}
         self._index_queue: list[tuple[str, int]] = []
-        self._expiry: list[tuple[float, int]] = []  # heap of (expires, local_id)
-        self._ids = itertools.count(1)
-        self._bytes = 0
         self._vector_bytes = dim * 2  # f16 in the index
         # Replication (fastroute.cache.replication) sets `on_store` and drains `outbox`; without it the
         # outbox stays empty.
@@ -204,11 +241,16 @@ class SemanticCache:
         self.counters: Counter[str] = Counter()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._table)
 
     @property
     def bytes_used(self) -> int:
-        return self._bytes
+        return int(self._table.bytes)
+
+    @property
+    def log_bytes(self) -> int:
+        """Bytes in the body log's files (live entries plus released records not yet compacted)."""
+        return self._log.file_bytes
 
     # -- keys -----------------------------------------------------------------------------------------
 
@@ -248,11 +290,15 @@ class SemanticCache:
         self._expire(now)
         if keys is None:
             keys = self.keys(scope, analysis, request_fingerprint, text)
-        entry = self._entries.get(keys.exact)
-        if entry is not None and entry.expires > now:
-            self._entries.move_to_end(entry.key)
-            self.counters["hit_exact"] += 1
-            return CacheHit("exact", orjson.loads(entry.body), 1.0, entry.key, now - entry.created)
+        local_id = self._table.find(_key_hash(keys.exact))
+        row = None if local_id is None else self._table.get(local_id)
+        if local_id is not None and row is not None and row.expires > now:
+            record = self._log.read(row.loc, row.key_len + row.turn_len + row.body_len)
+            if record[: row.key_len] == keys.exact.encode():
+                self._table.touch(local_id)
+                self.counters["hit_exact"] += 1
+                body = orjson.loads(record[row.key_len + row.turn_len :])
+                return CacheHit("exact", body, 1.0, keys.exact, now - row.created)
         hit = self._semantic_lookup(scope, analysis, keys, now)
         self.counters["hit_semantic" if hit else "miss"] += 1
         return hit
@@ -289,23 +335,35 @@ class SemanticCache:
             candidates.sort(key=lambda c: -c[1])
             del candidates[s.candidates :]
         query_sig: Signature | None = None
+        tenant = self._names.find(scope.tenant)
         for local_id, sim in candidates:
             if sim < s.similarity:
                 break
-            entry = self._by_id.get(local_id)
-            if entry is None or entry.expires <= now or entry.tenant != scope.tenant:
+            row = self._table.get(local_id)
+            if row is None or row.expires <= now or row.tenant != tenant:
                 continue
             if query_sig is None:
                 query_sig = signature(keys.turn)
-            if entry.sig is None:
-                entry.sig = signature(entry.turn)
-            failed = verify(query_sig, entry.sig)
+            failed = verify(query_sig, self._signature(local_id, row))
             if failed is not None:
                 self.counters[f"verifier_{failed}"] += 1
                 continue
-            self._entries.move_to_end(entry.key)
-            return CacheHit("semantic", orjson.loads(entry.body), float(sim), entry.key, now - entry.created)
+            self._table.touch(local_id)
+            record = self._log.read(row.loc, row.key_len + row.turn_len + row.body_len)
+            body = orjson.loads(record[row.key_len + row.turn_len :])
+            key = record[: row.key_len].decode()
+            return CacheHit("semantic", body, float(sim), key, now - row.created)
         return None
+
+    def _signature(self, local_id: int, row: TableEntry) -> Signature:
+        sig = self._sigs.get(local_id)
+        if sig is None:
+            turn = self._log.read(row.loc + row.key_len, row.turn_len).decode("utf-8", "surrogatepass")
+            sig = signature(turn)
+            if len(self._sigs) >= _MAX_KEPT_SIGNATURES:
+                del self._sigs[next(iter(self._sigs))]
+            self._sigs[local_id] = sig
+        return sig
 
     # -- store ----------------------------------------------------------------------------------------
 
@@ -357,38 +415,40 @@ class SemanticCache:
         entry.size = self._size(len(body), turn, with_vector)
         if entry.size > self.settings.max_bytes:
             return False
-        old = self._entries.get(entry.key)
+        key_hash = _key_hash(entry.key)
+        old = self._table.find(key_hash)
         if old is not None:
             self._remove(old)
-        stored = _Stored(
-            entry.key,
-            sys.intern(entry.tenant),  # one string per tenant / partition, freed with its last entry
-            sys.intern(entry.partition),
-            turn,
-            body,
+        key_bytes, turn_bytes = entry.key.encode(), turn.encode("utf-8", "surrogatepass")
+        loc = self._log.append(key_bytes + turn_bytes + body)
+        local_id, _ = self._table.insert(
+            key_hash,
+            self._names.acquire(entry.partition),
+            self._names.acquire(entry.tenant),
             entry.created,
             entry.expires,
+            loc,
+            len(key_bytes),
+            len(turn_bytes),
+            len(body),
+            entry.size,
         )
-        stored.local_id = entry.local_id = next(self._ids)
-        self._entries[entry.key] = stored
-        self._by_id[stored.local_id] = stored
-        self._bytes += entry.size
-        heapq.heappush(self._expiry, (stored.expires, stored.local_id))
+        entry.local_id = local_id
         if with_vector:
             assert entry.embedding is not None
-            index = self._indexes.get(stored.partition)
+            index = self._indexes.get(entry.partition)
             if index is None:
                 index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16), half=True)
-                self._indexes[stored.partition] = index
-            waiting = self._unindexed.get(stored.partition, {}) if self.defer_index else None
+                self._indexes[entry.partition] = index
+            waiting = self._unindexed.get(entry.partition, {}) if self.defer_index else None
             if waiting is not None and len(waiting) < _MAX_WAITING:
-                self._unindexed[stored.partition] = waiting
-                waiting[stored.local_id] = entry.embedding
-                self._index_queue.append((stored.partition, stored.local_id))
+                self._unindexed[entry.partition] = waiting
+                waiting[local_id] = entry.embedding
+                self._index_queue.append((entry.partition, local_id))
                 if self.on_unindexed is not None:
                     self.on_unindexed()
             else:
-                index.add(np.array([stored.local_id], dtype=np.uint64), entry.embedding.reshape(1, -1))
+                index.add(np.array([local_id], dtype=np.uint64), entry.embedding.reshape(1, -1))
         self._evict()
         return True
 
@@ -421,7 +481,7 @@ class SemanticCache:
             waiting = self._unindexed.get(partition, {})
             for local_id in ids:
                 waiting.pop(local_id, None)
-                if local_id not in self._by_id:
+                if self._table.get(local_id) is None:
                     index.delete(local_id)
             if not waiting:
                 self._unindexed.pop(partition, None)
@@ -439,51 +499,79 @@ class SemanticCache:
 
     # -- bounds ---------------------------------------------------------------------------------------
 
-    def _remove(self, entry: _Stored) -> None:
-        self._entries.pop(entry.key, None)
-        self._by_id.pop(entry.local_id, None)
-        index = self._indexes.get(entry.partition)
-        waiting = self._unindexed.get(entry.partition)
-        if waiting is not None and entry.local_id in waiting:
+    def remove(self, key: str) -> bool:
+        """Drops the entry stored under this exact key (e.g. an answer found wrong); False if none."""
+        local_id = self._table.find(_key_hash(key))
+        if local_id is None:
+            return False
+        self._remove(local_id)
+        return True
+
+    def _remove(self, local_id: int) -> None:
+        row = self._table.remove(local_id)
+        if row is None:
+            return
+        self._sigs.pop(local_id, None)
+        length = row.key_len + row.turn_len + row.body_len
+        self._log.release(row.loc, length)
+        self._released += length
+        partition = self._names.name(row.partition)
+        index = self._indexes.get(partition)
+        waiting = self._unindexed.get(partition)
+        if waiting is not None and local_id in waiting:
             # Queued: never inserted. Being inserted: finish_index_batch deletes it once it is in.
-            del waiting[entry.local_id]
+            del waiting[local_id]
             if not waiting:
-                del self._unindexed[entry.partition]
-            had_vector = True
-        else:
-            had_vector = index is not None and index.delete(entry.local_id)
-        self._bytes -= self._size(len(entry.body), entry.turn, had_vector)
-        if index is not None and len(index) == 0 and entry.partition not in self._unindexed:
-            del self._indexes[entry.partition]
+                del self._unindexed[partition]
+        elif index is not None:
+            index.delete(local_id)
+        if index is not None and len(index) == 0 and partition not in self._unindexed:
+            del self._indexes[partition]
+        self._names.release(row.partition)
+        self._names.release(row.tenant)
 
     def _evict(self) -> None:
         s = self.settings
-        if len(self._expiry) > 2 * len(self._entries) + 1024:
-            self._expiry = [r for r in self._expiry if r[1] in self._by_id]
-            heapq.heapify(self._expiry)
-        while self._entries and (len(self._entries) > s.max_entries or self._bytes > s.max_bytes):
-            _, oldest = self._entries.popitem(last=False)
-            self._entries[oldest.key] = oldest  # _remove pops it again with the rest of its bookkeeping
+        table = self._table
+        while len(table) and (len(table) > s.max_entries or table.bytes > s.max_bytes):
+            oldest = table.oldest()
+            assert oldest is not None
             self._remove(oldest)
             self.counters["evicted"] += 1
+        if self._released > _COMPACT_EVERY_BYTES:
+            self._released = 0
+            self._compact()
+
+    def _compact(self) -> None:
+        """Moves the live records of mostly released log segments to the head, so those files go."""
+        for lo, hi in self._log.sparse_segments():
+            for local_id in self._table.ids_in(lo, hi):
+                row = self._table.get(local_id)
+                assert row is not None
+                length = row.key_len + row.turn_len + row.body_len
+                self._table.relocate(local_id, self._log.append(self._log.read(row.loc, length)))
+                self._log.release(row.loc, length)
+            self.counters["log_compactions"] += 1
 
     def _expire(self, now: float) -> None:
-        # Records of replaced or evicted entries stay in the heap and are skipped here.
-        while self._expiry and self._expiry[0][0] <= now:
-            _, local_id = heapq.heappop(self._expiry)
-            entry = self._by_id.get(local_id)
-            if entry is not None:
-                self._remove(entry)
-                self.counters["expired"] += 1
+        while (local_id := self._table.pop_expired(now)) is not None:
+            self._remove(local_id)
+            self.counters["expired"] += 1
 
     def clear(self) -> None:
-        self._entries.clear()
-        self._by_id.clear()
+        self._table.clear()
+        self._log.clear()
+        self._names.clear()
+        self._sigs.clear()
+        self._released = 0
         self._indexes.clear()
         self._unindexed.clear()
         self._index_queue.clear()
-        self._expiry.clear()
-        self._bytes = 0
+
+    def close(self) -> None:
+        """Drops every entry and deletes the body log's files."""
+        self.clear()
+        self._log.close()
 
 
 def _json_bytes(body: dict[str, Any]) -> bytes:

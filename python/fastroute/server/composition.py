@@ -38,7 +38,8 @@ def build_cache_stage(settings: Settings, analyzer: PromptAnalyzer | None = None
         return None
     shared = analyzer.embedder if analyzer is not None else None
     embed = shared.embed if shared is not None else load_embedder(settings.models_dir).embed
-    cache = SemanticCache(settings.cache, embed, EMBEDDING_DIM)
+    # Answers live in anonymous files under the data directory (the OS page cache), not in the heap.
+    cache = SemanticCache(settings.cache, embed, EMBEDDING_DIM, body_dir=settings.data_dir / "cache")
     return CacheStage(settings.cache, cache)
 
 

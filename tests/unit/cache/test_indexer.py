@@ -51,7 +51,7 @@ def test_waiting_vectors_are_served_and_removed_entries_leave_the_index(embedder
     assert get(cache, "<user> What's the capital of Portugal?") == "semantic:lisbon"
     assert sum(len(index) for index in cache._indexes.values()) == len(cache) == 2
     for text in ("<user> What is the capital of Portugal?", "<user> Recommend a banana bread recipe"):
-        cache._remove(cache._entries[cache.keys(A, Analysis(normalize_key(text)), FP, text).exact])
+        cache.remove(cache.keys(A, Analysis(normalize_key(text)), FP, text).exact)
     assert len(cache) == 0 and cache.bytes_used == 0 and not cache._indexes
 
 

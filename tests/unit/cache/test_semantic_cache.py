@@ -11,7 +11,9 @@ import pytest
 
 from fastroute._native import StaticEmbedder, normalize_key
 from fastroute.cache import CacheScope, CacheSettings, SemanticCache, fingerprint_request
+from fastroute.cache.body_log import BodyLog
 from fastroute.cache.keys import split_conversation
+from fastroute.cache.semantic_cache import CacheEntry, RequestKeys
 from fastroute.embedding import EMBEDDING_DIM, load_embedder
 
 MODELS = Path(__file__).resolve().parents[3] / "models"
@@ -190,3 +192,31 @@ def test_served_bodies_are_copies_and_shared_keys_give_the_same_answers(embedder
     assert cache.lookup(A, an(paraphrase), FP, paraphrase, cache.keys(A, an(paraphrase), FP, paraphrase)) is not None
     # Keys of another tenant never reach this tenant's entries, even when passed explicitly.
     assert cache.lookup(B, an(text), FP, text, cache.keys(B, an(text), FP, text)) is None
+
+
+def test_churn_keeps_the_body_log_bounded_and_moved_entries_readable(embedder: StaticEmbedder) -> None:
+    log = BodyLog(segment_bytes=64 * 1024)
+    cache = SemanticCache(CacheSettings(max_entries=40), embedder.embed, EMBEDDING_DIM, clock=Clock(), body_log=log)
+    put(cache, "<user> the pinned question about invoices", answer="pinned " + "p" * 1_500)
+    for i in range(3_000):
+        put(cache, f"<user> distinct prompt {i} about topic {i * 7}", answer=f"{i} " + "y" * 1_500)
+        if i % 10 == 0:  # kept recently used, so it lives on while its first segment empties around it
+            assert get(cache, "<user> the pinned question about invoices") == "exact:pinned " + "p" * 1_500
+    assert len(cache) == 40
+    assert cache.counters["log_compactions"] > 0
+    # 40 live entries of ~1.6 KB: the files hold a few segments, not the ~5 MB written.
+    assert log.file_bytes < 6 * 64 * 1024
+    assert get(cache, "<user> distinct prompt 2999 about topic 20993") == "exact:2999 " + "y" * 1_500
+    assert get(cache, "<user> distinct prompt 2998 about topic 20986") == "exact:2998 " + "y" * 1_500
+
+
+def test_an_exact_key_whose_hash_collides_is_a_miss_not_another_answer(embedder: StaticEmbedder) -> None:
+    cache = make(embedder)
+    first, second = "0123456789abcdef" + "0" * 16, "0123456789abcdef" + "1" * 16  # same leading 64 bits
+    for key, answer in ((first, "first"), (second, "second")):
+        entry = CacheEntry(key, "app-a", FP, "p", "<user> q", {"answer": answer}, None, 1_000.0, 9_000.0)
+        assert cache.insert_entry(entry)
+    hit = cache.lookup(A, an("<user> q"), FP, "<user> q", RequestKeys(second, "p", "q"))
+    assert hit is not None and hit.body["answer"] == "second"
+    assert cache.lookup(A, an("<user> q"), FP, "<user> q", RequestKeys(first, "p", "q")) is None
+    assert cache.remove(second) and len(cache) == 0 and cache.bytes_used == 0
