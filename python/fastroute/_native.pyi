@@ -15,10 +15,14 @@ __all__ = [
     "FEATURE_WINDOW_BYTES",
     "MAX_SUBSTITUTED_WORDS",
     "MAX_VERIFIABLE_CHARS",
+    "NGRAM_BUCKETS",
+    "NGRAM_VERSION",
+    "NGRAM_WINDOW_BYTES",
     "Analysis",
     "Analyzer",
     "ContentRules",
     "EntryTable",
+    "NgramTable",
     "PiiScanner",
     "PromptSignature",
     "StaticEmbedder",
@@ -30,6 +34,8 @@ __all__ = [
     "estimate_tokens",
     "extract_features",
     "last_user_turn",
+    "ngram_buckets",
+    "ngram_vector",
     "normalize_key",
     "prompt_signature",
     "verify_signatures",
@@ -85,6 +91,19 @@ FEATURE_NAMES: Final[list[str]]
 FEATURE_WINDOW_BYTES: Final[int]
 
 def extract_features(text: str) -> npt.NDArray[np.float32]: ...
+
+# --- complexity-router hashed word n-grams (rust/src/py/ngrams.rs) ----------------------------------------
+
+NGRAM_VERSION: Final[int]
+NGRAM_BUCKETS: Final[int]
+NGRAM_WINDOW_BYTES: Final[int]
+
+def ngram_buckets(text: str) -> npt.NDArray[np.uint32]: ...
+def ngram_vector(text: str) -> npt.NDArray[np.float32]: ...
+@final
+class NgramTable:
+    def __new__(cls, weights: npt.NDArray[np.float32]) -> NgramTable: ...
+    def dot(self, text: str) -> float: ...
 
 # --- static embedding (rust/src/py/embed.rs) ----------------------------------------------------------
 

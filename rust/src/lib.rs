@@ -9,6 +9,7 @@ pub mod embed;
 pub mod entry_table;
 pub mod features;
 pub mod hnsw;
+pub mod ngrams;
 pub mod normalize;
 pub mod pii;
 pub mod tokens;

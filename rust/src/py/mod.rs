@@ -9,6 +9,7 @@ mod embed;
 mod entry_table;
 mod features;
 mod index;
+mod ngrams;
 mod verify;
 mod pii;
 mod tokens;
@@ -23,6 +24,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     entry_table::register(m)?;
     features::register(m)?;
     index::register(m)?;
+    ngrams::register(m)?;
     verify::register(m)?;
     pii::register(m)?;
     tokens::register(m)?;
