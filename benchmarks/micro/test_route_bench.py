@@ -1,9 +1,10 @@
-"""Routing-decision latency (features + score + tier) at 100, 500, 2,000 and 16,000 tokens.
+"""Routing-decision latency (features [+ n-grams] + score + tier) at 100, 500, 2,000 and 16,000 tokens.
 
 Run: `pytest benchmarks/micro/test_route_bench.py --benchmark-enable -s`. Besides pytest-benchmark's table,
 each case times 5,000 single calls with `perf_counter_ns` and prints p50/p99 (pytest-benchmark has no p99),
 also stored in `extra_info`. Goal (issue 9): p99 <= 50 µs at 500 tokens for the decision itself; the
-`analyze` variant adds what the gateway's one-pass analysis costs (exact tokens, key, embedding).
+`analyze` variant adds what the gateway's one-pass analysis costs (exact tokens, key, embedding). A model that
+reads n-grams (`scorer.uses_text`) hashes the text inside `score`, so it is part of every case here.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def test_route_decision(benchmark, scorer: ComplexityScorer, tokens: int) -> Non
     text = prompt_of(tokens)
 
     def decide() -> str:
-        return scorer.tier_for(scorer.score(_native.extract_features(text)))
+        return scorer.tier_for(scorer.score(_native.extract_features(text), text))
 
     p50, p99 = percentiles(decide)
     benchmark.extra_info.update({"tokens": tokens, "p50_us": p50, "p99_us": p99})
@@ -83,7 +84,7 @@ def test_route_decision_with_analyze(benchmark, scorer: ComplexityScorer, tokens
     text = prompt_of(tokens)
 
     def decide() -> str:
-        return scorer.tier_for(scorer.score(analyzer.analyze(text).features))
+        return scorer.tier_for(scorer.score(analyzer.analyze(text).features, text))
 
     p50, p99 = percentiles(decide, calls=1_000)
     benchmark.extra_info.update({"tokens": tokens, "p50_us": p50, "p99_us": p99})
@@ -92,12 +93,25 @@ def test_route_decision_with_analyze(benchmark, scorer: ComplexityScorer, tokens
 
 
 def test_score_onnxruntime_vs_fast_path(benchmark, scorer: ComplexityScorer) -> None:  # type: ignore[no-untyped-def]
-    features = _native.extract_features(prompt_of(500))
+    text = prompt_of(500)
+    features = _native.extract_features(text)
     batch = features.reshape(1, -1)
-    ort_p50, ort_p99 = percentiles(lambda: scorer.score_onnx(batch))
-    fast_p50, fast_p99 = percentiles(lambda: scorer.score(features))
+    texts = [text] if scorer.uses_text else None
+    ort_p50, ort_p99 = percentiles(lambda: scorer.score_onnx(batch, texts))
+    fast_p50, fast_p99 = percentiles(lambda: scorer.score(features, text))
     benchmark.extra_info.update({"ort_p50_us": ort_p50, "ort_p99_us": ort_p99, "fast_p50_us": fast_p50})
     print(
         f"\nscore: onnxruntime p50 {ort_p50:.1f} p99 {ort_p99:.1f} µs; numpy p50 {fast_p50:.1f} p99 {fast_p99:.1f} µs"
     )
-    benchmark(lambda: scorer.score(features))
+    benchmark(lambda: scorer.score(features, text))
+
+
+@pytest.mark.parametrize("tokens", SIZES)
+def test_ngram_part(benchmark, tokens: int) -> None:  # type: ignore[no-untyped-def]
+    """The n-gram half alone (hash the window's words, sum their weights), whatever model is shipped."""
+    table = _native.NgramTable(np.random.default_rng(0).normal(size=_native.NGRAM_BUCKETS).astype(np.float32))
+    text = prompt_of(tokens)
+    p50, p99 = percentiles(lambda: table.dot(text))
+    benchmark.extra_info.update({"tokens": tokens, "p50_us": p50, "p99_us": p99})
+    print(f"\nn-gram dot {tokens:>6} tokens: p50 {p50:.1f} µs  p99 {p99:.1f} µs")
+    benchmark(lambda: table.dot(text))

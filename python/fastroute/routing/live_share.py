@@ -48,8 +48,8 @@ class LiveShareScorer:
         """(frontier, mid) cut-offs in force, or None while warming up."""
         return self._cuts
 
-    def score(self, features: npt.NDArray[np.float32]) -> float:
-        value = self._scorer.score(features)
+    def score(self, features: npt.NDArray[np.float32], text: str | None = None) -> float:
+        value = self._scorer.score(features, text)
         self.observe(value)
         return value
 

@@ -26,7 +26,7 @@ HEURISTIC_TOKEN_BOUNDS = (300, 1500)
 class TierScorer(Protocol):
     """Scores a prompt's features: P(the frontier model is needed), and the tier that score maps to."""
 
-    def score(self, features: npt.NDArray[np.float32]) -> float: ...
+    def score(self, features: npt.NDArray[np.float32], text: str | None = None) -> float: ...
 
     def tier_for(self, score: float) -> str: ...
 
@@ -52,8 +52,12 @@ class Router:
         tokens: int,
         headers: Mapping[str, str],
         allowed_tiers: Collection[str] | None = None,
+        text: str | None = None,
     ) -> RouteDecision:
-        """Routes one request. `allowed_tiers` (from policy) bounds what `auto` may pick."""
+        """Routes one request. `allowed_tiers` (from policy) bounds what `auto` may pick.
+
+        `text` is the conversation text `features` were computed from; scorers that read its n-grams need it.
+        """
         if model != "auto":
             return self._named(model, allowed_tiers)
         forced = headers.get(FORCE_TIER_HEADER)
@@ -65,7 +69,7 @@ class Router:
             tier = _tier_header(forced, FORCE_TIER_HEADER)
             reason = f"forced by {FORCE_TIER_HEADER}"
         elif self._scorer is not None and features is not None:
-            score = self._scorer.score(features)
+            score = self._scorer.score(features, text)
             tier = self._scorer.tier_for(score)
             reason = f"classifier score={score:.3f}"
         else:

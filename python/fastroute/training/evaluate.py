@@ -132,7 +132,7 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
         return 2
     rows = [r for _, r in indexed]
     x = feature_matrix(rows, PromptAnalyzer.from_models_dir(models_dir))
-    scores = scorer.score_onnx(x).astype(np.float64)
+    scores = scorer.score_onnx(x, [r.text for r in rows] if scorer.uses_text else None).astype(np.float64)
     strong, weak = outcomes(rows)
     if strong.mean() == weak.mean():
         print("strong and weak have the same mean quality: there is no gap to recover", file=sys.stderr)

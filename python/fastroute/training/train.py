@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import orjson
 from numpy.typing import NDArray
+from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
 from fastroute import _native
@@ -38,6 +39,18 @@ from fastroute.settings import REPO_MODELS_DIR
 from fastroute.training.dataset import LabelledRow, feature_matrix, outcomes, read_many
 from fastroute.training.export import linear_model_onnx
 from fastroute.training.metrics import apgr, routing_curve, threshold_curve
+from fastroute.training.ngram_blend import (
+    DEFAULT_BLEND_GRID,
+    DEFAULT_NGRAM_C_GRID,
+    Blend,
+    BlendSearch,
+    calibrate,
+    fit_ngrams,
+    fold_blend,
+    logit_scale,
+    ngram_matrix,
+    search_blend,
+)
 
 # GPT-4 scores 3% on this MMLU subject against Mixtral's 32%: a grading artefact, not difficulty.
 DEFAULT_EXCLUDED_GROUPS = ("high_school_mathematics",)
@@ -45,6 +58,7 @@ DEFAULT_C_GRID = (0.01, 0.1, 1.0)
 # `$`/`%` flip the sign of their slope between MMLU and GSM8K; code fences never occur in the training data.
 DEFAULT_DROPPED_FEATURES = ("has_dollar", "has_percent", "has_code_fence")
 LABEL_RULE = "weak < best outcome of its file"
+BLEND_KIND = "logistic_regression+ngrams"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +162,8 @@ class TrainResult:
     onnx_bytes: bytes
     features: NDArray[np.float32]
     validation_scores: NDArray[np.float64]
+    blend: Blend | None = None
+    ngram_rows: sparse.csr_matrix | None = None
 
 
 def dropped_mask(names: Sequence[str]) -> NDArray[np.bool_]:
@@ -196,6 +212,8 @@ def train(
     clip_percentile: float | None = None,
     centre_per_source: bool = False,
     data_note: dict[str, Any] | None = None,
+    ngram_c_grid: Sequence[float] = DEFAULT_NGRAM_C_GRID,
+    blend_grid: Sequence[float] = DEFAULT_BLEND_GRID,
 ) -> TrainResult:
     """Cross-validates C over grouped folds, fits the final model on all rows, builds ONNX and the card."""
     if len(rows) < 2 * folds:
@@ -245,22 +263,52 @@ def train(
     _, best_c, best_oof, best_by_source = best
     router, clf = fit_linear(x, y, best_c, sources=centre_by, dropped=dropped, clip_percentile=clip_percentile)
     clipped = clip_percentile is not None
+    blend, ngram_rows, search = None, None, None
+    validation_scores, validation_apgr = best_oof, best_by_source
+    transfer = cross_source_apgr(x, y, sources, strong, weak, best_c, dropped, clip_percentile)
+    if any(w > 0.0 for w in blend_grid):
+        ngram_rows = ngram_matrix([r.text for r in rows])
+
+        def hand_logits(
+            fit: NDArray[np.bool_], score: NDArray[np.bool_]
+        ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+            model, _ = fit_linear(
+                x[fit],
+                y[fit],
+                best_c,
+                sources=None if centre_by is None else centre_by[fit],
+                dropped=dropped,
+                clip_percentile=clip_percentile,
+            )
+            return model.logits(x[fit]), model.logits(x[score])
+
+        search = search_blend(
+            ngram_rows, y, fold, sources, strong, weak, hand_logits, ngram_c_grid=ngram_c_grid, blend_grid=blend_grid
+        )
+        if search.weight > 0.0:
+            blend = _fit_blend(router, ngram_rows, x, y, search)
+            validation_scores = 1.0 / (
+                1.0 + np.exp(-(blend.calibration.slope * search.oof_logits + blend.calibration.offset))
+            )
+            validation_apgr, transfer = search.apgr, search.cross_source_apgr
     model_bytes = linear_model_onnx(
-        router.weights,
-        router.bias,
+        router.weights if blend is None else blend.folded.hand_weights,
+        router.bias if blend is None else blend.folded.bias,
         low=router.low if clipped else None,
         high=router.high if clipped else None,
+        ngram_weights=None if blend is None else blend.folded.ngram_weights,
         doc=f"fastroute complexity router, {LABEL_RULE}",
     )
     digest = hashlib.sha256(model_bytes).hexdigest()
+    ngram_tag = "" if blend is None else f"-ng{_native.NGRAM_VERSION}"
     card = {
-        "model_version": f"router-fv{_native.FEATURE_VERSION}-{digest[:12]}",
+        "model_version": f"router-fv{_native.FEATURE_VERSION}{ngram_tag}-{digest[:12]}",
         "feature_version": int(_native.FEATURE_VERSION),
         "feature_dim": int(x.shape[1]),
         "feature_names": list(_native.FEATURE_NAMES),
         "input_text": "fastroute.prompt.conversation_text(messages), analysed by fastroute.native.PromptAnalyzer",
         "model": {
-            "kind": "logistic_regression",
+            "kind": "logistic_regression" if blend is None else BLEND_KIND,
             "C": best_c,
             "label": LABEL_RULE,
             "centred_per_source": centre_per_source,
@@ -272,22 +320,52 @@ def train(
                 "low": [float(v) for v in router.low],
                 "high": [float(v) for v in router.high],
             },
+            "ngrams": None if blend is None else _ngram_card(blend),
             "onnx_sha256": digest,
         },
         "seed": seed,
         "folds": {"count": folds, "grouped_by": "source file + subject/category; ungrouped rows alone"},
         "training_data": {**(data_note or {}), "rows": len(rows), "positive_rate": float(y.mean())},
         "cv_grid": grid,
+        "blend_grid": None if search is None else search.grid,
         "validation": {
-            "kind": "out-of-fold scores of the chosen C on the training rows",
-            "apgr": best_by_source,
-            "apgr_pooled": per_source_apgr(best_oof, rows, strong, weak),
-            "cross_source_apgr": cross_source_apgr(x, y, sources, strong, weak, best_c, dropped, clip_percentile),
-            "curve": threshold_curve(best_oof, strong, weak).as_dict(),
+            "kind": "out-of-fold scores of the chosen setting on the training rows",
+            "apgr": validation_apgr,
+            "apgr_pooled": per_source_apgr(validation_scores, rows, strong, weak),
+            "cross_source_apgr": transfer,
+            "curve": threshold_curve(validation_scores, strong, weak).as_dict(),
         },
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    return TrainResult(router, clf, card, model_bytes, x, best_oof)
+    return TrainResult(router, clf, card, model_bytes, x, validation_scores, blend, ngram_rows)
+
+
+def _fit_blend(
+    router: LinearRouter, m: sparse.csr_matrix, x: NDArray[np.float32], y: NDArray[np.int64], search: BlendSearch
+) -> Blend:
+    """The chosen blend refitted on all rows, calibrated on the search's out-of-fold blended logits."""
+    ngrams = fit_ngrams(m, y, search.ngram_c)
+    hand_sd, ngram_sd = logit_scale(router.logits(x)), logit_scale(ngrams.logits(m))
+    calibration = calibrate(search.oof_logits, y)
+    folded = fold_blend(router.weights, router.bias, ngrams, search.weight, hand_sd, ngram_sd, calibration)
+    mean_ngram = float(np.mean(m @ folded.ngram_weights))
+    return Blend(ngrams, search.ngram_c, search.weight, hand_sd, ngram_sd, calibration, folded, mean_ngram)
+
+
+def _ngram_card(blend: Blend) -> dict[str, Any]:
+    return {
+        "version": int(_native.NGRAM_VERSION),
+        "buckets": int(_native.NGRAM_BUCKETS),
+        "window_bytes": int(_native.NGRAM_WINDOW_BYTES),
+        "text": "word unigrams + bigrams of the conversation text (rust/src/ngrams.rs), binary, L2-normalised",
+        "C": blend.ngram_c,
+        "blend_weight": blend.weight,
+        "hand_logit_sd": blend.hand_sd,
+        "ngram_logit_sd": blend.ngram_sd,
+        "calibration": {"slope": blend.calibration.slope, "offset": blend.calibration.offset},
+        # What the n-gram half adds on average over the training rows: the scorer's stand-in without text.
+        "mean_logit": blend.mean_ngram_logit,
+    }
 
 
 def write_model(result: TrainResult, out_dir: Path) -> None:

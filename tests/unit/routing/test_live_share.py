@@ -11,7 +11,7 @@ from fastroute.routing.live_share import LiveShareScorer
 class Identity:
     """Scores are the first feature; the 'card' thresholds are fixed and badly placed for the traffic."""
 
-    def score(self, features: np.ndarray) -> float:
+    def score(self, features: np.ndarray, text: str | None = None) -> float:
         return float(features[0])
 
     def tier_for(self, score: float) -> str:

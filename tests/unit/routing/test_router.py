@@ -17,7 +17,7 @@ class FixedScorer:
     def __init__(self, score: float) -> None:
         self.value = score
 
-    def score(self, features: np.ndarray) -> float:
+    def score(self, features: np.ndarray, text: str | None = None) -> float:
         return self.value
 
     def tier_for(self, score: float) -> str:
@@ -40,6 +40,20 @@ def test_auto_uses_the_scorer(score: float, tier: str) -> None:
     d = Router(CAT, FixedScorer(score)).decide("auto", FEATS, 10, {})
     assert d.tier == tier and d.score == score
     assert "classifier" in d.reason
+
+
+class TextScorer(FixedScorer):
+    """Scores by whether the text it was given mentions a proof (None when no text came through)."""
+
+    def score(self, features: np.ndarray, text: str | None = None) -> float:
+        return 0.9 if text is not None and "proof" in text else 0.1
+
+
+def test_auto_hands_the_conversation_text_to_the_scorer() -> None:
+    r = Router(CAT, TextScorer(0.0))
+    assert r.decide("auto", FEATS, 10, {}, text="<user> write the proof").tier == "frontier"
+    assert r.decide("auto", FEATS, 10, {}, text="<user> write a poem").tier == "budget"
+    assert r.decide("auto", FEATS, 10, {}).tier == "budget"
 
 
 def test_header_forces_and_caps_and_can_be_disabled() -> None:

@@ -142,6 +142,7 @@ def test_card_records_guards_and_cross_source_transfer(tmp_path: Path) -> None:
         dropped_features=["has_dollar"],
         clip_percentile=0.5,
         centre_per_source=True,
+        blend_grid=(),
     )
     model = result.card["model"]
     assert model["dropped_features"] == ["has_dollar"]
@@ -159,7 +160,7 @@ def test_card_records_guards_and_cross_source_transfer(tmp_path: Path) -> None:
 
 def test_defaults_leave_the_box_open(tmp_path: Path) -> None:
     analyzer = PromptAnalyzer.from_models_dir(MODELS)
-    result = train(synthetic_rows(), analyzer, seed=0, folds=4, c_grid=[1.0])
+    result = train(synthetic_rows(), analyzer, seed=0, folds=4, c_grid=[1.0], blend_grid=())
     assert result.card["model"]["clip"] is None and result.card["model"]["centred_per_source"] is False
     assert result.card["model"]["dropped_features"] == ["has_dollar", "has_percent", "has_code_fence"]
     write_model(result, tmp_path / "router")
@@ -174,6 +175,6 @@ def test_shipped_model_sends_a_greeting_below_a_long_technical_request() -> None
         pytest.skip("no shipped router model")
     scorer = ComplexityScorer.load(MODELS)
     long_prompt = "Explain in depth, step by step, with proofs: " + "why does the algorithm converge? " * 400
-    greeting = scorer.score(_native.extract_features("<user> Hi"))
-    request = scorer.score(_native.extract_features(f"<user> {long_prompt}"))
+    greeting = scorer.score(_native.extract_features("<user> Hi"), "<user> Hi")
+    request = scorer.score(_native.extract_features(f"<user> {long_prompt}"), f"<user> {long_prompt}")
     assert greeting < request

@@ -24,7 +24,7 @@ def analyzer() -> PromptAnalyzer:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, analyzer: PromptAnalyzer):  # type: ignore[no-untyped-def]
-    result = train(synthetic_rows(), analyzer, seed=3, folds=4, c_grid=[0.1, 1.0])
+    result = train(synthetic_rows(), analyzer, seed=3, folds=4, c_grid=[0.1, 1.0], blend_grid=())
     models_dir = tmp_path_factory.mktemp("models")
     write_model(result, models_dir / "router")
     return result, models_dir
@@ -57,7 +57,7 @@ def test_serving_features_are_the_training_features(trained, analyzer: PromptAna
 
 def test_same_seed_same_model(analyzer: PromptAnalyzer, trained) -> None:  # type: ignore[no-untyped-def]
     result, _ = trained
-    again = train(synthetic_rows(), analyzer, seed=3, folds=4, c_grid=[0.1, 1.0])
+    again = train(synthetic_rows(), analyzer, seed=3, folds=4, c_grid=[0.1, 1.0], blend_grid=())
     assert again.onnx_bytes == result.onnx_bytes
     assert again.card["model_version"] == result.card["model_version"]
 
@@ -91,6 +91,6 @@ def test_shipped_model_loads_and_scores() -> None:
     if not (MODELS / "router" / "model.onnx").is_file():
         pytest.skip("no shipped router model")
     scorer = ComplexityScorer.load(MODELS, frontier_share=0.2)
-    short = scorer.score(_native.extract_features("<user> hi"))
+    short = scorer.score(_native.extract_features("<user> hi"), "<user> hi")
     assert 0.0 <= short <= 1.0
     assert scorer.tier_for(short) in ("budget", "mid", "frontier")
