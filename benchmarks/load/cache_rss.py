@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import os
 import random
@@ -101,6 +102,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
     fill_s = time.perf_counter() - t0
     gc.collect()
     rss_full, hwm = status_mb("VmRSS"), status_mb("VmHWM")
+    trimmed = status_mb("VmRSS") if ctypes.CDLL(None).malloc_trim(0) >= 0 else float("nan")
     lat, found = [], 0
     for i, text, analysis in texts:
         t = time.perf_counter()
@@ -116,6 +118,10 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
           f"filled in {fill_s:.1f}s")  # fmt: skip
     print(f"RSS: interpreter {rss0:.0f} MB -> app built {rss_app:.0f} MB -> with cache {rss_full:.0f} MB; "
           f"peak (VmHWM) {hwm:.0f} MB")  # fmt: skip
+    print(f"  (diagnostic: {trimmed:.0f} MB once malloc_trim returned free heap pages to the OS)")
+    parts = cache.memory() if hasattr(cache, "memory") else {}
+    print("  cache.memory(): " + ", ".join(f"{k} {v / 2**20:.1f} MiB" if k.endswith("bytes") else f"{k} {v}"
+                                          for k, v in parts.items()))  # fmt: skip
     p50, top = lat[len(lat) // 2] * 1e6, lat[-1] * 1e6
     print(f"lookup of stored prompts on the full cache: p50 {p50:.0f} us, max {top:.0f} us; "
           f"found {found} of {len(lat)} (the rest were evicted by the cache's bounds)")  # fmt: skip

@@ -121,12 +121,20 @@ class StaticEmbedder:
 @final
 class VectorIndex:
     def __new__(
-        cls, dim: int, m: int = 16, ef_construction: int = 200, max_elements: int = 1000000, half: bool = False
+        cls,
+        dim: int,
+        m: int = 16,
+        ef_construction: int = 200,
+        max_elements: int = 1000000,
+        half: bool = False,
+        int8: bool = False,
     ) -> VectorIndex: ...
     @property
     def dim(self) -> int: ...
     @property
     def half(self) -> bool: ...
+    @property
+    def precision(self) -> str: ...
     @property
     def memory_bytes(self) -> int: ...
     def __len__(self) -> int: ...

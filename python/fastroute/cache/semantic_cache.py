@@ -233,7 +233,7 @@ class SemanticCache:
         # queue of (partition, local id) not yet taken.
         self._unindexed: dict[str, dict[int, Vector]] = {}
         self._index_queue: list[tuple[str, int]] = []
-        self._vector_bytes = dim * 2  # f16 in the index
+        self._vector_bytes = dim + 4  # signed bytes and a scale in the index
         # Replication (fastroute.cache.replication) sets `on_store` and drains `outbox`; without it the
         # outbox stays empty.
         self.outbox: deque[CacheEntry] = deque(maxlen=10_000)
@@ -251,6 +251,17 @@ class SemanticCache:
     def log_bytes(self) -> int:
         """Bytes in the body log's files (live entries plus released records not yet compacted)."""
         return self._log.file_bytes
+
+    def memory(self) -> dict[str, int]:
+        """Where the cache's bytes are: its table and vector indexes (process memory), its body log (files)."""
+        return {
+            "entries": len(self._table),
+            "table_bytes": int(self._table.memory_bytes),
+            "index_bytes": sum(int(index.memory_bytes) for index in self._indexes.values()),
+            "indexes": len(self._indexes),
+            "log_file_bytes": self._log.file_bytes,
+            "log_live_bytes": self._log.live_bytes,
+        }
 
     # -- keys -----------------------------------------------------------------------------------------
 
@@ -438,7 +449,7 @@ class SemanticCache:
             assert entry.embedding is not None
             index = self._indexes.get(entry.partition)
             if index is None:
-                index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16), half=True)
+                index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16), int8=True)
                 self._indexes[entry.partition] = index
             waiting = self._unindexed.get(entry.partition, {}) if self.defer_index else None
             if waiting is not None and len(waiting) < _MAX_WAITING:

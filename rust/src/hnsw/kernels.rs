@@ -133,6 +133,60 @@ unsafe fn dot_f16_avx2(a: &[f32], b: &[u16]) -> f32 {
     s
 }
 
+/// Inner product of an f32 query with a signed-byte vector (the caller applies the vector's scale),
+/// AVX2+FMA when available.
+pub(super) fn dot_i8(a: &[f32], b: &[i8]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the required CPU features were just checked.
+            return unsafe { dot_i8_avx2(a, b) };
+        }
+    }
+    dot_i8_portable(a, b)
+}
+
+pub(super) fn dot_i8_portable(a: &[f32], b: &[i8]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let n = a.len().min(b.len());
+    let chunks = n / 8;
+    for i in 0..chunks {
+        for j in 0..8 {
+            acc[j] += a[i * 8 + j] * f32::from(b[i * 8 + j]);
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for i in chunks * 8..n {
+        s += a[i] * f32::from(b[i]);
+    }
+    s
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_i8_avx2(a: &[f32], b: &[i8]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + 16 <= n {
+        let raw = _mm_loadu_si128(pb.add(i) as *const __m128i);
+        let lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(raw));
+        let hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(raw)));
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), lo, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i + 8)), hi, acc1);
+        i += 16;
+    }
+    let mut s = hsum(_mm256_add_ps(acc0, acc1));
+    while i < n {
+        s += *pa.add(i) * f32::from(*pb.add(i));
+        i += 1;
+    }
+    s
+}
+
 /// Decodes a run of IEEE half values into f32 (F16C, 8 at a time, when the CPU has it).
 pub(super) fn f16_slice_to_f32(src: &[u16], dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
@@ -262,5 +316,16 @@ mod tests {
         let mut decoded = vec![0.0f32; b.len()];
         f16_slice_to_f32(&b, &mut decoded);
         assert!(decoded.iter().zip(&b).all(|(&x, &h)| x == f16_to_f32(h)));
+    }
+
+    #[test]
+    fn i8_kernels_agree() {
+        for n in [1usize, 15, 16, 17, 37, 256] {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) / 13.0).collect();
+            let b: Vec<i8> = (0..n).map(|i| ((i * 37 % 255) as i32 - 127) as i8).collect();
+            let exact: f32 = a.iter().zip(&b).map(|(x, &q)| x * f32::from(q)).sum();
+            assert!((dot_i8(&a, &b) - exact).abs() < 1e-3 * exact.abs().max(1.0), "n={n}");
+            assert!((dot_i8_portable(&a, &b) - exact).abs() < 1e-3 * exact.abs().max(1.0), "n={n}");
+        }
     }
 }

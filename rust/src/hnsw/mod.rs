@@ -20,7 +20,7 @@ mod persist;
 
 #[cfg(test)]
 use kernels::dot_portable;
-use kernels::{dot, dot_f16, f16_slice_to_f32, f32_to_f16};
+use kernels::{dot, dot_f16, dot_i8, f16_slice_to_f32, f32_to_f16};
 
 /// Errors from index operations (mapped to `ValueError` in Python).
 #[derive(Debug, PartialEq)]
@@ -91,6 +91,16 @@ thread_local! {
     };
 }
 
+/// How an index stores its vectors (queries are always f32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    /// IEEE half: half the memory, ~1e-3 relative rounding.
+    F16,
+    /// Signed bytes with one f32 scale per vector: a quarter of the memory (the response cache's index).
+    I8,
+}
+
 /// An HNSW graph over `dim`-dimensional vectors keyed by caller-chosen `u64` ids.
 pub struct Hnsw {
     dim: usize,
@@ -101,10 +111,12 @@ pub struct Hnsw {
     ml: f64,
     /// Layer 0 and the vectors, interleaved per node as `[count, n_1..n_m0, vector words]` so one node's
     /// links and vector share cache lines, as in hnswlib. The vector is `dim` f32 bit patterns, or with
-    /// `half` `dim` IEEE f16 values packed two per word (half the memory, ~1e-3 relative rounding).
+    /// `half` `dim` IEEE f16 values packed two per word (half the memory, ~1e-3 relative rounding),
+    /// or with `Precision::I8` one f32 scale word then `dim` signed bytes packed four per word (a quarter
+    /// of the memory; each component within scale/2 = max|x|/254 of the original).
     data0: Vec<u32>,
     stride0: usize,
-    half: bool,
+    precision: Precision,
     vwords: usize,
     labels: Vec<u64>,
     levels: Vec<u8>,
@@ -132,8 +144,24 @@ impl Hnsw {
         max_elements: usize,
         half: bool,
     ) -> Hnsw {
+        let precision = if half { Precision::F16 } else { Precision::F32 };
+        Self::with_storage(dim, m, ef_construction, max_elements, precision)
+    }
+
+    /// An empty index storing vectors at `precision` (queries stay f32).
+    pub fn with_storage(
+        dim: usize,
+        m: usize,
+        ef_construction: usize,
+        max_elements: usize,
+        precision: Precision,
+    ) -> Hnsw {
         let m = m.clamp(2, 128);
-        let vwords = if half { dim.div_ceil(2) } else { dim };
+        let vwords = match precision {
+            Precision::F32 => dim,
+            Precision::F16 => dim.div_ceil(2),
+            Precision::I8 => 1 + dim.div_ceil(4),
+        };
         Hnsw {
             dim,
             m,
@@ -143,7 +171,7 @@ impl Hnsw {
             ml: 1.0 / (m as f64).ln(),
             data0: Vec::new(),
             stride0: 1 + 2 * m + vwords,
-            half,
+            precision,
             vwords,
             labels: Vec::new(),
             levels: Vec::new(),
@@ -163,7 +191,12 @@ impl Hnsw {
 
     /// Whether vectors are stored as f16.
     pub fn is_half(&self) -> bool {
-        self.half
+        self.precision == Precision::F16
+    }
+
+    /// How vectors are stored.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Bytes held by the graph and vectors (excluding the id map), for memory accounting.
@@ -215,7 +248,16 @@ impl Hnsw {
         &halves[..self.dim]
     }
 
-    /// The stored vector of `node` as f32 (decoded from f16 when `half`).
+    /// An `I8` node's scale and its signed bytes.
+    fn vec_i8(&self, node: u32) -> (f32, &[i8]) {
+        let words = self.vector_words(node);
+        // SAFETY: a u32 slice viewed as four times as many i8 (alignment 4 >= 1, every bit pattern valid).
+        let bytes =
+            unsafe { std::slice::from_raw_parts(words[1..].as_ptr() as *const i8, (words.len() - 1) * 4) };
+        (f32::from_bits(words[0]), &bytes[..self.dim])
+    }
+
+    /// The stored vector of `node` as f32 (decoded from f16 / i8 when stored so).
     fn decoded(&self, node: u32) -> Vec<f32> {
         let mut out = vec![0.0; self.dim];
         self.decode_into(node, &mut out);
@@ -223,17 +265,32 @@ impl Hnsw {
     }
 
     fn decode_into(&self, node: u32, out: &mut [f32]) {
-        if self.half {
-            f16_slice_to_f32(self.vec_f16(node), out);
-        } else {
-            out.copy_from_slice(self.vec_f32(node));
+        match self.precision {
+            Precision::F16 => f16_slice_to_f32(self.vec_f16(node), out),
+            Precision::F32 => out.copy_from_slice(self.vec_f32(node)),
+            Precision::I8 => {
+                let (scale, bytes) = self.vec_i8(node);
+                out.iter_mut().zip(bytes).for_each(|(o, b)| *o = f32::from(*b) * scale);
+            }
         }
     }
 
     fn write_vec(&mut self, node: u32, v: &[f32]) {
         let i = node as usize * self.stride0 + 1 + self.m0;
         let words = &mut self.data0[i..i + self.vwords];
-        if self.half {
+        if self.precision == Precision::I8 {
+            let peak = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            let scale = if peak > 0.0 && peak.is_finite() { peak / 127.0 } else { 1.0 };
+            words.fill(0);
+            words[0] = scale.to_bits();
+            for (j, x) in v.iter().enumerate() {
+                let q = (x / scale).round().clamp(-127.0, 127.0) as i8;
+                // Byte j of the packed run sits at address offset j: little-endian words put byte k of a
+                // word at offset k, big-endian at 3 - k.
+                let shift = if cfg!(target_endian = "big") { 8 * (3 - j % 4) } else { 8 * (j % 4) };
+                words[1 + j / 4] |= u32::from(q as u8) << shift;
+            }
+        } else if self.precision == Precision::F16 {
             words.fill(0);
             for (j, x) in v.iter().enumerate() {
                 words[j / 2] |= (f32_to_f16(*x) as u32) << (16 * (j % 2));
@@ -268,10 +325,13 @@ impl Hnsw {
     }
 
     fn dist(&self, q: &[f32], node: u32) -> f32 {
-        if self.half {
-            1.0 - dot_f16(q, self.vec_f16(node))
-        } else {
-            1.0 - dot(q, self.vec_f32(node))
+        match self.precision {
+            Precision::F16 => 1.0 - dot_f16(q, self.vec_f16(node)),
+            Precision::F32 => 1.0 - dot(q, self.vec_f32(node)),
+            Precision::I8 => {
+                let (scale, bytes) = self.vec_i8(node);
+                1.0 - scale * dot_i8(q, bytes)
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 //! Persistence of the HNSW index to and from owned bytes (little-endian, versioned); never touches files.
 
-use super::{Hnsw, IndexError};
+use super::{Hnsw, IndexError, Precision};
 
 impl Hnsw {
     /// Serialises the whole index (little-endian, versioned).
@@ -19,7 +19,12 @@ impl Hnsw {
             out.extend_from_slice(&(v as u64).to_le_bytes());
         }
         out.extend_from_slice(&self.rng.to_le_bytes());
-        out.extend_from_slice(&(self.half as u64).to_le_bytes());
+        let precision: u64 = match self.precision {
+            Precision::F32 => 0,
+            Precision::F16 => 1,
+            Precision::I8 => 2,
+        };
+        out.extend_from_slice(&precision.to_le_bytes());
         for i in 0..self.labels.len() {
             out.extend_from_slice(&self.labels[i].to_le_bytes());
             out.push(self.levels[i]);
@@ -60,18 +65,19 @@ impl Hnsw {
         let max_level = r.u64()? as usize;
         let entry = r.u64()?;
         let rng = r.u64()?;
-        let half = match version {
-            1 => false,
+        let precision = match version {
+            1 => Precision::F32,
             _ => match r.u64()? {
-                0 => false,
-                1 => true,
+                0 => Precision::F32,
+                1 => Precision::F16,
+                2 => Precision::I8,
                 _ => return Err(IndexError::Corrupt("bad precision flag")),
             },
         };
         if dim == 0 || !(2..=128).contains(&m) || n > bytes.len() || max_level > 16 {
             return Err(IndexError::Corrupt("bad header"));
         }
-        let mut h = Hnsw::with_precision(dim, m, ef_c, max_elements, half);
+        let mut h = Hnsw::with_storage(dim, m, ef_c, max_elements, precision);
         h.rng = rng;
         h.max_level = max_level;
         h.entry = if entry == u64::MAX {

@@ -207,3 +207,40 @@ fn half_precision_index_finds_the_same_neighbours_and_round_trips() {
         );
     }
 }
+
+#[test]
+fn int8_index_finds_the_same_neighbours_in_a_quarter_of_the_memory_and_round_trips() {
+    let dim = 34; // not a multiple of 4: the last word holds two bytes
+    let data = unit_vectors(2000, dim, 21);
+    let mut full = Hnsw::new(dim, 16, 100, 4000);
+    let mut small = Hnsw::with_storage(dim, 16, 100, 4000, Precision::I8);
+    for (i, v) in data.iter().enumerate() {
+        full.insert(i as u64, v).unwrap();
+        small.insert(i as u64, v).unwrap();
+    }
+    assert_eq!(small.precision(), Precision::I8);
+    assert_eq!((small.stride0, full.stride0), (1 + 32 + 1 + 9, 1 + 32 + 34));
+    // Decoding gives every component back within half a quantisation step.
+    for node in [0u32, 777, 1999] {
+        let v = &data[node as usize];
+        let step = v.iter().fold(0.0f32, |m, x| m.max(x.abs())) / 127.0;
+        let back = small.decoded(node);
+        assert!(v.iter().zip(&back).all(|(x, y)| (x - y).abs() <= step * 0.5 + 1e-7));
+    }
+    let alive = vec![true; data.len()];
+    let queries = unit_vectors(300, dim, 22);
+    let (mut hits_full, mut hits_small) = (0, 0);
+    for q in &queries {
+        let truth = exact(&data, &alive, q);
+        hits_full += (full.search(q, 1, 64).unwrap()[0].0 == truth) as usize;
+        let (id, sim) = small.search(q, 1, 64).unwrap()[0];
+        hits_small += (id == truth) as usize;
+        assert!((sim - dot(q, &data[id as usize])).abs() < 1e-2);
+    }
+    assert!(hits_small + 9 >= hits_full, "i8 recall {hits_small} vs f32 {hits_full} of 300");
+    let again = Hnsw::from_bytes(&small.to_bytes()).unwrap();
+    assert_eq!(again.precision(), Precision::I8);
+    for q in queries.iter().take(20) {
+        assert_eq!(again.search(q, 3, 30).unwrap(), small.search(q, 3, 30).unwrap());
+    }
+}

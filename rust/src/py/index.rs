@@ -8,7 +8,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::hnsw::{Hnsw, IndexError};
+use crate::hnsw::{Hnsw, IndexError, Precision};
 
 fn to_py(e: IndexError) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -31,25 +31,36 @@ type BatchResult<'py> = (Bound<'py, PyArray2<u64>>, Bound<'py, PyArray2<f32>>);
 #[pymethods]
 impl PyVectorIndex {
     #[new]
-    #[pyo3(signature = (dim, m = 16, ef_construction = 200, max_elements = 1_000_000, half = false))]
+    #[pyo3(signature = (dim, m = 16, ef_construction = 200, max_elements = 1_000_000, half = false, int8 = false))]
     fn new(
         dim: usize,
         m: usize,
         ef_construction: usize,
         max_elements: usize,
         half: bool,
+        int8: bool,
     ) -> PyResult<Self> {
         if dim == 0 {
             return Err(PyValueError::new_err("dim must be > 0"));
         }
+        let precision = match (half, int8) {
+            (false, false) => Precision::F32,
+            (true, false) => Precision::F16,
+            (false, true) => Precision::I8,
+            (true, true) => return Err(PyValueError::new_err("choose one of half and int8")),
+        };
         Ok(PyVectorIndex {
-            inner: RwLock::new(Hnsw::with_precision(
-                dim,
-                m,
-                ef_construction,
-                max_elements,
-                half,
-            )),
+            inner: RwLock::new(Hnsw::with_storage(dim, m, ef_construction, max_elements, precision)),
+        })
+    }
+
+    /// "f32", "f16" or "i8": how vectors are stored (queries are always f32).
+    #[getter]
+    fn precision(&self) -> PyResult<&'static str> {
+        Ok(match self.inner.read().map_err(poisoned)?.precision() {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::I8 => "i8",
         })
     }
 
