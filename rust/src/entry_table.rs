@@ -64,7 +64,11 @@ fn id_of(slot: u32, generation: u32) -> u64 {
 
 impl EntryTable {
     pub fn new() -> EntryTable {
-        EntryTable { lru: NIL, mru: NIL, ..Default::default() }
+        EntryTable {
+            lru: NIL,
+            mru: NIL,
+            ..Default::default()
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -97,7 +101,9 @@ impl EntryTable {
     /// Adds an entry as the most recently used and returns its id. An entry already held under the same
     /// key hash is removed first and returned with its id.
     pub fn insert(&mut self, entry: Entry) -> (u64, Option<(u64, Entry)>) {
-        let replaced = self.find(entry.key_hash).and_then(|old| self.remove(old).map(|e| (old, e)));
+        let replaced = self
+            .find(entry.key_hash)
+            .and_then(|old| self.remove(old).map(|e| (old, e)));
         let slot = match self.free.pop() {
             Some(slot) => {
                 let s = &mut self.slots[slot as usize];
@@ -109,7 +115,13 @@ impl EntryTable {
             None => {
                 let slot = u32::try_from(self.slots.len()).expect("entry table holds < 2^32 slots");
                 assert!(slot != NIL, "entry table full");
-                self.slots.push(Slot { entry, generation: 0, live: true, prev: NIL, next: NIL });
+                self.slots.push(Slot {
+                    entry,
+                    generation: 0,
+                    live: true,
+                    prev: NIL,
+                    next: NIL,
+                });
                 slot
             }
         };
@@ -137,7 +149,9 @@ impl EntryTable {
 
     /// Marks the entry as the most recently used; false when the id is not held.
     pub fn touch(&mut self, id: u64) -> bool {
-        let Some(slot) = self.slot_of(id) else { return false };
+        let Some(slot) = self.slot_of(id) else {
+            return false;
+        };
         if self.mru != slot {
             self.unlink(slot);
             self.link_mru(slot);
@@ -147,7 +161,9 @@ impl EntryTable {
 
     /// Moves the entry's bytes to a new location (the body log compacting).
     pub fn relocate(&mut self, id: u64, loc: u64) -> bool {
-        let Some(slot) = self.slot_of(id) else { return false };
+        let Some(slot) = self.slot_of(id) else {
+            return false;
+        };
         self.slots[slot as usize].entry.loc = loc;
         true
     }
@@ -381,12 +397,18 @@ mod tests {
                 _ => {
                     now += 1.0;
                     while let Some(id) = t.pop_expired(now) {
-                        let pos = model.iter().position(|m| m.0 == id).expect("expired id is held");
+                        let pos = model
+                            .iter()
+                            .position(|m| m.0 == id)
+                            .expect("expired id is held");
                         assert!(model[pos].2 <= now);
                         model.remove(pos);
                         t.remove(id);
                     }
-                    assert!(model.iter().all(|m| m.2 > now), "step {step}: an expired entry was missed");
+                    assert!(
+                        model.iter().all(|m| m.2 > now),
+                        "step {step}: an expired entry was missed"
+                    );
                 }
             }
             assert_eq!(t.len(), model.len());

@@ -138,7 +138,8 @@ unsafe fn dot_f16_avx2(a: &[f32], b: &[u16]) -> f32 {
 pub(super) fn dot_i8(a: &[f32], b: &[i8]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
             // SAFETY: the required CPU features were just checked.
             return unsafe { dot_i8_avx2(a, b) };
         }
@@ -322,10 +323,18 @@ mod tests {
     fn i8_kernels_agree() {
         for n in [1usize, 15, 16, 17, 37, 256] {
             let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) / 13.0).collect();
-            let b: Vec<i8> = (0..n).map(|i| ((i * 37 % 255) as i32 - 127) as i8).collect();
+            let b: Vec<i8> = (0..n)
+                .map(|i| ((i * 37 % 255) as i32 - 127) as i8)
+                .collect();
             let exact: f32 = a.iter().zip(&b).map(|(x, &q)| x * f32::from(q)).sum();
-            assert!((dot_i8(&a, &b) - exact).abs() < 1e-3 * exact.abs().max(1.0), "n={n}");
-            assert!((dot_i8_portable(&a, &b) - exact).abs() < 1e-3 * exact.abs().max(1.0), "n={n}");
+            assert!(
+                (dot_i8(&a, &b) - exact).abs() < 1e-3 * exact.abs().max(1.0),
+                "n={n}"
+            );
+            assert!(
+                (dot_i8_portable(&a, &b) - exact).abs() < 1e-3 * exact.abs().max(1.0),
+                "n={n}"
+            );
         }
     }
 }

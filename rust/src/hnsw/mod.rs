@@ -252,8 +252,9 @@ impl Hnsw {
     fn vec_i8(&self, node: u32) -> (f32, &[i8]) {
         let words = self.vector_words(node);
         // SAFETY: a u32 slice viewed as four times as many i8 (alignment 4 >= 1, every bit pattern valid).
-        let bytes =
-            unsafe { std::slice::from_raw_parts(words[1..].as_ptr() as *const i8, (words.len() - 1) * 4) };
+        let bytes = unsafe {
+            std::slice::from_raw_parts(words[1..].as_ptr() as *const i8, (words.len() - 1) * 4)
+        };
         (f32::from_bits(words[0]), &bytes[..self.dim])
     }
 
@@ -270,7 +271,9 @@ impl Hnsw {
             Precision::F32 => out.copy_from_slice(self.vec_f32(node)),
             Precision::I8 => {
                 let (scale, bytes) = self.vec_i8(node);
-                out.iter_mut().zip(bytes).for_each(|(o, b)| *o = f32::from(*b) * scale);
+                out.iter_mut()
+                    .zip(bytes)
+                    .for_each(|(o, b)| *o = f32::from(*b) * scale);
             }
         }
     }
@@ -280,14 +283,22 @@ impl Hnsw {
         let words = &mut self.data0[i..i + self.vwords];
         if self.precision == Precision::I8 {
             let peak = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-            let scale = if peak > 0.0 && peak.is_finite() { peak / 127.0 } else { 1.0 };
+            let scale = if peak > 0.0 && peak.is_finite() {
+                peak / 127.0
+            } else {
+                1.0
+            };
             words.fill(0);
             words[0] = scale.to_bits();
             for (j, x) in v.iter().enumerate() {
                 let q = (x / scale).round().clamp(-127.0, 127.0) as i8;
                 // Byte j of the packed run sits at address offset j: little-endian words put byte k of a
                 // word at offset k, big-endian at 3 - k.
-                let shift = if cfg!(target_endian = "big") { 8 * (3 - j % 4) } else { 8 * (j % 4) };
+                let shift = if cfg!(target_endian = "big") {
+                    8 * (3 - j % 4)
+                } else {
+                    8 * (j % 4)
+                };
                 words[1 + j / 4] |= u32::from(q as u8) << shift;
             }
         } else if self.precision == Precision::F16 {

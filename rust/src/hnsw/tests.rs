@@ -225,7 +225,10 @@ fn int8_index_finds_the_same_neighbours_in_a_quarter_of_the_memory_and_round_tri
         let v = &data[node as usize];
         let step = v.iter().fold(0.0f32, |m, x| m.max(x.abs())) / 127.0;
         let back = small.decoded(node);
-        assert!(v.iter().zip(&back).all(|(x, y)| (x - y).abs() <= step * 0.5 + 1e-7));
+        assert!(v
+            .iter()
+            .zip(&back)
+            .all(|(x, y)| (x - y).abs() <= step * 0.5 + 1e-7));
     }
     let alive = vec![true; data.len()];
     let queries = unit_vectors(300, dim, 22);
@@ -237,10 +240,16 @@ fn int8_index_finds_the_same_neighbours_in_a_quarter_of_the_memory_and_round_tri
         hits_small += (id == truth) as usize;
         assert!((sim - dot(q, &data[id as usize])).abs() < 1e-2);
     }
-    assert!(hits_small + 9 >= hits_full, "i8 recall {hits_small} vs f32 {hits_full} of 300");
+    assert!(
+        hits_small + 9 >= hits_full,
+        "i8 recall {hits_small} vs f32 {hits_full} of 300"
+    );
     let again = Hnsw::from_bytes(&small.to_bytes()).unwrap();
     assert_eq!(again.precision(), Precision::I8);
     for q in queries.iter().take(20) {
-        assert_eq!(again.search(q, 3, 30).unwrap(), small.search(q, 3, 30).unwrap());
+        assert_eq!(
+            again.search(q, 3, 30).unwrap(),
+            small.search(q, 3, 30).unwrap()
+        );
     }
 }

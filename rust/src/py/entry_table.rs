@@ -47,7 +47,9 @@ pub struct PyEntryTable {
 impl PyEntryTable {
     #[new]
     fn new() -> Self {
-        PyEntryTable { inner: EntryTable::new() }
+        PyEntryTable {
+            inner: EntryTable::new(),
+        }
     }
 
     fn __len__(&self) -> usize {
@@ -86,7 +88,18 @@ impl PyEntryTable {
         if self.inner.len() >= (u32::MAX - 1) as usize {
             return Err(PyValueError::new_err("entry table is full"));
         }
-        let entry = Entry { key_hash, partition, tenant, created, expires, loc, key_len, turn_len, body_len, size };
+        let entry = Entry {
+            key_hash,
+            partition,
+            tenant,
+            created,
+            expires,
+            loc,
+            key_len,
+            turn_len,
+            body_len,
+            size,
+        };
         let (id, old) = self.inner.insert(entry);
         Ok((id, old.map(|(old_id, e)| (old_id, e.into()))))
     }

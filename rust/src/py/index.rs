@@ -50,7 +50,13 @@ impl PyVectorIndex {
             (true, true) => return Err(PyValueError::new_err("choose one of half and int8")),
         };
         Ok(PyVectorIndex {
-            inner: RwLock::new(Hnsw::with_storage(dim, m, ef_construction, max_elements, precision)),
+            inner: RwLock::new(Hnsw::with_storage(
+                dim,
+                m,
+                ef_construction,
+                max_elements,
+                precision,
+            )),
         })
     }
 
