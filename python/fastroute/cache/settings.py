@@ -24,7 +24,8 @@ class CacheSettings:
         semantic: whether the semantic level runs at all (`FASTROUTE_CACHE_SEMANTIC`).
         ttl_s: entry lifetime in seconds (`FASTROUTE_CACHE_TTL_S`).
         max_entries: entries kept per replica before LRU eviction (`FASTROUTE_CACHE_MAX_ENTRIES`).
-        max_bytes: approximate bytes kept per replica before LRU eviction (`FASTROUTE_CACHE_MAX_BYTES`).
+        max_bytes: approximate bytes kept per replica before LRU eviction, answers in the body-log files
+            plus vectors and bookkeeping in memory (`FASTROUTE_CACHE_MAX_BYTES`).
         semantic_temperature_max: requests with a higher temperature skip the semantic level
             (`FASTROUTE_CACHE_SEMANTIC_TEMPERATURE_MAX`); exact hits are still served.
         candidates: nearest neighbours checked by the verifier per lookup (`FASTROUTE_CACHE_CANDIDATES`).
