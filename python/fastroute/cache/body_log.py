@@ -59,9 +59,14 @@ class BodyLog:
         self._new_segment()
 
     def _new_segment(self) -> None:
-        self._flush()
+        file = tempfile.TemporaryFile(dir=self._dir)
+        try:
+            self._flush()
+        except OSError:
+            file.close()
+            raise
         self._head += 1
-        self._segments[self._head] = _Segment(tempfile.TemporaryFile(dir=self._dir))
+        self._segments[self._head] = _Segment(file)
         self._flushed = 0
 
     def _flush(self) -> None:
@@ -85,17 +90,17 @@ class BodyLog:
         return len(self._segments)
 
     def append(self, data: bytes) -> int:
-        """Stores `data`; returns its location."""
+        """Stores `data`; returns its location. OSError (e.g. a full disk) leaves the log as it was."""
         head = self._segments[self._head]
         if head.size and head.size + len(data) > self._segment_bytes:
             self._new_segment()
             head = self._segments[self._head]
+        if len(self._buf) >= _WRITE_BATCH:
+            self._flush()  # before taking more: if the file cannot be written, the buffer stays bounded
         loc = (self._head << _SEGMENT_SHIFT) | head.size
         self._buf += data
         head.size += len(data)
         head.live += len(data)
-        if len(self._buf) >= _WRITE_BATCH:
-            self._flush()
         return loc
 
     def read(self, loc: int, length: int) -> bytes:

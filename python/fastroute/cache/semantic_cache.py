@@ -15,6 +15,7 @@ publishes.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from fastroute.cache.verifier import Signature, signature, verify
 __all__ = ["AnalysisLike", "CacheEntry", "CacheHit", "CacheScope", "IndexBatch", "RequestKeys", "SemanticCache"]
 
 Vector = npt.NDArray[np.float32]
+log = logging.getLogger("fastroute.cache")
 # Per stored entry besides its answer bytes, turn and vector: the table row, the exact key in the body log
 # and the index links (measured with benchmarks/load/cache_rss.py).
 _ENTRY_OVERHEAD_BYTES = 300
@@ -301,6 +303,14 @@ class SemanticCache:
         self._expire(now)
         if keys is None:
             keys = self.keys(scope, analysis, request_fingerprint, text)
+        try:
+            return self._lookup(scope, analysis, keys, now)
+        except OSError as e:  # the body log cannot be read: a miss, never a failed request
+            self.counters["read_failed"] += 1
+            log.warning("response cache: cannot read the body log (%s); treated as a miss", e)
+            return None
+
+    def _lookup(self, scope: CacheScope, analysis: AnalysisLike, keys: RequestKeys, now: float) -> CacheHit | None:
         local_id = self._table.find(_key_hash(keys.exact))
         row = None if local_id is None else self._table.get(local_id)
         if local_id is not None and row is not None and row.expires > now:
@@ -431,7 +441,12 @@ class SemanticCache:
         if old is not None:
             self._remove(old)
         key_bytes, turn_bytes = entry.key.encode(), turn.encode("utf-8", "surrogatepass")
-        loc = self._log.append(key_bytes + turn_bytes + body)
+        try:
+            loc = self._log.append(key_bytes + turn_bytes + body)
+        except OSError as e:  # e.g. a full disk: the answer is not cached, the request is unaffected
+            self.counters["store_failed"] += 1
+            log.warning("response cache: cannot write the body log (%s); answer not cached", e)
+            return False
         local_id, _ = self._table.insert(
             key_hash,
             self._names.acquire(entry.partition),

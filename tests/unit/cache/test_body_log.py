@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 from pathlib import Path
+
+import pytest
 
 from fastroute.cache.body_log import BodyLog
 
@@ -50,3 +54,22 @@ def test_clear_and_close(tmp_path: Path) -> None:
     assert log.read(loc, 5) == b"again"
     log.close()
     assert log.segments == 0
+
+
+def test_a_failing_write_leaves_the_log_usable_and_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = BodyLog(tmp_path, segment_bytes=1 << 20)
+    first = log.append(b"a" * 70_000)  # one write batch waiting
+    real_pwrite = os.pwrite
+
+    def full_disk(fd: int, data: object, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full_disk)
+    for _ in range(5):
+        with pytest.raises(OSError):
+            log.append(b"b" * 100)
+    assert log.live_bytes == 70_000  # the refused records left nothing behind
+    assert log.read(first, 70_000) == b"a" * 70_000  # still served from the write buffer
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
+    again = log.append(b"c" * 10)
+    assert log.read(first, 70_000) == b"a" * 70_000 and log.read(again, 10) == b"c" * 10

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,3 +222,25 @@ def test_an_exact_key_whose_hash_collides_is_a_miss_not_another_answer(embedder:
     assert hit is not None and hit.body["answer"] == "second"
     assert cache.lookup(A, an("<user> q"), FP, "<user> q", RequestKeys(first, "p", "q")) is None
     assert cache.remove(second) and len(cache) == 0 and cache.bytes_used == 0
+
+
+def test_a_body_log_that_fails_means_misses_and_unstored_answers_never_errors(
+    embedder: StaticEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = make(embedder)
+    put(cache, "<user> How do I reset my password?", answer="kept")
+    for i in range(40):  # > one 64 KiB write batch: the first record is in the file, not the buffer
+        put(cache, f"<user> filler question {i}", answer="f" * 2_000)
+
+    def broken(*args: object) -> bytes:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "pread", broken)
+    assert get(cache, "<user> How do I reset my password?") is None
+    assert cache.counters["read_failed"] == 1
+    monkeypatch.setattr(BodyLog, "append", broken)
+    put(cache, "<user> a new question that cannot be stored", answer="lost")
+    assert cache.counters["store_failed"] == 1
+    monkeypatch.undo()
+    assert get(cache, "<user> a new question that cannot be stored") is None
+    assert get(cache, "<user> How do I reset my password?") == "exact:kept"
