@@ -365,26 +365,31 @@ class SemanticCache:
                 continue
             if query_sig is None:
                 query_sig = signature(keys.turn)
-            failed = verify(query_sig, self._signature(local_id, row))
+            sig, record = self._signature(local_id, row)
+            failed = verify(query_sig, sig)
             if failed is not None:
                 self.counters[f"verifier_{failed}"] += 1
                 continue
             self._table.touch(local_id)
-            record = self._log.read(row.loc, row.key_len + row.turn_len + row.body_len)
+            if record is None:
+                record = self._log.read(row.loc, row.key_len + row.turn_len + row.body_len)
             body = orjson.loads(record[row.key_len + row.turn_len :])
             key = record[: row.key_len].decode()
             return CacheHit("semantic", body, float(sim), key, now - row.created)
         return None
 
-    def _signature(self, local_id: int, row: TableEntry) -> Signature:
+    def _signature(self, local_id: int, row: TableEntry) -> tuple[Signature, bytes | None]:
+        """The stored entry's verifier signature, and its whole record when it had to be read for it (one
+        read serves both the verifier and the answer)."""
         sig = self._sigs.get(local_id)
-        if sig is None:
-            turn = self._log.read(row.loc + row.key_len, row.turn_len).decode("utf-8", "surrogatepass")
-            sig = signature(turn)
-            if len(self._sigs) >= _MAX_KEPT_SIGNATURES:
-                del self._sigs[next(iter(self._sigs))]
-            self._sigs[local_id] = sig
-        return sig
+        if sig is not None:
+            return sig, None
+        record = self._log.read(row.loc, row.key_len + row.turn_len + row.body_len)
+        sig = signature(record[row.key_len : row.key_len + row.turn_len].decode("utf-8", "surrogatepass"))
+        if len(self._sigs) >= _MAX_KEPT_SIGNATURES:
+            del self._sigs[next(iter(self._sigs))]
+        self._sigs[local_id] = sig
+        return sig, record
 
     # -- store ----------------------------------------------------------------------------------------
 
