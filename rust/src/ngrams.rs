@@ -1,14 +1,16 @@
 //! Hashed word n-grams of a conversation text for the complexity router (pure: no I/O, no Python).
 //!
 //! Layout version `NGRAM_VERSION` (1):
-//! - Text: the conversation text (`fastroute.prompt.conversation_text`), bounded like the structural features:
-//!   the whole text up to `WINDOW_BYTES`, else its first and last `WINDOW_BYTES / 2` bytes (cut on UTF-8
+//! - Text: the conversation text (`fastroute.prompt.conversation_text`), bounded like the structural features
+//!   but on half their window (topic words need no more, and the n-grams cost about as much per byte): the whole
+//!   text up to `WINDOW_BYTES` (4 KiB), else its first and last `WINDOW_BYTES / 2` bytes (cut on UTF-8
 //!   boundaries; no bigram spans the cut). A segment marker (`<user> `, `<system> `, `<tools>`...) at a line
 //!   start is skipped, so the words are the messages' own.
 //! - Words: maximal runs of alphanumeric characters or `_`, lower-cased, of at least 2 characters (single
 //!   letters and digits, e.g. answer labels, carry no topic).
-//! - N-grams: every word and every pair of adjacent words, hashed (FNV-1a, then a splitmix64 finaliser, with
-//!   unigrams and bigrams in different hash domains) into `NGRAM_BUCKETS` buckets.
+//! - N-grams: every word and every pair of adjacent words, hashed (the word's lower-cased bytes eight at a time,
+//!   rotate-xor-multiply; a bucket is the top bits of one more multiply, with different multipliers for
+//!   unigrams and bigrams) into `NGRAM_BUCKETS` buckets.
 //! - Vector: 1 for each bucket hit at least once, L2-normalised (each hit bucket is `1 / sqrt(distinct)`).
 //!
 //! `NgramTable` scores a text against a weight per bucket without building the vector: one pass, a bitset
@@ -21,22 +23,23 @@ pub const NGRAM_BITS: u32 = 14;
 /// Length of the n-gram vector.
 pub const NGRAM_BUCKETS: usize = 1 << NGRAM_BITS;
 /// Bytes of text read at most (head and tail halves beyond it).
-pub const WINDOW_BYTES: usize = 8 * 1024;
+pub const WINDOW_BYTES: usize = 4 * 1024;
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-const UNIGRAM_DOMAIN: u64 = 0x9e37_79b9_7f4a_7c15;
-const BIGRAM_DOMAIN: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const WORD_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+// Odd multipliers with well-mixed high bits (FxHash's, the golden ratio, murmur3's): a bucket is the top
+// `NGRAM_BITS` bits of one product, so one multiply per chunk and one per n-gram is all the hashing there is.
+const WORD_MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
+const UNIGRAM_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+const BIGRAM_MULTIPLIER: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const BIGRAM_DOMAIN: u64 = 0x94d0_49bb_1331_11eb;
 const WORDS_PER_BLOCK: usize = 64;
 
-fn splitmix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+fn unigram_bucket(word: u64) -> u32 {
+    (word.wrapping_mul(UNIGRAM_MULTIPLIER) >> (64 - NGRAM_BITS)) as u32
 }
 
-fn bucket_of(hash: u64) -> u32 {
-    (splitmix64(hash) >> (64 - NGRAM_BITS)) as u32
+fn bigram_bucket(previous: u64, word: u64) -> u32 {
+    ((previous.rotate_left(32) ^ word ^ BIGRAM_DOMAIN).wrapping_mul(BIGRAM_MULTIPLIER) >> (64 - NGRAM_BITS)) as u32
 }
 
 /// Segments scanned for `text`: the whole text, or a head and a tail of `WINDOW_BYTES / 2` each.
@@ -56,68 +59,127 @@ fn window(text: &str) -> (&str, &str) {
     (&text[..head_end], &text[tail_start..])
 }
 
+/// Incremental hash of one word's lower-cased UTF-8 bytes, eight bytes per multiply.
+struct WordHash {
+    hash: u64,
+    chunk: u64,
+    shift: u32,
+    chars: usize,
+}
+
+impl WordHash {
+    fn new() -> Self {
+        WordHash { hash: WORD_SEED, chunk: 0, shift: 0, chars: 0 }
+    }
+
+    #[inline(always)]
+    fn push_byte(&mut self, byte: u8) {
+        self.chunk |= u64::from(byte) << self.shift;
+        self.shift += 8;
+        if self.shift == 64 {
+            self.flush();
+        }
+    }
+
+    #[inline(always)]
+    fn flush(&mut self) {
+        self.hash = (self.hash.rotate_left(5) ^ self.chunk).wrapping_mul(WORD_MULTIPLIER);
+        self.chunk = 0;
+        self.shift = 0;
+    }
+
+    fn finish(mut self) -> u64 {
+        if self.shift > 0 {
+            self.flush();
+        }
+        self.hash
+    }
+}
+
+/// Lower-cased ASCII word byte, or 0 for an ASCII byte that is not part of a word.
+const fn ascii_word_table() -> [u8; 128] {
+    let mut table = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_uppercase() {
+            c.to_ascii_lowercase()
+        } else if c.is_ascii_alphanumeric() || c == b'_' {
+            c
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+}
+
+const ASCII_WORD: [u8; 128] = ascii_word_table();
+
+/// Length of the segment marker (`<role> `, `<tools>`...) that starts at `bytes[0]`, or 0 if there is none.
+fn marker_len(bytes: &[u8]) -> usize {
+    if bytes.first() != Some(&b'<') || bytes.get(1) == Some(&b'<') {
+        return 0;
+    }
+    match bytes.iter().position(|&c| c == b'>' || c == b'\n') {
+        Some(end) if bytes[end] == b'>' => end + 1 + usize::from(bytes.get(end + 1) == Some(&b' ')),
+        _ => 0,
+    }
+}
+
 /// Calls `hit(bucket)` for every word unigram and bigram of one segment (buckets may repeat).
 fn segment_buckets(segment: &str, hit: &mut impl FnMut(u32)) {
     let bytes = segment.as_bytes();
-    let mut i = 0;
-    let mut line_start = true;
+    let mut i = marker_len(bytes);
     let mut previous: Option<u64> = None;
-    let mut word_hash = FNV_OFFSET;
-    let mut word_chars = 0usize;
-    let mut finish = |word_hash: u64, word_chars: usize, previous: &mut Option<u64>| {
-        if word_chars >= 2 {
-            hit(bucket_of(word_hash ^ UNIGRAM_DOMAIN));
-            if let Some(p) = *previous {
-                hit(bucket_of(splitmix64(p ^ BIGRAM_DOMAIN) ^ word_hash));
-            }
-            *previous = Some(word_hash);
-        }
-    };
     while i < bytes.len() {
         let b = bytes[i];
-        if line_start && b == b'<' && bytes.get(i + 1) != Some(&b'<') {
-            // A segment marker: skip through its `>` (and one space), if the line has one.
-            if let Some(end) = bytes[i..].iter().position(|&c| c == b'>' || c == b'\n') {
-                if bytes[i + end] == b'>' {
-                    i += end + 1;
-                    if bytes.get(i) == Some(&b' ') {
-                        i += 1;
-                    }
-                    line_start = false;
-                    continue;
-                }
-            }
-        }
-        line_start = b == b'\n';
-        if b < 0x80 {
-            if b.is_ascii_alphanumeric() || b == b'_' {
-                word_hash = (word_hash ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(FNV_PRIME);
-                word_chars += 1;
-            } else if word_chars > 0 {
-                finish(word_hash, word_chars, &mut previous);
-                word_hash = FNV_OFFSET;
-                word_chars = 0;
-            }
+        if b < 0x80 && ASCII_WORD[usize::from(b)] == 0 {
             i += 1;
+            if b == b'\n' {
+                i += marker_len(&bytes[i..]);
+            }
             continue;
         }
-        let c = segment[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
-        if c.is_alphanumeric() {
+        // A word may start here: take word characters until the first non-word one.
+        let mut word = WordHash::new();
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                let lower = ASCII_WORD[usize::from(b)];
+                if lower == 0 {
+                    break;
+                }
+                word.push_byte(lower);
+                word.chars += 1;
+                i += 1;
+                continue;
+            }
+            let c = segment[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+            if !c.is_alphanumeric() {
+                if word.chars == 0 {
+                    i += c.len_utf8(); // a non-word character outside a word: skip it
+                }
+                break;
+            }
             let mut buf = [0u8; 4];
             for lower in c.to_lowercase() {
                 for &byte in lower.encode_utf8(&mut buf).as_bytes() {
-                    word_hash = (word_hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
+                    word.push_byte(byte);
                 }
             }
-            word_chars += 1;
-        } else if word_chars > 0 {
-            finish(word_hash, word_chars, &mut previous);
-            word_hash = FNV_OFFSET;
-            word_chars = 0;
+            word.chars += 1;
+            i += c.len_utf8();
         }
-        i += c.len_utf8();
+        if word.chars >= 2 {
+            let hash = word.finish();
+            hit(unigram_bucket(hash));
+            if let Some(p) = previous {
+                hit(bigram_bucket(p, hash));
+            }
+            previous = Some(hash);
+        }
     }
-    finish(word_hash, word_chars, &mut previous);
 }
 
 /// Calls `hit(bucket)` for every n-gram of `text`'s window (buckets may repeat).
@@ -272,15 +334,11 @@ mod tests {
     fn long_texts_read_a_bounded_window() {
         let long = "alpha beta ".repeat(10_000) + "omega";
         let with_end = buckets_of(&long);
-        assert!(with_end.contains(&bucket_of(
-            {
-                let mut h = FNV_OFFSET;
-                for &b in b"omega" {
-                    h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
-                }
-                h
-            } ^ UNIGRAM_DOMAIN
-        )));
+        let mut omega = WordHash::new();
+        b"omega".iter().for_each(|&b| omega.push_byte(b));
+        let omega = unigram_bucket(omega.finish());
+        assert!(with_end.contains(&omega));
+        assert!(!buckets_of(&"alpha beta ".repeat(10_000)).contains(&omega));
         let multi = "é".repeat(WINDOW_BYTES);
         let (head, tail) = window(&multi);
         assert!(head.len() <= WINDOW_BYTES / 2 && tail.len() <= WINDOW_BYTES / 2);

@@ -42,6 +42,7 @@ from fastroute.training.metrics import apgr, routing_curve, threshold_curve
 from fastroute.training.ngram_blend import (
     DEFAULT_BLEND_GRID,
     DEFAULT_NGRAM_C_GRID,
+    SEARCH_BLEND_GRID,
     Blend,
     BlendSearch,
     calibrate,
@@ -405,6 +406,17 @@ def _parser() -> argparse.ArgumentParser:
         help="clip each feature to the training rows' [P, 100 - P] percentiles inside the model (default: off)",
     )
     p.add_argument("--centre-per-source", action="store_true", help="learn within-file slopes only (default: off)")
+    p.add_argument(
+        "--blend-grid",
+        default=",".join(str(w) for w in DEFAULT_BLEND_GRID),
+        help="comma-separated n-gram blend weights to search (default: 0, the structural model alone; "
+        f"e.g. {','.join(str(w) for w in SEARCH_BLEND_GRID)})",
+    )
+    p.add_argument(
+        "--ngram-c-grid",
+        default=",".join(str(c) for c in DEFAULT_NGRAM_C_GRID),
+        help="comma-separated C values for the n-gram half (with --blend-grid)",
+    )
     return p
 
 
@@ -454,6 +466,8 @@ def main(argv: list[str], env: Mapping[str, str]) -> int:
         clip_percentile=args.clip_percentile,
         centre_per_source=args.centre_per_source,
         data_note=note,
+        ngram_c_grid=[float(c) for c in args.ngram_c_grid.split(",")],
+        blend_grid=[float(w) for w in args.blend_grid.split(",")],
     )
     write_model(result, out_dir)
     validation = result.card["validation"]["apgr"]

@@ -14,7 +14,7 @@ from fastroute.native import PromptAnalyzer
 from fastroute.routing.scorer import ComplexityScorer, RouterModelError
 from fastroute.training.dataset import LabelledRow
 from fastroute.training.ngram_blend import ngram_matrix
-from fastroute.training.train import BLEND_KIND, TrainResult, train, write_model
+from fastroute.training.train import BLEND_KIND, TrainResult, main, train, write_model
 from tests.unit.training.synthetic import synthetic_rows
 
 MODELS = Path(__file__).resolve().parents[3] / "models"
@@ -134,3 +134,22 @@ def test_search_records_every_setting_and_can_keep_the_structural_model(analyzer
     structural = train(rows, analyzer, seed=0, folds=4, c_grid=[1.0], blend_grid=[0.0])
     assert structural.card["model"]["kind"] == "logistic_regression" and structural.blend is None
     assert structural.card["model"]["ngrams"] is None
+
+
+def test_cli_searches_the_blend_only_when_asked(tmp_path: Path) -> None:
+    data = tmp_path / "rows.jsonl"
+    rows = topical_rows(120, seed=3)
+    data.write_bytes(
+        b"\n".join(
+            orjson.dumps({"prompt": r.text.removeprefix("<user> "), "strong": r.strong, "weak": r.weak}) for r in rows
+        )
+    )
+    env = {"FASTROUTE_MODELS_DIR": str(MODELS)}
+    assert main([str(data), "--out", str(tmp_path / "plain"), "--folds", "3"], env) == 0
+    plain = orjson.loads((tmp_path / "plain" / "card.json").read_bytes())
+    assert plain["model"]["kind"] == "logistic_regression" and plain["blend_grid"] is None
+    out = tmp_path / "blend" / "router"
+    assert main([str(data), "--out", str(out), "--folds", "3", "--blend-grid", "0.5", "--ngram-c-grid", "1"], env) == 0
+    blend = orjson.loads((out / "card.json").read_bytes())
+    assert blend["model"]["kind"] == BLEND_KIND and blend["model"]["ngrams"]["blend_weight"] == 0.5
+    assert ComplexityScorer.load(tmp_path / "blend").uses_text
