@@ -104,9 +104,12 @@ class BodyLog:
         return loc
 
     def read(self, loc: int, length: int) -> bytes:
-        """The `length` bytes stored at `loc` (KeyError if the segment was released)."""
+        """The `length` bytes stored at `loc`. OSError when they cannot be read (FileNotFoundError: the
+        segment was released)."""
         number, offset = loc >> _SEGMENT_SHIFT, loc & 0xFFFF_FFFF
-        segment = self._segments[number]
+        segment = self._segments.get(number)
+        if segment is None:
+            raise FileNotFoundError(f"cache body log: segment {number} was released")
         if number == self._head and offset >= self._flushed:
             start = offset - self._flushed
             return bytes(self._buf[start : start + length])

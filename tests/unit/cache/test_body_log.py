@@ -35,6 +35,8 @@ def test_released_segments_are_closed_and_sparse_ones_reported(tmp_path: Path) -
     for loc in locs[:10]:
         log.release(loc, 100)
     assert log.segments == 2 and log.file_bytes == 2_000  # the first segment, all released, is gone
+    with pytest.raises(FileNotFoundError):  # an OSError: the cache treats it as a miss
+        log.read(locs[0], 100)
     for loc in locs[10:16]:
         log.release(loc, 100)  # second segment 40% live: sparse; the head never is
     ranges = log.sparse_segments()
