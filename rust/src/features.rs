@@ -29,8 +29,7 @@
 //!   business/money, choice questions, time). Topic words (science, law, history...) were tried and
 //!   dropped: they memorise MMLU subjects and lowered subject-grouped cross-validation.
 
-use crate::tokens::short_key;
-use rustc_hash::FxHashMap;
+use crate::tokens::{ascii_range_mask, short_key, FlatMap, SHORT_MAX};
 use std::sync::OnceLock;
 
 /// Bumped whenever the meaning of any feature slot changes; the model card records it.
@@ -86,7 +85,30 @@ pub const CUE_GROUPS: [&[&str]; N_CUES] = [
     &["hours", "hour", "minutes", "days", "day", "weeks", "week", "years", "year", "months", "month"],
 ];
 
+/// `bigram_cue` on `short_key`s of the two lower-cased words (integer compares; most pairs fail the first).
+#[inline(always)]
+fn bigram_cue_key(prev: u128, word: u128) -> Option<usize> {
+    const HOW: u128 = const_key(b"how");
+    const STEP: u128 = const_key(b"step");
+    const MULTI: u128 = const_key(b"multi");
+    const ACT: u128 = const_key(b"act");
+    const YOU: u128 = const_key(b"you");
+    const OF: u128 = const_key(b"of");
+    const THE: u128 = const_key(b"the");
+    match prev {
+        HOW if word == const_key(b"many") || word == const_key(b"much") || word == const_key(b"long") => Some(0),
+        STEP if word == const_key(b"by") => Some(11),
+        MULTI if word == const_key(b"step") => Some(11),
+        ACT if word == const_key(b"as") => Some(9),
+        YOU if word == const_key(b"are") => Some(9),
+        OF if word == THE => Some(OF_THE_FOLLOWING),
+        THE if word == const_key(b"following") => Some(OF_THE_FOLLOWING),
+        _ => None,
+    }
+}
+
 /// Extra cue hits from a (previous word, word) pair: "how many/much", "which of", "statement 1".
+#[cfg(test)]
 fn bigram_cue(prev: &[u8], word: &[u8]) -> Option<usize> {
     match (prev, word) {
         (b"how", b"many") | (b"how", b"much") | (b"how", b"long") => Some(0),
@@ -101,7 +123,7 @@ fn bigram_cue(prev: &[u8], word: &[u8]) -> Option<usize> {
 /// words skip hashing (a linear scan per word cost ~100 µs per 500 tokens).
 struct CueTable {
     /// Keyed by `tokens::short_key` (cue words have at most 13 bytes): integer compare, no memcmp.
-    groups: FxHashMap<u128, u8>,
+    groups: FlatMap<u128, u8>,
     /// Bit `len` of `lengths[first - b'a']` is set when some cue word starts with `first` and has `len` bytes.
     lengths: [u16; 26],
 }
@@ -109,12 +131,12 @@ struct CueTable {
 fn cue_table() -> &'static CueTable {
     static TABLE: OnceLock<CueTable> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut groups = FxHashMap::default();
+        let mut groups = FlatMap::with_capacity(CUE_GROUPS.iter().map(|g| g.len()).sum());
         let mut lengths = [0u16; 26];
         for (g, group) in CUE_GROUPS.iter().enumerate() {
             for w in group.iter() {
                 // First group wins for a word listed twice.
-                groups.entry(short_key(w.as_bytes())).or_insert(g as u8);
+                groups.insert_if_absent(short_key(w.as_bytes()), g as u8);
                 lengths[usize::from(w.as_bytes()[0] - b'a')] |= 1 << w.len();
             }
         }
@@ -122,16 +144,17 @@ fn cue_table() -> &'static CueTable {
     })
 }
 
-fn cue_group(word: &[u8]) -> Option<usize> {
-    let (&first, len) = (word.first()?, word.len());
-    if len > MAX_CUE_LEN || !first.is_ascii_lowercase() {
+/// The cue group of a lower-cased word of `len` (<= `MAX_CUE_LEN`) letters, starting with `first`, by its key.
+#[inline(always)]
+fn cue_group(key: u128, len: usize, first: u8) -> Option<usize> {
+    if !first.is_ascii_lowercase() {
         return None;
     }
     let table = cue_table();
     if table.lengths[usize::from(first - b'a')] & (1 << len) == 0 {
         return None;
     }
-    table.groups.get(&short_key(word)).map(|&g| usize::from(g))
+    table.groups.get(key).map(usize::from)
 }
 
 /// Byte ranges scanned for `text`: the whole text, or a head and a tail of `WINDOW_BYTES / 2` each.
@@ -180,62 +203,100 @@ struct Counts {
 const MAX_WORD: usize = 24;
 /// Longest cue word; longer words skip the table lookup.
 const MAX_CUE_LEN: usize = 13;
+/// `prev` after a word too long for any cue or bigram (never a `short_key`: those keep the top bits clear).
+const NO_WORD: u128 = u128::MAX;
+
+const HIGH: u64 = 0x8080_8080_8080_8080;
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// `tokens::short_key` at compile time (byte k at bits 8k.., the length at bit 120), for the bigram table.
+const fn const_key(b: &[u8]) -> u128 {
+    let mut key = (b.len() as u128) << 120;
+    let mut k = 0;
+    while k < b.len() {
+        key |= (b[k] as u128) << (8 * k);
+        k += 1;
+    }
+    key
+}
+
+/// `short_key` of the ASCII-lower-cased bytes, from the key of ASCII bytes (the length byte, <= 15, and the
+/// zero padding are not letters and stay as they are).
+#[inline(always)]
+fn lowercase_key(key: u128) -> u128 {
+    let lower = |x: u64| -> u64 {
+        // Every byte is < 0x80, so no addition carries into the next byte.
+        let at_least_a = x + (0x80 - u64::from(b'A')) * ONES;
+        let above_z = x + (0x80 - u64::from(b'Z') - 1) * ONES;
+        x | ((at_least_a & !above_z & HIGH) >> 2)
+    };
+    u128::from(lower(key as u64)) | u128::from(lower((key >> 64) as u64)) << 64
+}
+
+/// End of the run of ASCII letters starting at `start`, and how many of them are upper-case; eight bytes
+/// at a time (most of a prompt is words).
+#[inline(always)]
+fn letter_run(bytes: &[u8], start: usize) -> (usize, usize) {
+    let mut i = start;
+    let mut upper = 0usize;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        let letters = ascii_range_mask(w, b'a', b'z', 0x20);
+        let caps = ascii_range_mask(w, b'A', b'Z', 0);
+        if letters == HIGH {
+            upper += caps.count_ones() as usize;
+            i += 8;
+            continue;
+        }
+        let n = (!letters & HIGH).trailing_zeros() / 8;
+        // Lanes before the first non-letter (n < 8 here).
+        let lanes = (1u64 << (8 * n)) - 1;
+        upper += (caps & lanes).count_ones() as usize;
+        return (i + n as usize, upper);
+    }
+    while let Some(&b) = bytes.get(i) {
+        if !b.is_ascii_alphabetic() {
+            break;
+        }
+        upper += usize::from(b.is_ascii_uppercase());
+        i += 1;
+    }
+    (i, upper)
+}
 
 impl Counts {
+    /// One pass over `part`: letter runs are taken whole (`letter_run`), every other byte one at a time.
+    /// Same counts as `reference::extract`'s byte-at-a-time scan (checked in the tests).
     fn scan(&mut self, part: &str, offset: usize) {
         let bytes = part.as_bytes();
-        let mut word = [0u8; MAX_WORD];
-        let mut word_len = 0usize;
-        let mut word_overflow = false;
-        let mut prev = [0u8; MAX_WORD];
-        let mut prev_len = 0usize;
+        let mut prev = const_key(b"");
         let mut in_number = false;
         let mut line_start = 0usize;
         let mut backticks = 0usize;
-        for (i, &b) in bytes.iter().enumerate() {
+        let mut i = 0usize;
+        while i < bytes.len() {
             if i == line_start {
                 self.line_begins(bytes, i, offset);
             }
-            // Fast paths for the two commonest bytes; they touch no other counter.
-            if b.is_ascii_lowercase() {
-                if word_len < MAX_WORD {
-                    word[word_len] = b;
-                    word_len += 1;
-                } else {
-                    word_overflow = true;
-                }
+            let b = bytes[i];
+            if b.is_ascii_alphabetic() {
+                let (end, upper) = letter_run(bytes, i);
+                self.upper += upper;
+                self.end_word(&bytes[i..end], &mut prev);
                 in_number = false;
                 backticks = 0;
+                i = end;
                 continue;
             }
             if b == b' ' {
-                if word_len > 0 || word_overflow {
-                    self.end_word(&word[..word_len], word_overflow, &mut prev, &mut prev_len);
-                    word_len = 0;
-                    word_overflow = false;
-                }
                 in_number = false;
                 backticks = 0;
+                i += 1;
                 continue;
             }
-            if b.is_ascii_alphabetic() {
-                if word_len < MAX_WORD {
-                    word[word_len] = b.to_ascii_lowercase();
-                    word_len += 1;
-                } else {
-                    word_overflow = true;
-                }
-                if b.is_ascii_uppercase() {
-                    self.upper += 1;
-                }
-            } else {
-                if word_len > 0 || word_overflow {
-                    self.end_word(&word[..word_len], word_overflow, &mut prev, &mut prev_len);
-                    word_len = 0;
-                    word_overflow = false;
-                }
-                self.symbol(b);
-            }
+            self.symbol(b);
             if b.is_ascii_digit() {
                 self.digits += 1;
                 if !in_number {
@@ -264,14 +325,46 @@ impl Counts {
                 self.end_line(bytes, line_start, i);
                 line_start = i + 1;
             }
-        }
-        if word_len > 0 || word_overflow {
-            self.end_word(&word[..word_len], word_overflow, &mut prev, &mut prev_len);
+            i += 1;
         }
         if line_start < bytes.len() {
             self.end_line(bytes, line_start, bytes.len());
         }
         self.bytes += bytes.len();
+    }
+
+    /// One word (a run of ASCII letters, as written): length statistics, cue and bigram hits.
+    #[inline(always)]
+    fn end_word(&mut self, run: &[u8], prev: &mut u128) {
+        self.words += 1;
+        let overflow = run.len() > MAX_WORD;
+        let letters = if overflow { MAX_WORD + 1 } else { run.len() };
+        self.word_letters += letters;
+        if letters > 8 {
+            self.long_words += 1;
+        }
+        if self.stem_bytes.is_none() {
+            self.stem_words += 1;
+        }
+        if overflow {
+            *prev = const_key(b"");
+            return;
+        }
+        if run.len() > SHORT_MAX {
+            // 16..=24 letters: no cue word or bigram word is that long.
+            *prev = NO_WORD;
+            return;
+        }
+        let key = lowercase_key(short_key(run));
+        if run.len() <= MAX_CUE_LEN {
+            if let Some(g) = cue_group(key, run.len(), run[0] | 0x20) {
+                self.cues[g] += 1;
+            }
+        }
+        if let Some(g) = bigram_cue_key(*prev, key) {
+            self.cues[g] += 1;
+        }
+        *prev = key;
     }
 
     fn symbol(&mut self, b: u8) {
@@ -287,30 +380,6 @@ impl Counts {
         if b == b';' {
             self.punct += 1;
         }
-    }
-
-    fn end_word(&mut self, word: &[u8], overflow: bool, prev: &mut [u8; MAX_WORD], prev_len: &mut usize) {
-        self.words += 1;
-        let letters = if overflow { MAX_WORD + 1 } else { word.len() };
-        self.word_letters += letters;
-        if letters > 8 {
-            self.long_words += 1;
-        }
-        if self.stem_bytes.is_none() {
-            self.stem_words += 1;
-        }
-        if overflow {
-            *prev_len = 0;
-            return;
-        }
-        if let Some(g) = cue_group(word) {
-            self.cues[g] += 1;
-        }
-        if let Some(g) = bigram_cue(&prev[..*prev_len], word) {
-            self.cues[g] += 1;
-        }
-        prev[..word.len()].copy_from_slice(word);
-        *prev_len = word.len();
     }
 
     /// Marks the stem end at the first option line (`A.`, `A)`, `(A)` .. `E`).
@@ -390,6 +459,9 @@ pub fn extract(text: &str, out: &mut [f32]) {
 }
 
 #[cfg(test)]
+mod reference;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -464,8 +536,57 @@ mod tests {
         for group in CUE_GROUPS.iter() {
             for w in group.iter() {
                 assert!((2..=MAX_CUE_LEN).contains(&w.len()), "{w}");
-                assert!(cue_group(w.as_bytes()).is_some(), "{w}");
+                assert!(cue_group(short_key(w.as_bytes()), w.len(), w.as_bytes()[0]).is_some(), "{w}");
             }
+        }
+    }
+
+    #[test]
+    fn compile_time_keys_equal_short_keys() {
+        for w in ["", "a", "of", "how", "step", "multi", "following", "abcdefghijklmno"] {
+            assert_eq!(const_key(w.as_bytes()), short_key(w.as_bytes()), "{w}");
+        }
+        assert_eq!(lowercase_key(short_key(b"HoW")), short_key(b"how"));
+    }
+
+    /// Texts built from pieces that hit every branch of the scan: mixed-case words of every length
+    /// (around 8, 13, 15 and 24 letters), bigrams, numbers with dots, option lines, fences, sentence ends,
+    /// line breaks, non-ASCII letters, and lengths around the window.
+    fn parity_corpus() -> Vec<String> {
+        let pieces: [&str; 40] = [
+            " ", "  ", "\n", "\r\n", "\t", "How", "many", "MUCH", "of", "the", "The", "following", "step", "by",
+            "Multi", "act", "as", "you", "are", "calculate", "Probability", "ABCDEFGHIJKLMNOPQRSTUVWXY",
+            "abcdefghijklmnopqrstuvwx", "abcdefghijklmno", "abcdefghijklmnop", "3.14", "12.", ".5", "x1y",
+            "\nA. ", "\n(B) ", "\nC) x9", "```", "``", ". ", "?", "!\n", "$%|{}[]();+-*/=^<>,:", "é漢🎉", "'s",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as usize
+        };
+        let mut texts = Vec::new();
+        for round in 0..3_000 {
+            let n = next() % if round % 50 == 0 { 3_000 } else { 60 };
+            let mut t = String::new();
+            for _ in 0..n {
+                t.push_str(pieces[next() % pieces.len()]);
+            }
+            texts.push(t);
+        }
+        texts
+    }
+
+    #[test]
+    fn scan_equals_the_byte_at_a_time_reference() {
+        let mut fast = vec![0.0f32; FEATURE_DIM];
+        let mut slow = vec![0.0f32; FEATURE_DIM];
+        for text in parity_corpus() {
+            extract(&text, &mut fast);
+            reference::extract(&text, &mut slow);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&slow), "{text:?}");
         }
     }
 

@@ -5,8 +5,12 @@
 //! time. Counts equal tiktoken's `encode_ordinary` (special-token text such as `<|endoftext|>` counts as
 //! ordinary text); chat-format overhead is not added here.
 
+mod flat_map;
 mod pretokenize;
 
+pub(crate) use flat_map::FlatMap;
+
+pub(crate) use pretokenize::ascii_range_mask;
 use pretokenize::{Pattern, Pieces};
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
@@ -47,8 +51,9 @@ impl EncodingName {
 pub struct Encoding {
     name: EncodingName,
     pattern: Pattern,
-    /// Tokens of at most `SHORT_MAX` bytes, keyed by `short_key` (integer compare, no memcmp).
-    short: FxHashMap<u128, u32>,
+    /// Tokens of at most `SHORT_MAX` bytes, keyed by `short_key` (integer compare, no memcmp); a flat table,
+    /// so a hit is one memory access (most lookups miss L1: the vocabulary is large).
+    short: FlatMap<u128, u32>,
     /// Longer tokens.
     long: FxHashMap<&'static [u8], u32>,
 }
@@ -86,6 +91,16 @@ pub(crate) fn short_key(b: &[u8]) -> u128 {
     lo as u128 | (hi as u128) << 64 | (n as u128) << 120
 }
 
+/// Number of tokens of at most `SHORT_MAX` bytes in a rank table (see `Encoding::from_table`).
+fn short_tokens(table: &[u8]) -> usize {
+    let (mut pos, mut n) = (0, 0);
+    while let Some(&len) = table.get(pos) {
+        n += usize::from(usize::from(len) <= SHORT_MAX);
+        pos += 1 + usize::from(len);
+    }
+    n
+}
+
 impl Encoding {
     /// The encoding's tables, built from the compiled-in rank data on first use (~10-30 ms) and shared,
     /// immutable, by every caller and thread afterwards.
@@ -103,7 +118,7 @@ impl Encoding {
 
     /// Parses a rank table: for rank 0, 1, 2, ...: one length byte, then the token's bytes.
     fn from_table(name: EncodingName, pattern: Pattern, table: &'static [u8]) -> Encoding {
-        let mut short = FxHashMap::with_capacity_and_hasher(table.len() / 7, Default::default());
+        let mut short = FlatMap::with_capacity(short_tokens(table));
         let mut long = FxHashMap::default();
         let mut pos = 0;
         let mut rank = 0u32;
@@ -167,7 +182,7 @@ impl Encoding {
     #[inline]
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
         if bytes.len() <= SHORT_MAX {
-            self.short.get(&short_key(bytes)).copied()
+            self.short.get(short_key(bytes))
         } else {
             self.long.get(bytes).copied()
         }

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use unicode_categories::UnicodeCategories;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::tokens::{short_key, SHORT_MAX};
+use crate::tokens::{short_key, FlatMap, SHORT_MAX};
 
 /// Longest piece kept in the u64-keyed map.
 const TINY_MAX: usize = 7;
@@ -60,9 +60,9 @@ static ASCII_CLASS: [u8; 128] = {
 pub struct WordPiece {
     /// Pieces of at most `TINY_MAX` bytes by `tiny_key`, `TINY_CONTINUATION` set for `##` pieces (stored
     /// bare): 16-byte entries, half the cache footprint of the u128 map, for most of the vocabulary.
-    tiny: FxHashMap<u64, u32>,
+    tiny: FlatMap<u64, u32>,
     /// Pieces of `TINY_MAX + 1 ..= SHORT_MAX` bytes by `short_key`, `CONTINUATION` set for `##` pieces.
-    short: FxHashMap<u128, u32>,
+    short: FlatMap<u128, u32>,
     /// Longer word-initial pieces.
     long_start: FxHashMap<Box<[u8]>, u32>,
     /// Longer continuation pieces, without their `##` prefix.
@@ -74,6 +74,19 @@ pub struct WordPiece {
     /// Longest piece in bytes (bounds the greedy search).
     max_piece_bytes: usize,
     vocab_size: usize,
+}
+
+/// How many vocabulary pieces, `prefix` stripped from continuations, have a byte length `fits`.
+fn count_bare<'a>(pieces: impl Iterator<Item = &'a String>, prefix: &str, fits: impl Fn(usize) -> bool) -> usize {
+    pieces
+        .filter(|p| {
+            let bare = match p.strip_prefix(prefix) {
+                Some(rest) if !rest.is_empty() => rest,
+                _ => p.as_str(),
+            };
+            fits(bare.len())
+        })
+        .count()
 }
 
 /// The word being collected: its normalised bytes (capped) and its length in chars.
@@ -105,8 +118,8 @@ impl WordPiece {
             .and_then(|v| v.as_object())
             .ok_or("tokenizer.json has no vocab")?;
         let mut wp = WordPiece {
-            tiny: FxHashMap::default(),
-            short: FxHashMap::default(),
+            tiny: FlatMap::with_capacity(count_bare(vocab.keys(), prefix, |n| n <= TINY_MAX)),
+            short: FlatMap::with_capacity(count_bare(vocab.keys(), prefix, |n| n > TINY_MAX && n <= SHORT_MAX)),
             long_start: FxHashMap::default(),
             long_cont: FxHashMap::default(),
             ascii_single: [0; 128],
@@ -219,11 +232,11 @@ impl WordPiece {
         if ends && run.len() <= SHORT_MAX && run.len() <= self.max_chars_per_word {
             let key = lowercase_key(short_key(run));
             let found = if run.len() <= TINY_MAX {
-                self.tiny.get(&(key as u64 | (run.len() as u64) << 56))
+                self.tiny.get(key as u64 | (run.len() as u64) << 56)
             } else {
-                self.short.get(&key)
+                self.short.get(key)
             };
-            if let Some(&id) = found {
+            if let Some(id) = found {
                 ids.push(id);
                 return end;
             }
@@ -306,10 +319,10 @@ impl WordPiece {
     fn lookup(&self, piece: &[u8], cont: bool) -> Option<u32> {
         if piece.len() <= TINY_MAX {
             let flag = if cont { TINY_CONTINUATION } else { 0 };
-            self.tiny.get(&(tiny_key(piece) | flag)).copied()
+            self.tiny.get(tiny_key(piece) | flag)
         } else if piece.len() <= SHORT_MAX {
             let flag = if cont { CONTINUATION } else { 0 };
-            self.short.get(&(short_key(piece) | flag)).copied()
+            self.short.get(short_key(piece) | flag)
         } else if cont {
             self.long_cont.get(piece).copied()
         } else {

@@ -429,7 +429,7 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 /// High bit set in each byte of `w` that is ASCII and, after OR-ing `fold` (0x20 folds A-Z onto a-z), lies
 /// in `lo..=hi` (both within 0x20..0x7F). No carry or borrow crosses bytes: each lane is <= 0x7F first.
 #[inline(always)]
-fn ascii_range_mask(w: u64, lo: u8, hi: u8, fold: u8) -> u64 {
+pub(crate) fn ascii_range_mask(w: u64, lo: u8, hi: u8, fold: u8) -> u64 {
     let ascii = !w & HIGH_BITS;
     let x = (w & !HIGH_BITS) | (fold as u64 * ONES);
     let at_least_lo = x + (0x80 - lo as u64) * ONES;
