@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import math
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 from fastroute import _native
 from fastroute.native import PromptAnalyzer
 from fastroute.routing.scorer import ComplexityScorer, RouterModelError
+from fastroute.training import evaluate
 from fastroute.training.dataset import LabelledRow
 from fastroute.training.ngram_blend import ngram_matrix
 from fastroute.training.train import BLEND_KIND, TrainResult, main, train, write_model
@@ -153,3 +156,20 @@ def test_cli_searches_the_blend_only_when_asked(tmp_path: Path) -> None:
     blend = orjson.loads((out / "card.json").read_bytes())
     assert blend["model"]["kind"] == BLEND_KIND and blend["model"]["ngrams"]["blend_weight"] == 0.5
     assert ComplexityScorer.load(tmp_path / "blend").uses_text
+
+
+def test_eval_scores_a_blend_with_its_texts(blended: tuple[TrainResult, Path], tmp_path: Path) -> None:
+    _, models_dir = blended
+    rows = topical_rows(30, seed=9)
+    data, scores_out = tmp_path / "held.jsonl", tmp_path / "scores.jsonl"
+    data.write_bytes(
+        b"\n".join(
+            orjson.dumps({"prompt": r.text.removeprefix("<user> "), "strong": r.strong, "weak": r.weak}) for r in rows
+        )
+    )
+    with redirect_stdout(io.StringIO()):
+        assert evaluate.main([str(data), "--models-dir", str(models_dir), "--scores-out", str(scores_out)], {}) == 0
+    got = [orjson.loads(line)["score"] for line in scores_out.read_bytes().splitlines()]
+    scorer = ComplexityScorer.load(models_dir)
+    expected = [scorer.score(_native.extract_features(r.text), r.text) for r in rows]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
