@@ -14,12 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
 from fastroute import _native
 from fastroute.native import PromptAnalyzer, count_tokens
 from fastroute.prompt import conversation_text
 from fastroute.routing.scorer import ComplexityScorer
+from fastroute.training.export import linear_model_onnx
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 PARAGRAPH = (
@@ -75,6 +77,48 @@ def test_route_decision(benchmark, scorer: ComplexityScorer, tokens: int) -> Non
     benchmark.extra_info.update({"tokens": tokens, "p50_us": p50, "p99_us": p99})
     print(f"\nroute decision {tokens:>6} tokens: p50 {p50:.1f} µs  p99 {p99:.1f} µs")
     assert decide() in ("budget", "mid", "frontier")
+    benchmark(decide)
+
+
+@pytest.fixture(scope="module")
+def blend_scorer(tmp_path_factory: pytest.TempPathFactory) -> ComplexityScorer:
+    """A structural + n-gram blend of the shipped shape (random weights: the cost does not depend on them)."""
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=_native.FEATURE_DIM) * 0.1
+    ngram_weights = rng.normal(size=_native.NGRAM_BUCKETS) * 0.1
+    models = tmp_path_factory.mktemp("models")
+    (models / "router").mkdir()
+    (models / "router" / "model.onnx").write_bytes(linear_model_onnx(weights, -0.5, ngram_weights=ngram_weights))
+    curve = {
+        "threshold": [2.0, 0.6, 0.4, 0.0],
+        "strong_share": [0.0, 0.2, 0.5, 1.0],
+        "quality_ratio": [0.8, 0.9, 0.96, 1.0],
+    }
+    ngrams = {"version": _native.NGRAM_VERSION, "buckets": _native.NGRAM_BUCKETS, "mean_logit": 0.0}
+    card = {
+        "model_version": "bench-blend",
+        "feature_version": _native.FEATURE_VERSION,
+        "feature_dim": _native.FEATURE_DIM,
+        "model": {"kind": "logistic_regression+ngrams", "ngrams": ngrams},
+        "validation": {"curve": curve},
+    }
+    (models / "router" / "card.json").write_bytes(orjson.dumps(card))
+    scorer = ComplexityScorer.load(models, quality_target=0.95)
+    assert scorer.uses_text and scorer.uses_fast_path
+    return scorer
+
+
+@pytest.mark.parametrize("tokens", SIZES)
+def test_route_decision_blend(benchmark, blend_scorer: ComplexityScorer, tokens: int) -> None:  # type: ignore[no-untyped-def]
+    """The same decision with a structural + n-gram blend (`fastroute train --blend-grid ...`), shipped or not."""
+    text = prompt_of(tokens)
+
+    def decide() -> str:
+        return blend_scorer.tier_for(blend_scorer.score(_native.extract_features(text), text))
+
+    p50, p99 = percentiles(decide)
+    benchmark.extra_info.update({"tokens": tokens, "p50_us": p50, "p99_us": p99})
+    print(f"\nblend route decision {tokens:>6} tokens: p50 {p50:.1f} µs  p99 {p99:.1f} µs")
     benchmark(decide)
 
 
