@@ -58,7 +58,9 @@ class Gateway:
         route_t0 = time.perf_counter()
         ctx.prompt_text = self._conversation_text(chat.messages, tools=chat.uses_tools, json_mode=chat.json_mode)
         ctx.analysis = analysis = self.analyzer.analyze(ctx.prompt_text)
-        decision = self.router.decide(chat.model, analysis.features, analysis.tokens, ctx.headers, ctx.allowed_tiers)
+        decision = self.router.decide(
+            chat.model, analysis.features, analysis.tokens, ctx.headers, ctx.allowed_tiers, text=ctx.prompt_text
+        )
         ctx.route_s = time.perf_counter() - route_t0
         needed = analysis.tokens + (chat.max_tokens or 0)
         fitting = tuple(m for m in decision.chain if m.max_input_tokens >= needed)
