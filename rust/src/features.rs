@@ -85,28 +85,6 @@ pub const CUE_GROUPS: [&[&str]; N_CUES] = [
     &["hours", "hour", "minutes", "days", "day", "weeks", "week", "years", "year", "months", "month"],
 ];
 
-/// `bigram_cue` on `short_key`s of the two lower-cased words (integer compares; most pairs fail the first).
-#[inline(always)]
-fn bigram_cue_key(prev: u128, word: u128) -> Option<usize> {
-    const HOW: u128 = const_key(b"how");
-    const STEP: u128 = const_key(b"step");
-    const MULTI: u128 = const_key(b"multi");
-    const ACT: u128 = const_key(b"act");
-    const YOU: u128 = const_key(b"you");
-    const OF: u128 = const_key(b"of");
-    const THE: u128 = const_key(b"the");
-    match prev {
-        HOW if word == const_key(b"many") || word == const_key(b"much") || word == const_key(b"long") => Some(0),
-        STEP if word == const_key(b"by") => Some(11),
-        MULTI if word == const_key(b"step") => Some(11),
-        ACT if word == const_key(b"as") => Some(9),
-        YOU if word == const_key(b"are") => Some(9),
-        OF if word == THE => Some(OF_THE_FOLLOWING),
-        THE if word == const_key(b"following") => Some(OF_THE_FOLLOWING),
-        _ => None,
-    }
-}
-
 /// Extra cue hits from a (previous word, word) pair: "how many/much", "which of", "statement 1".
 #[cfg(test)]
 fn bigram_cue(prev: &[u8], word: &[u8]) -> Option<usize> {
@@ -119,42 +97,83 @@ fn bigram_cue(prev: &[u8], word: &[u8]) -> Option<usize> {
     }
 }
 
-/// Cue word -> group, built once from `CUE_GROUPS`, with a (first letter, length) filter in front so most
-/// words skip hashing (a linear scan per word cost ~100 µs per 500 tokens).
-struct CueTable {
-    /// Keyed by `tokens::short_key` (cue words have at most 13 bytes): integer compare, no memcmp.
-    groups: FlatMap<u128, u8>,
-    /// Bit `len` of `lengths[first - b'a']` is set when some cue word starts with `first` and has `len` bytes.
-    lengths: [u16; 26],
-}
+/// A first word, the second words that complete it, and the cue group the pair counts towards.
+type Bigram = (&'static [u8], &'static [&'static [u8]], usize);
 
-fn cue_table() -> &'static CueTable {
-    static TABLE: OnceLock<CueTable> = OnceLock::new();
+/// The (first word, second word) pairs `bigram_cue` counts, with their group; a pair's first word is known by
+/// its 1-based position here (`WordInfo::first`).
+const BIGRAMS: [Bigram; 7] = [
+    (b"how", &[b"many", b"much", b"long"], 0),
+    (b"step", &[b"by"], 11),
+    (b"multi", &[b"step"], 11),
+    (b"act", &[b"as"], 9),
+    (b"you", &[b"are"], 9),
+    (b"of", &[b"the"], OF_THE_FOLLOWING),
+    (b"the", &[b"following"], OF_THE_FOLLOWING),
+];
+
+/// What a word contributes, packed in a u32 table value: its cue group (`N_CUES` for none) in bits 0..8,
+/// the 1-based `BIGRAMS` entry it opens (0 for none) in bits 8..16, and in bits 16..24 the set of entries
+/// (bit = 1-based position) it completes.
+const NO_WORD_INFO: u32 = N_CUES as u32;
+
+/// Group counted when a word completes the bigram opened by entry `first` (index 0: none, the trash slot).
+const BIGRAM_GROUP: [usize; 8] = {
+    let mut g = [N_CUES; 8];
+    let mut k = 0;
+    while k < BIGRAMS.len() {
+        g[k + 1] = BIGRAMS[k].2;
+        k += 1;
+    }
+    g
+};
+
+/// Lower-cased cue and bigram words -> packed `WordInfo` bits, keyed by `tokens::short_key` (all of these
+/// words have at most 13 bytes), built once.
+fn word_table() -> &'static FlatMap<u128, u32> {
+    static TABLE: OnceLock<FlatMap<u128, u32>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut groups = FlatMap::with_capacity(CUE_GROUPS.iter().map(|g| g.len()).sum());
-        let mut lengths = [0u16; 26];
+        let mut info: Vec<(&[u8], u32)> = Vec::new();
+        let mut entry = |word: &'static [u8]| -> usize {
+            if let Some(k) = info.iter().position(|(w, _)| *w == word) {
+                return k;
+            }
+            info.push((word, NO_WORD_INFO));
+            info.len() - 1
+        };
+        let mut slots = Vec::new();
         for (g, group) in CUE_GROUPS.iter().enumerate() {
             for w in group.iter() {
-                // First group wins for a word listed twice.
-                groups.insert_if_absent(short_key(w.as_bytes()), g as u8);
-                lengths[usize::from(w.as_bytes()[0] - b'a')] |= 1 << w.len();
+                let k = entry(w.as_bytes());
+                slots.push((k, g));
             }
         }
-        CueTable { groups, lengths }
+        let mut opens = Vec::new();
+        let mut completes = Vec::new();
+        for (n, (first, seconds, _)) in BIGRAMS.iter().enumerate() {
+            opens.push((entry(first), n + 1));
+            for second in seconds.iter() {
+                completes.push((entry(second), n + 1));
+            }
+        }
+        for (k, g) in slots {
+            // First group wins for a word listed twice.
+            if info[k].1 & 0xff == NO_WORD_INFO {
+                info[k].1 = (info[k].1 & !0xff) | g as u32;
+            }
+        }
+        for (k, n) in opens {
+            info[k].1 |= (n as u32) << 8;
+        }
+        for (k, n) in completes {
+            info[k].1 |= 1 << (16 + n);
+        }
+        let mut table = FlatMap::with_capacity(info.len());
+        for (w, bits) in info {
+            table.insert(short_key(w), bits);
+        }
+        table
     })
-}
-
-/// The cue group of a lower-cased word of `len` (<= `MAX_CUE_LEN`) letters, starting with `first`, by its key.
-#[inline(always)]
-fn cue_group(key: u128, len: usize, first: u8) -> Option<usize> {
-    if !first.is_ascii_lowercase() {
-        return None;
-    }
-    let table = cue_table();
-    if table.lengths[usize::from(first - b'a')] & (1 << len) == 0 {
-        return None;
-    }
-    table.groups.get(key).map(usize::from)
 }
 
 /// Byte ranges scanned for `text`: the whole text, or a head and a tail of `WINDOW_BYTES / 2` each.
@@ -197,28 +216,15 @@ struct Counts {
     dollar: bool,
     percent: bool,
     code_fence: bool,
-    cues: [u32; N_CUES],
+    /// Hits per cue group, plus a last slot that takes the misses (so counting needs no branch).
+    cues: [u32; N_CUES + 1],
 }
 
 const MAX_WORD: usize = 24;
-/// Longest cue word; longer words skip the table lookup.
-const MAX_CUE_LEN: usize = 13;
-/// `prev` after a word too long for any cue or bigram (never a `short_key`: those keep the top bits clear).
-const NO_WORD: u128 = u128::MAX;
 
 const HIGH: u64 = 0x8080_8080_8080_8080;
+const HIGH128: u128 = (HIGH as u128) << 64 | HIGH as u128;
 const ONES: u64 = 0x0101_0101_0101_0101;
-
-/// `tokens::short_key` at compile time (byte k at bits 8k.., the length at bit 120), for the bigram table.
-const fn const_key(b: &[u8]) -> u128 {
-    let mut key = (b.len() as u128) << 120;
-    let mut k = 0;
-    while k < b.len() {
-        key |= (b[k] as u128) << (8 * k);
-        k += 1;
-    }
-    key
-}
 
 /// `short_key` of the ASCII-lower-cased bytes, from the key of ASCII bytes (the length byte, <= 15, and the
 /// zero padding are not letters and stay as they are).
@@ -271,7 +277,9 @@ impl Counts {
     /// Same counts as `reference::extract`'s byte-at-a-time scan (checked in the tests).
     fn scan(&mut self, part: &str, offset: usize) {
         let bytes = part.as_bytes();
-        let mut prev = const_key(b"");
+        let table = word_table();
+        // The `BIGRAMS` entry the previous word opens (0: none).
+        let mut prev_first = 0usize;
         let mut in_number = false;
         let mut line_start = 0usize;
         let mut backticks = 0usize;
@@ -282,12 +290,9 @@ impl Counts {
             }
             let b = bytes[i];
             if b.is_ascii_alphabetic() {
-                let (end, upper) = letter_run(bytes, i);
-                self.upper += upper;
-                self.end_word(&bytes[i..end], &mut prev);
+                i = self.word(bytes, i, table, &mut prev_first);
                 in_number = false;
                 backticks = 0;
-                i = end;
                 continue;
             }
             if b == b' ' {
@@ -333,38 +338,60 @@ impl Counts {
         self.bytes += bytes.len();
     }
 
-    /// One word (a run of ASCII letters, as written): length statistics, cue and bigram hits.
+    /// The word (run of ASCII letters) starting at `start`: length and case statistics, cue and bigram hits;
+    /// returns its end. A word of up to 15 letters with 16 bytes readable is measured, counted and keyed from
+    /// one load, without a loop or a branch on its length (those mispredicted on every other word).
     #[inline(always)]
-    fn end_word(&mut self, run: &[u8], prev: &mut u128) {
-        self.words += 1;
-        let overflow = run.len() > MAX_WORD;
-        let letters = if overflow { MAX_WORD + 1 } else { run.len() };
-        self.word_letters += letters;
-        if letters > 8 {
-            self.long_words += 1;
-        }
-        if self.stem_bytes.is_none() {
-            self.stem_words += 1;
-        }
-        if overflow {
-            *prev = const_key(b"");
-            return;
-        }
-        if run.len() > SHORT_MAX {
-            // 16..=24 letters: no cue word or bigram word is that long.
-            *prev = NO_WORD;
-            return;
-        }
-        let key = lowercase_key(short_key(run));
-        if run.len() <= MAX_CUE_LEN {
-            if let Some(g) = cue_group(key, run.len(), run[0] | 0x20) {
-                self.cues[g] += 1;
+    fn word(&mut self, bytes: &[u8], start: usize, table: &FlatMap<u128, u32>, prev_first: &mut usize) -> usize {
+        if let Some(chunk) = bytes.get(start..start + 16) {
+            let mut w = [0u8; 16];
+            w.copy_from_slice(chunk);
+            let w = u128::from_le_bytes(w);
+            let both = |lo: u64, hi: u64| u128::from(lo) | u128::from(hi) << 64;
+            let (lo, hi) = (w as u64, (w >> 64) as u64);
+            let letters = both(ascii_range_mask(lo, b'a', b'z', 0x20), ascii_range_mask(hi, b'a', b'z', 0x20));
+            let others = !letters & HIGH128;
+            if others != 0 {
+                let n = (others.trailing_zeros() / 8) as usize;
+                let lanes = (1u128 << (8 * n)) - 1;
+                let caps = both(ascii_range_mask(lo, b'A', b'Z', 0), ascii_range_mask(hi, b'A', b'Z', 0));
+                self.upper += (caps & lanes).count_ones() as usize;
+                self.word_stats(n);
+                self.word_cues(table, lowercase_key((w & lanes) | (n as u128) << 120), prev_first);
+                return start + n;
             }
         }
-        if let Some(g) = bigram_cue_key(*prev, key) {
-            self.cues[g] += 1;
+        let (end, upper) = letter_run(bytes, start);
+        self.upper += upper;
+        let n = end - start;
+        self.word_stats(n);
+        if n <= SHORT_MAX {
+            self.word_cues(table, lowercase_key(short_key(&bytes[start..end])), prev_first);
+        } else {
+            // No cue or bigram word has more than 15 letters.
+            *prev_first = 0;
         }
-        *prev = key;
+        end
+    }
+
+    #[inline(always)]
+    fn word_stats(&mut self, n: usize) {
+        self.words += 1;
+        // Words over MAX_WORD letters count as MAX_WORD + 1 (the first scan stopped collecting there).
+        let letters = n.min(MAX_WORD + 1);
+        self.word_letters += letters;
+        self.long_words += usize::from(letters > 8);
+        self.stem_words += usize::from(self.stem_bytes.is_none());
+    }
+
+    /// Cue and bigram hits of one lower-cased word (by key); misses go to the trash slot `cues[N_CUES]`.
+    #[inline(always)]
+    fn word_cues(&mut self, table: &FlatMap<u128, u32>, key: u128, prev_first: &mut usize) {
+        let info = table.get(key).unwrap_or(NO_WORD_INFO);
+        self.cues[(info & 0xff) as usize] += 1;
+        let completes = (info >> 16) >> *prev_first & 1 == 1;
+        self.cues[if completes { BIGRAM_GROUP[*prev_first] } else { N_CUES }] += 1;
+        *prev_first = ((info >> 8) & 0xff) as usize;
     }
 
     fn symbol(&mut self, b: u8) {
@@ -535,18 +562,16 @@ mod tests {
     fn cue_words_fit_the_lookup_bounds() {
         for group in CUE_GROUPS.iter() {
             for w in group.iter() {
-                assert!((2..=MAX_CUE_LEN).contains(&w.len()), "{w}");
-                assert!(cue_group(short_key(w.as_bytes()), w.len(), w.as_bytes()[0]).is_some(), "{w}");
+                assert!((2..=SHORT_MAX).contains(&w.len()), "{w}");
+                assert!(word_table().get(short_key(w.as_bytes())).unwrap() & 0xff < NO_WORD_INFO, "{w}");
             }
         }
     }
 
     #[test]
-    fn compile_time_keys_equal_short_keys() {
-        for w in ["", "a", "of", "how", "step", "multi", "following", "abcdefghijklmno"] {
-            assert_eq!(const_key(w.as_bytes()), short_key(w.as_bytes()), "{w}");
-        }
+    fn lowercase_keys_fold_ascii_letters() {
         assert_eq!(lowercase_key(short_key(b"HoW")), short_key(b"how"));
+        assert_eq!(lowercase_key(short_key(b"AZaz@[")), short_key(b"azaz@["));
     }
 
     /// Texts built from pieces that hit every branch of the scan: mixed-case words of every length

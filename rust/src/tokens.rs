@@ -101,6 +101,21 @@ fn short_tokens(table: &[u8]) -> usize {
     n
 }
 
+/// `short_key(&text[start..start + n])` (`n` <= 15) without a branch on `n` when 16 bytes of `text` are
+/// readable from `start`: one load, masked to `n` bytes (word lengths vary too much to predict).
+#[inline(always)]
+pub(crate) fn short_key_at(text: &[u8], start: usize, n: usize) -> u128 {
+    debug_assert!(n <= SHORT_MAX);
+    match text.get(start..start + 16) {
+        Some(chunk) => {
+            let mut w = [0u8; 16];
+            w.copy_from_slice(chunk);
+            (u128::from_le_bytes(w) & ((1u128 << (8 * n)) - 1)) | (n as u128) << 120
+        }
+        None => short_key(&text[start..start + n]),
+    }
+}
+
 impl Encoding {
     /// The encoding's tables, built from the compiled-in rank data on first use (~10-30 ms) and shared,
     /// immutable, by every caller and thread afterwards.
@@ -158,7 +173,13 @@ impl Encoding {
         let mut pieces = Pieces::new(text, self.pattern);
         let mut total = 0;
         while let Some((start, end)) = pieces.next_range() {
-            total += self.count_piece(&bytes[start..end]);
+            let n = end - start;
+            // Most pieces are whole tokens: one lookup by a key read straight from the text.
+            total += if n <= SHORT_MAX && self.short.get(short_key_at(bytes, start, n)).is_some() {
+                1
+            } else {
+                self.count_piece(&bytes[start..end])
+            };
         }
         total
     }
@@ -383,6 +404,16 @@ mod tests {
         }
         assert_eq!(short_key(b"ab") & 0xffff, u128::from(u16::from_le_bytes(*b"ab")));
         assert_ne!(short_key(b"a"), short_key(b"a\0"));
+    }
+
+    #[test]
+    fn short_key_at_equals_short_key() {
+        let text: Vec<u8> = (0..40u8).map(|b| b.wrapping_mul(37) ^ 0x5a).collect();
+        for start in 0..text.len() {
+            for n in 0..=SHORT_MAX.min(text.len() - start) {
+                assert_eq!(short_key_at(&text, start, n), short_key(&text[start..start + n]), "{start} {n}");
+            }
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use unicode_categories::UnicodeCategories;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::tokens::{short_key, FlatMap, SHORT_MAX};
+use crate::tokens::{short_key, short_key_at, FlatMap, SHORT_MAX};
 
 /// Longest piece kept in the u64-keyed map.
 const TINY_MAX: usize = 7;
@@ -230,7 +230,7 @@ impl WordPiece {
             .get(end)
             .is_none_or(|&n| n < 0x80 && matches!(ASCII_CLASS[usize::from(n)], SPACE | PUNCT));
         if ends && run.len() <= SHORT_MAX && run.len() <= self.max_chars_per_word {
-            let key = lowercase_key(short_key(run));
+            let key = lowercase_key(short_key_at(bytes, start, run.len()));
             let found = if run.len() <= TINY_MAX {
                 self.tiny.get(key as u64 | (run.len() as u64) << 56)
             } else {
