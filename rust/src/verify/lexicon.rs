@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use rustc_hash::FxHashSet;
+use rustc_hash::FxHashMap;
 
 pub(super) const UNITS: &[(&str, u64)] = &[
     ("zero", 0),
@@ -287,35 +287,56 @@ pub(super) const STOPWORDS: &[&str] = &[
     "used",
 ];
 
-/// Word lists as hash sets, built once (immutable tables, not state).
+/// Word classes (bit flags): a token is looked up once and tested against every list.
+pub(super) const NEGATION_OR_POLARITY: u8 = 1;
+pub(super) const DIRECTION: u8 = 2;
+pub(super) const STOPWORD: u8 = 4;
+pub(super) const NUMBER_WORD: u8 = 8;
+
+/// Word lists as one map from word to its classes, built once (immutable tables, not state).
 pub(super) struct Lexicon {
-    pub(super) negation_or_polarity: FxHashSet<&'static str>,
-    pub(super) directional: FxHashSet<&'static str>,
-    pub(super) stopwords: FxHashSet<&'static str>,
-    pub(super) number_words: FxHashSet<&'static str>,
+    classes: FxHashMap<&'static str, u8>,
 }
 
-pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| Lexicon {
-    negation_or_polarity: NEGATIONS.iter().chain(POLARITY).copied().collect(),
-    directional: DIRECTIONAL.iter().copied().collect(),
-    stopwords: STOPWORDS.iter().copied().collect(),
-    number_words: std::iter::once("a")
-        .chain(UNITS.iter().map(|p| p.0))
-        .chain(TENS.iter().map(|p| p.0))
-        .chain(SCALES.iter().map(|p| p.0))
-        .chain(ORDINALS.iter().map(|p| p.0))
-        .chain(SPECIAL.iter().map(|p| p.0))
-        .collect(),
+pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
+    let mut classes: FxHashMap<&'static str, u8> = FxHashMap::default();
+    let mut add = |words: &[&'static str], class: u8| {
+        for w in words {
+            *classes.entry(w).or_insert(0) |= class;
+        }
+    };
+    add(NEGATIONS, NEGATION_OR_POLARITY);
+    add(POLARITY, NEGATION_OR_POLARITY);
+    add(DIRECTIONAL, DIRECTION);
+    add(STOPWORDS, STOPWORD);
+    add(&["a"], NUMBER_WORD);
+    for table in [UNITS, TENS, SCALES] {
+        add(&table.iter().map(|p| p.0).collect::<Vec<_>>(), NUMBER_WORD);
+    }
+    for table in [ORDINALS, SPECIAL] {
+        add(&table.iter().map(|p| p.0).collect::<Vec<_>>(), NUMBER_WORD);
+    }
+    Lexicon { classes }
 });
+
+impl Lexicon {
+    /// The word as stored in the tables and its classes; `("", 0)` for other words.
+    pub(super) fn classify(&self, w: &str) -> (&'static str, u8) {
+        match self.classes.get_key_value(w) {
+            Some((k, c)) => (k, *c),
+            None => ("", 0),
+        }
+    }
+
+    pub(super) fn class(&self, w: &str) -> u8 {
+        self.classes.get(w).copied().unwrap_or(0)
+    }
+}
 
 pub(super) fn lookup<T: Copy>(table: &[(&str, T)], w: &str) -> Option<T> {
     table.iter().find(|(k, _)| *k == w).map(|(_, v)| *v)
 }
 
 pub(super) fn is_number_word(w: &str) -> bool {
-    LEXICON.number_words.contains(w)
-}
-
-pub(super) fn is_stopword(w: &str) -> bool {
-    LEXICON.stopwords.contains(w)
+    LEXICON.class(w) & NUMBER_WORD != 0
 }

@@ -27,7 +27,8 @@ pub struct Signature {
     polarity: BTreeMap<&'static str, u32>,
     options: Vec<(char, String)>,
     entities: Vec<String>,
-    anchors: Vec<String>,
+    /// Hashes of the anchor words, in first-occurrence order.
+    anchors: Vec<u64>,
     code: Vec<String>,
     content: FxHashSet<u64>,
     words: FxHashSet<u64>,
@@ -92,11 +93,11 @@ fn is_apostrophe(c: char) -> bool {
 ///
 /// Tokens are ASCII, so all of them are written into one buffer; returns the buffer and each token's span.
 fn tokens(chars: &[char]) -> (String, Vec<(usize, usize)>) {
-    let mut buf = String::with_capacity(chars.len() + 16);
+    let mut buf: Vec<u8> = Vec::with_capacity(chars.len() + 16);
     let mut spans = Vec::new();
-    let push = |buf: &mut String, spans: &mut Vec<(usize, usize)>, w: &str| {
+    let push = |buf: &mut Vec<u8>, spans: &mut Vec<(usize, usize)>, w: &[u8]| {
         let a = buf.len();
-        buf.push_str(w);
+        buf.extend_from_slice(w);
         spans.push((a, buf.len()));
     };
     let mut i = 0;
@@ -116,27 +117,28 @@ fn tokens(chars: &[char]) -> (String, Vec<(usize, usize)>) {
                 }
             }
             let a = buf.len();
-            for c in &chars[start..i] {
-                buf.push(if is_apostrophe(*c) {
-                    '\''
+            // ASCII letters and apostrophes only: one byte each.
+            buf.extend(chars[start..i].iter().map(|c| {
+                if is_apostrophe(*c) {
+                    b'\''
                 } else {
-                    c.to_ascii_lowercase()
-                });
-            }
+                    c.to_ascii_lowercase() as u8
+                }
+            }));
             let w = &buf[a..];
-            if w.ends_with("n't") {
+            if w.ends_with(b"n't") {
                 let stem_end = buf.len() - 3;
                 if stem_end == a {
                     buf.truncate(a);
-                    push(&mut buf, &mut spans, "not");
+                    push(&mut buf, &mut spans, b"not");
                 } else {
                     spans.push((a, stem_end));
                 }
-                push(&mut buf, &mut spans, "not");
-            } else if w == "cannot" {
+                push(&mut buf, &mut spans, b"not");
+            } else if w == b"cannot" {
                 buf.truncate(a);
-                push(&mut buf, &mut spans, "can");
-                push(&mut buf, &mut spans, "not");
+                push(&mut buf, &mut spans, b"can");
+                push(&mut buf, &mut spans, b"not");
             } else if let Some(head) = apostrophe {
                 spans.push((a, a + head));
             } else {
@@ -153,13 +155,14 @@ fn tokens(chars: &[char]) -> (String, Vec<(usize, usize)>) {
                 i += 1;
             }
             let a = buf.len();
-            buf.extend(&chars[start..i]);
+            buf.extend(chars[start..i].iter().map(|&c| c as u8));
             spans.push((a, buf.len()));
         } else {
             i += 1;
         }
     }
-    (buf, spans)
+    // Every byte written is ASCII (letters, digits, '.', ',', '\'').
+    (String::from_utf8(buf).unwrap_or_default(), spans)
 }
 
 fn parse_number(raw: &str) -> Option<f64> {
@@ -186,10 +189,14 @@ fn digit_numbers(chars: &[char]) -> Vec<(usize, f64)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        let prev_ok = |j: usize| {
-            j == 0
-                || !(chars[j - 1].is_alphanumeric() || chars[j - 1] == '_' || chars[j - 1] == '.')
-        };
+        // Only these characters can open a number; prose is mostly other characters.
+        if !matches!(chars[i], '0'..='9' | '-' | '\u{2212}' | '.') {
+            i += 1;
+            continue;
+        }
+        // Not inside a word or after a dot (a digit run after a letter is part of that word).
+        let prev_ok = i == 0
+            || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '.');
         let start_digit = chars[i].is_ascii_digit()
             || ((chars[i] == '-' || chars[i] == '\u{2212}' || chars[i] == '.')
                 && i + 1 < chars.len()
@@ -197,16 +204,8 @@ fn digit_numbers(chars: &[char]) -> Vec<(usize, f64)> {
                     || (chars[i + 1] == '.'
                         && i + 2 < chars.len()
                         && chars[i + 2].is_ascii_digit())));
-        if !start_digit || !prev_ok(i) {
-            // Skip the rest of an alphanumeric run so digits inside words are not numbers.
-            if chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.' {
-                i += 1;
-                while i < chars.len() && (chars[i].is_ascii_digit()) {
-                    i += 1;
-                }
-            } else {
-                i += 1;
-            }
+        if !start_digit || !prev_ok {
+            i += 1;
             continue;
         }
         let start = i;
@@ -225,6 +224,11 @@ fn digit_numbers(chars: &[char]) -> Vec<(usize, f64)> {
                 break;
             }
         }
+        if i == start {
+            // ". .5" opens like "-.5" but nothing parses: step over the dot (this looped forever before).
+            i += 1;
+            continue;
+        }
         if i < chars.len() && chars[i] == '%' {
             s.push('%');
             i += 1;
@@ -238,18 +242,10 @@ fn digit_numbers(chars: &[char]) -> Vec<(usize, f64)> {
 
 /// Number words with char offsets: "twenty one" -> 21, "three hundred" -> 300, "a dozen" -> 12.
 fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
-    // ASCII letter runs, lower-cased into one buffer (one byte per char, so char offsets index it).
-    let lower: Vec<u8> = chars
-        .iter()
-        .map(|c| {
-            if c.is_ascii_alphabetic() {
-                c.to_ascii_lowercase() as u8
-            } else {
-                b' '
-            }
-        })
-        .collect();
-    let mut words: Vec<(usize, &str)> = Vec::new();
+    // ASCII letter runs with their char offsets, as the lexicon's key ("" for words of no list: longer
+    // than any listed word, or not listed).
+    let mut words: Vec<(usize, &'static str)> = Vec::new();
+    let mut lower = [0u8; 12];
     let mut i = 0;
     while i < chars.len() {
         if chars[i].is_ascii_alphabetic() {
@@ -257,8 +253,16 @@ fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
             while i < chars.len() && chars[i].is_ascii_alphabetic() {
                 i += 1;
             }
-            let w = std::str::from_utf8(&lower[start..i]).expect("ASCII letters");
-            words.push((start, w));
+            let mut key = "";
+            if i - start <= lower.len() {
+                for (d, c) in lower.iter_mut().zip(&chars[start..i]) {
+                    *d = c.to_ascii_lowercase() as u8;
+                }
+                if let Ok(w) = std::str::from_utf8(&lower[..i - start]) {
+                    key = LEXICON.classify(w).0;
+                }
+            }
+            words.push((start, key));
         } else {
             i += 1;
         }
@@ -310,7 +314,7 @@ fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
     out
 }
 
-fn options(prose: &str) -> Vec<(char, String)> {
+fn options(prose: &str, chars: &[char]) -> Vec<(char, String)> {
     let mut lines = Vec::new();
     for line in prose.lines() {
         let t = line.trim_start();
@@ -330,8 +334,7 @@ fn options(prose: &str) -> Vec<(char, String)> {
     if lines.len() >= 2 {
         return lines;
     }
-    // Inline "(a) tea (b) coffee".
-    let chars: Vec<char> = prose.chars().collect();
+    // Inline "(a) tea (b) coffee" (`chars` are the prose's).
     let mut marks = Vec::new();
     for i in 0..chars.len().saturating_sub(2) {
         if chars[i] == '('
@@ -364,21 +367,23 @@ fn is_entity_char(c: char) -> bool {
 /// Capitalised phrases not opening a sentence (acronyms always count) and quoted strings, in text order.
 fn entities(chars: &[char]) -> Vec<String> {
     let mut found: Vec<(usize, String)> = Vec::new();
+    let mut words: Vec<(usize, usize)> = Vec::new(); // char spans of the current phrase's words
+    let is_acronym = |(a, b): (usize, usize)| b - a > 1 && !chars[a..b].iter().any(char::is_ascii_lowercase);
     let mut i = 0;
     while i < chars.len() {
-        let boundary = i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
-        if !(chars[i].is_ascii_uppercase() && boundary) {
+        let boundary = || i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+        if !(chars[i].is_ascii_uppercase() && boundary()) {
             i += 1;
             continue;
         }
         let start = i;
-        let mut words: Vec<String> = Vec::new();
+        words.clear();
         loop {
             let ws = i;
             while i < chars.len() && is_entity_char(chars[i]) {
                 i += 1;
             }
-            words.push(chars[ws..i].iter().collect());
+            words.push((ws, i));
             let mut j = i;
             while j < chars.len() && chars[j].is_whitespace() {
                 j += 1;
@@ -389,37 +394,38 @@ fn entities(chars: &[char]) -> Vec<String> {
                 break;
             }
         }
-        // Sentence start: beginning of text, or after . ! ? : ; newline or '>' (role markers).
-        let before: String = chars[start.saturating_sub(4)..start].iter().collect();
-        let tail = before.trim_end_matches([' ', '\t', '\r']);
-        let list_item = before.rsplit_once('\n').is_some_and(|(_, after)| {
-            after
-                .chars()
-                .all(|c| c.is_whitespace() || c.is_ascii_digit() || "-*.)".contains(c))
+        // Sentence start: beginning of text, or after . ! ? : ; newline or '>' (role markers) among the
+        // four characters before (spaces, tabs and CRs skipped), or a list item's first word.
+        let before = &chars[start.saturating_sub(4)..start];
+        let last = before.iter().rev().find(|c| !matches!(c, ' ' | '\t' | '\r'));
+        let list_item = before.iter().rposition(|&c| c == '\n').is_some_and(|nl| {
+            before[nl + 1..]
+                .iter()
+                .all(|&c| c.is_whitespace() || c.is_ascii_digit() || "-*.)".contains(c))
         });
-        let sentence_start =
-            start == 0 || tail.ends_with(['.', '!', '?', ':', ';', '\n', '>']) || list_item;
-        let is_acronym =
-            |w: &str| w.chars().count() > 1 && w.chars().all(|c| !c.is_ascii_lowercase());
+        let sentence_start = start == 0
+            || last.is_some_and(|c| matches!(c, '.' | '!' | '?' | ':' | ';' | '\n' | '>'))
+            || list_item;
+        let mut phrase = &words[..];
         if sentence_start {
-            if words.len() == 1 && !is_acronym(&words[0]) {
+            if phrase.len() == 1 && !is_acronym(phrase[0]) {
                 continue;
             }
-            if !is_acronym(&words[0]) {
-                words.remove(0);
+            if !is_acronym(phrase[0]) {
+                phrase = &phrase[1..];
             }
         }
-        if words.len() == 1 && words[0] == "I" {
+        if phrase.len() == 1 && chars[phrase[0].0..phrase[0].1] == ['I'] {
             continue;
         }
-        found.push((
-            start,
-            words
-                .iter()
-                .map(|w| w.to_lowercase())
-                .collect::<Vec<_>>()
-                .join(" "),
-        ));
+        let mut entity = String::new();
+        for (n, &(a, b)) in phrase.iter().enumerate() {
+            if n > 0 {
+                entity.push(' ');
+            }
+            entity.extend(chars[a..b].iter().flat_map(|c| c.to_lowercase()));
+        }
+        found.push((start, entity));
     }
     // Quoted strings.
     for (open, close) in [('"', '"'), ('\u{201c}', '\u{201d}')] {
@@ -448,22 +454,24 @@ fn entities(chars: &[char]) -> Vec<String> {
     found.into_iter().map(|(_, e)| e).collect()
 }
 
-fn anchors(tokens: &[&str], entities: &[String]) -> Vec<String> {
+fn anchors(tokens: &[&str], classes: &[u8], entities: &[String]) -> Vec<u64> {
     let ent_words: FxHashSet<&str> = entities.iter().flat_map(|e| e.split(' ')).collect();
-    let mut out: Vec<String> = Vec::new();
-    let push = |w: &str, out: &mut Vec<String>| {
-        if !out.iter().any(|x| x == w) {
-            out.push(w.to_string());
+    let mut out: Vec<u64> = Vec::new();
+    let mut seen: FxHashSet<u64> = FxHashSet::default();
+    let mut push = |w: &str| {
+        let h = word_hash(w);
+        if seen.insert(h) {
+            out.push(h);
         }
     };
     for (i, w) in tokens.iter().enumerate() {
-        if ent_words.contains(w) {
-            push(w, &mut out);
-        } else if LEXICON.directional.contains(w) {
+        if !ent_words.is_empty() && ent_words.contains(w) {
+            push(w);
+        } else if classes[i] & DIRECTION != 0 {
             for j in [i.wrapping_sub(1), i + 1] {
                 if let Some(t) = tokens.get(j) {
-                    if !is_stopword(t) && !t.starts_with(|c: char| c.is_ascii_digit()) {
-                        push(t, &mut out);
+                    if classes[j] & STOPWORD == 0 && !t.starts_with(|c: char| c.is_ascii_digit()) {
+                        push(t);
                     }
                 }
             }
@@ -502,22 +510,24 @@ pub fn signature(text: &str) -> Signature {
     let (buf, spans) = tokens(&chars);
     let toks: Vec<&str> = spans.iter().map(|&(a, b)| &buf[a..b]).collect();
     let mut polarity = BTreeMap::new();
+    let mut classes = Vec::with_capacity(toks.len());
+    let mut sequence: Vec<u64> = Vec::with_capacity(toks.len());
+    let mut words = FxHashSet::with_capacity_and_hasher(toks.len(), Default::default());
     for t in &toks {
-        if let Some(&word) = LEXICON.negation_or_polarity.get(*t) {
+        let (word, class) = LEXICON.classify(t);
+        classes.push(class);
+        if class & NEGATION_OR_POLARITY != 0 {
             *polarity.entry(word).or_insert(0) += 1;
         }
+        if class & (STOPWORD | NUMBER_WORD) == 0 && !t.starts_with(|c: char| c.is_ascii_digit()) {
+            sequence.push(word_hash(stem(t)));
+        }
+        words.insert(word_hash(t));
     }
     let mut nums = digit_numbers(&chars);
     nums.extend(word_numbers(&chars));
     nums.sort_by_key(|p| p.0);
     let ents = entities(&chars);
-    let sequence: Vec<u64> = toks
-        .iter()
-        .filter(|t| {
-            !is_stopword(t) && !is_number_word(t) && !t.starts_with(|c: char| c.is_ascii_digit())
-        })
-        .map(|t| word_hash(stem(t)))
-        .collect();
     let mut entity_set = ents.clone();
     entity_set.sort();
     entity_set.dedup();
@@ -525,12 +535,12 @@ pub fn signature(text: &str) -> Signature {
         too_long: false,
         numbers: nums.into_iter().map(|(_, v)| v).collect(),
         polarity,
-        options: options(&prose),
-        anchors: anchors(&toks, &ents),
+        options: options(&prose, &chars),
+        anchors: anchors(&toks, &classes, &ents),
         entities: entity_set,
         code,
         content: sequence.iter().copied().collect(),
-        words: toks.iter().map(|t| word_hash(t)).collect(),
+        words,
         sequence,
     }
 }
@@ -585,11 +595,11 @@ pub fn verify(query: &Signature, cached: &Signature) -> Option<&'static str> {
     {
         return Some("R4-entities");
     }
-    let in_c: FxHashSet<&String> = cached.anchors.iter().collect();
-    let in_q: FxHashSet<&String> = query.anchors.iter().collect();
-    let shared_q: Vec<&String> = query.anchors.iter().filter(|a| in_c.contains(a)).collect();
-    let shared_c: Vec<&String> = cached.anchors.iter().filter(|a| in_q.contains(a)).collect();
-    if shared_q != shared_c {
+    let in_c: FxHashSet<u64> = cached.anchors.iter().copied().collect();
+    let in_q: FxHashSet<u64> = query.anchors.iter().copied().collect();
+    let shared_q = query.anchors.iter().filter(|a| in_c.contains(a));
+    let shared_c = cached.anchors.iter().filter(|a| in_q.contains(a));
+    if !shared_q.eq(shared_c) {
         return Some("R4-order");
     }
     if query.code != cached.code {

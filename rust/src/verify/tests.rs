@@ -7,6 +7,16 @@ fn check(a: &str, b: &str) -> Option<&'static str> {
 }
 
 #[test]
+fn ellipsis_before_a_number_terminates() {
+    // A dot, a dot and a digit once made the number scanner stand still (a hung lookup).
+    for text in ["price ..5 dollars", "\u{2026}..10 or 15,000", "..5", "a . ..5%"] {
+        let sig = signature(text);
+        assert_eq!(verify(&sig, &sig), None, "{text}");
+    }
+    assert_eq!(digit_numbers(&"x ..5 and -.5".chars().collect::<Vec<_>>()), vec![(10, -0.5)]);
+}
+
+#[test]
 fn rules_fire_and_paraphrases_pass() {
     assert_eq!(
         check("What is 7 times 8?", "What is seven times eight?"),
@@ -81,26 +91,42 @@ mod timing {
     #[test]
     #[ignore]
     fn signature_cost_breakdown() {
-        let text = "Statement 1 | If a group has an element of order 15 it must have at least 8 elements of order 15. \
+        let long = "This question refers to the following information.\nWhether the question be to continue or to \
+            discontinue the practice of sati, the decision is not equally surrounded by an awful responsibility. To \
+            consent to the consignment year after year of hundreds of innocent victims to a cruel and untimely end, \
+            when the power exists of preventing it, is a predicament which no conscience can contemplate without \
+            horror. But, on the other hand, to put to hazard by a contrary course the very safety of the British \
+            Empire in India is an alternative which itself may be considered a still greater evil.\nWilliam \
+            Bentinck, Govenor-General of India, \"On the Suppression of Sati,\" 1829\nThe authors of both \
+            passages served institutions associated with which of the following colonial techniques? ";
+        breakdown(&long.repeat(2));
+        breakdown("Statement 1 | If a group has an element of order 15 it must have at least 8 elements of order 15. \
                     Statement 2 | If a group has more than 8 elements of order 15, it must have at least 16 elements of \
                     order 15. Which of these is True for Paris and \"New York\"?\nA. True, True\nB. False, False\n\
-                    C. True, False\nD. False, True\nAnswer:";
-        let n = 20_000;
+                    C. True, False\nD. False, True\nAnswer:");
+    }
+
+    fn breakdown(text: &str) {
+        println!("{} chars", text.chars().count());
+        // Best of 20 batches: the fastest batch is the one least disturbed by other processes.
+        let n = 1_000;
         let time = |name: &str, f: &dyn Fn()| {
-            let t = Instant::now();
-            for _ in 0..n {
-                f();
+            let mut best = f64::MAX;
+            for _ in 0..20 {
+                let t = Instant::now();
+                for _ in 0..n {
+                    f();
+                }
+                best = best.min(t.elapsed().as_secs_f64() * 1e6 / n as f64);
             }
-            println!(
-                "{name}: {:.2} us",
-                t.elapsed().as_secs_f64() * 1e6 / n as f64
-            );
+            println!("{name}: {best:.2} us");
         };
         let (prose, _) = split_code(text);
         let chars: Vec<char> = prose.chars().collect();
         let (buf, spans) = tokens(&chars);
         let toks: Vec<&str> = spans.iter().map(|&(a, b)| &buf[a..b]).collect();
         let ents = entities(&chars);
+        let classes: Vec<u8> = toks.iter().map(|t| LEXICON.classify(t).1).collect();
         time("signature", &|| {
             let _ = std::hint::black_box(signature(text));
         });
@@ -117,13 +143,13 @@ mod timing {
             let _ = std::hint::black_box(word_numbers(&chars));
         });
         time("options", &|| {
-            let _ = std::hint::black_box(options(&prose));
+            let _ = std::hint::black_box(options(&prose, &chars));
         });
         time("entities", &|| {
             let _ = std::hint::black_box(entities(&chars));
         });
         time("anchors", &|| {
-            let _ = std::hint::black_box(anchors(&toks, &ents));
+            let _ = std::hint::black_box(anchors(&toks, &classes, &ents));
         });
         let s = signature(text);
         time("verify", &|| {
