@@ -208,6 +208,36 @@ impl WordPiece {
     /// Returns where scanning resumes.
     #[inline(always)]
     fn ascii_word(&self, bytes: &[u8], start: usize, word: &mut Word, ids: &mut Vec<u32>) -> usize {
+        // A run shorter than 16 bytes with 16 readable: its end, its key and what follows it from one load,
+        // without a loop or a branch on its length.
+        if let Some(chunk) = bytes.get(start..start + 16) {
+            let mut w = [0u8; 16];
+            w.copy_from_slice(chunk);
+            let w = u128::from_le_bytes(w);
+            let alnum = u128::from(alnum_mask(w as u64)) | u128::from(alnum_mask((w >> 64) as u64)) << 64;
+            let others = !alnum & (u128::from(HIGH) << 64 | u128::from(HIGH));
+            if others != 0 {
+                let n = (others.trailing_zeros() / 8) as usize;
+                let next = chunk[n];
+                if next < 0x80 && matches!(ASCII_CLASS[usize::from(next)], SPACE | PUNCT) && n <= self.max_chars_per_word
+                {
+                    let key = lowercase_key((w & ((1u128 << (8 * n)) - 1)) | (n as u128) << 120);
+                    let found = if n <= TINY_MAX {
+                        self.tiny.get(key as u64 | (n as u64) << 56)
+                    } else {
+                        self.short.get(key)
+                    };
+                    if let Some(id) = found {
+                        ids.push(id);
+                        return start + n;
+                    }
+                }
+                for &b in &chunk[..n] {
+                    self.push(word, b.to_ascii_lowercase());
+                }
+                return start + n;
+            }
+        }
         let mut end = start + 1;
         // Eight bytes at a time while they are all ASCII letters or digits, then byte by byte.
         while let Some(chunk) = bytes.get(end..end + 8) {
