@@ -1,6 +1,6 @@
 //! Persistence of the HNSW index to and from owned bytes (little-endian, versioned); never touches files.
 
-use super::{Hnsw, IndexError, Precision};
+use super::{advise_huge_pages, Hnsw, IndexError, Precision};
 
 impl Hnsw {
     /// Serialises the whole index (little-endian, versioned).
@@ -113,6 +113,7 @@ impl Hnsw {
             .chunks_exact(h.m0 + 1)
             .all(|c| c[0] as usize <= h.m0 && c[1..].iter().all(|&x| (x as usize) < n));
         h.data0 = Vec::with_capacity(n * h.stride0);
+        advise_huge_pages(&h.data0);
         for (links, v) in links0
             .chunks_exact(h.m0 + 1)
             .zip(vectors.chunks_exact(h.vwords))
