@@ -296,6 +296,9 @@ pub(super) const NUMBER_WORD: u8 = 8;
 /// Word lists as one map from word to its classes, built once (immutable tables, not state).
 pub(super) struct Lexicon {
     classes: FxHashMap<&'static str, u8>,
+    /// Per first letter (a-z), bit `n` set when a number word (or "and") has `n` letters: most words are
+    /// ruled out without hashing them.
+    number_shapes: [u16; 26],
 }
 
 pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
@@ -316,7 +319,16 @@ pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
     for table in [ORDINALS, SPECIAL] {
         add(&table.iter().map(|p| p.0).collect::<Vec<_>>(), NUMBER_WORD);
     }
-    Lexicon { classes }
+    let mut number_shapes = [0u16; 26];
+    for (w, class) in &classes {
+        if class & NUMBER_WORD != 0 || *w == "and" {
+            number_shapes[(w.as_bytes()[0] - b'a') as usize] |= 1 << w.len();
+        }
+    }
+    Lexicon {
+        classes,
+        number_shapes,
+    }
 });
 
 impl Lexicon {
@@ -326,6 +338,12 @@ impl Lexicon {
             Some((k, c)) => (k, *c),
             None => ("", 0),
         }
+    }
+
+    /// False when no number word (nor "and") starts with `first` (either case) and has `len` letters.
+    pub(super) fn may_be_number_word(&self, first: char, len: usize) -> bool {
+        let c = first.to_ascii_lowercase();
+        c.is_ascii_lowercase() && len < 16 && self.number_shapes[(c as u8 - b'a') as usize] & (1 << len) != 0
     }
 
     pub(super) fn class(&self, w: &str) -> u8 {

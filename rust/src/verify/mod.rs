@@ -254,7 +254,7 @@ fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
                 i += 1;
             }
             let mut key = "";
-            if i - start <= lower.len() {
+            if i - start <= lower.len() && LEXICON.may_be_number_word(chars[start], i - start) {
                 for (d, c) in lower.iter_mut().zip(&chars[start..i]) {
                     *d = c.to_ascii_lowercase() as u8;
                 }
@@ -423,7 +423,8 @@ fn entities(chars: &[char]) -> Vec<String> {
             if n > 0 {
                 entity.push(' ');
             }
-            entity.extend(chars[a..b].iter().flat_map(|c| c.to_lowercase()));
+            // Entity characters are ASCII or U+2019, whose lower case is itself.
+            entity.extend(chars[a..b].iter().map(char::to_ascii_lowercase));
         }
         found.push((start, entity));
     }
@@ -454,24 +455,24 @@ fn entities(chars: &[char]) -> Vec<String> {
     found.into_iter().map(|(_, e)| e).collect()
 }
 
-fn anchors(tokens: &[&str], classes: &[u8], entities: &[String]) -> Vec<u64> {
-    let ent_words: FxHashSet<&str> = entities.iter().flat_map(|e| e.split(' ')).collect();
+/// `hashes[i]` is `word_hash(tokens[i])`.
+fn anchors(tokens: &[&str], classes: &[u8], hashes: &[u64], entities: &[String]) -> Vec<u64> {
+    let ent_words: FxHashSet<u64> = entities.iter().flat_map(|e| e.split(' ')).map(word_hash).collect();
     let mut out: Vec<u64> = Vec::new();
     let mut seen: FxHashSet<u64> = FxHashSet::default();
-    let mut push = |w: &str| {
-        let h = word_hash(w);
+    let mut push = |h: u64| {
         if seen.insert(h) {
             out.push(h);
         }
     };
-    for (i, w) in tokens.iter().enumerate() {
-        if !ent_words.is_empty() && ent_words.contains(w) {
-            push(w);
+    for (i, &h) in hashes.iter().enumerate() {
+        if !ent_words.is_empty() && ent_words.contains(&h) {
+            push(h);
         } else if classes[i] & DIRECTION != 0 {
             for j in [i.wrapping_sub(1), i + 1] {
                 if let Some(t) = tokens.get(j) {
                     if classes[j] & STOPWORD == 0 && !t.starts_with(|c: char| c.is_ascii_digit()) {
-                        push(t);
+                        push(hashes[j]);
                     }
                 }
             }
@@ -513,6 +514,7 @@ pub fn signature(text: &str) -> Signature {
     let mut classes = Vec::with_capacity(toks.len());
     let mut sequence: Vec<u64> = Vec::with_capacity(toks.len());
     let mut words = FxHashSet::with_capacity_and_hasher(toks.len(), Default::default());
+    let mut hashes = Vec::with_capacity(toks.len());
     for t in &toks {
         let (word, class) = LEXICON.classify(t);
         classes.push(class);
@@ -522,7 +524,9 @@ pub fn signature(text: &str) -> Signature {
         if class & (STOPWORD | NUMBER_WORD) == 0 && !t.starts_with(|c: char| c.is_ascii_digit()) {
             sequence.push(word_hash(stem(t)));
         }
-        words.insert(word_hash(t));
+        let h = word_hash(t);
+        hashes.push(h);
+        words.insert(h);
     }
     let mut nums = digit_numbers(&chars);
     nums.extend(word_numbers(&chars));
@@ -536,7 +540,7 @@ pub fn signature(text: &str) -> Signature {
         numbers: nums.into_iter().map(|(_, v)| v).collect(),
         polarity,
         options: options(&prose, &chars),
-        anchors: anchors(&toks, &classes, &ents),
+        anchors: anchors(&toks, &classes, &hashes, &ents),
         entities: entity_set,
         code,
         content: sequence.iter().copied().collect(),

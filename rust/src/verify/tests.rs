@@ -87,23 +87,35 @@ mod timing {
     use super::*;
     use std::time::Instant;
 
+    const LONG: &str = "This question refers to the following information.\nWhether the question be to continue or to \
+        discontinue the practice of sati, the decision is not equally surrounded by an awful responsibility. To \
+        consent to the consignment year after year of hundreds of innocent victims to a cruel and untimely end, \
+        when the power exists of preventing it, is a predicament which no conscience can contemplate without \
+        horror. But, on the other hand, to put to hazard by a contrary course the very safety of the British \
+        Empire in India is an alternative which itself may be considered a still greater evil.\nWilliam \
+        Bentinck, Govenor-General of India, \"On the Suppression of Sati,\" 1829\nThe authors of both \
+        passages served institutions associated with which of the following colonial techniques? ";
+
     /// `cargo test --release --lib verify::timing -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn signature_cost_breakdown() {
-        let long = "This question refers to the following information.\nWhether the question be to continue or to \
-            discontinue the practice of sati, the decision is not equally surrounded by an awful responsibility. To \
-            consent to the consignment year after year of hundreds of innocent victims to a cruel and untimely end, \
-            when the power exists of preventing it, is a predicament which no conscience can contemplate without \
-            horror. But, on the other hand, to put to hazard by a contrary course the very safety of the British \
-            Empire in India is an alternative which itself may be considered a still greater evil.\nWilliam \
-            Bentinck, Govenor-General of India, \"On the Suppression of Sati,\" 1829\nThe authors of both \
-            passages served institutions associated with which of the following colonial techniques? ";
-        breakdown(&long.repeat(2));
+        breakdown(&LONG.repeat(2));
         breakdown("Statement 1 | If a group has an element of order 15 it must have at least 8 elements of order 15. \
                     Statement 2 | If a group has more than 8 elements of order 15, it must have at least 16 elements of \
                     order 15. Which of these is True for Paris and \"New York\"?\nA. True, True\nB. False, False\n\
                     C. True, False\nD. False, True\nAnswer:");
+    }
+
+    /// Only signatures of a long text, for a profiler (`valgrind --tool=callgrind <test binary>
+    /// verify::tests::timing::signature_profile --ignored`).
+    #[test]
+    #[ignore]
+    fn signature_profile() {
+        let text = LONG.repeat(2);
+        for _ in 0..200 {
+            std::hint::black_box(signature(&text));
+        }
     }
 
     fn breakdown(text: &str) {
@@ -149,7 +161,7 @@ mod timing {
             let _ = std::hint::black_box(entities(&chars));
         });
         time("anchors", &|| {
-            let _ = std::hint::black_box(anchors(&toks, &classes, &ents));
+            let _ = std::hint::black_box(anchors(&toks, &classes, &toks.iter().map(|t| word_hash(t)).collect::<Vec<_>>(), &ents));
         });
         let s = signature(text);
         time("verify", &|| {
