@@ -95,3 +95,17 @@ async def test_cache_off_by_setting(make_gateway: Any) -> None:
     await _ask(gateway, "Name the largest ocean.")
     again = await _ask(gateway, "Name the largest ocean.")
     assert again.headers["x-fastroute-cache"] == "off"
+
+
+async def test_metrics_report_the_cache_size(gateway: Any) -> None:
+    from tests.integration.test_metrics import scrape, total
+
+    before = await scrape(gateway)
+    assert total(before, "fastroute_cache_entries") == 0
+    for i in range(3):
+        assert (await _ask(gateway, f"Name three rivers of country number {i}.")).headers["x-fastroute-cache"] == "miss"
+    await _ask(gateway, "Name three rivers of country number 0.")  # a hit stores nothing new
+    after = await scrape(gateway)
+    assert total(after, "fastroute_cache_entries") == 3
+    assert total(after, "fastroute_cache_bytes", where="log") > 3 * 100  # three answers in the body log
+    assert total(after, "fastroute_cache_bytes", where="memory") > 0

@@ -148,6 +148,8 @@ class GatewayMetrics(Collector):
         self.budgets: Sequence[BudgetStatus] = ()
         # the response cache's own event counters (hits, misses, `verifier_<reason>` guard rejections...)
         self.cache_events: Callable[[], Mapping[str, float]] | None = None
+        # the response cache's size (`SemanticCache.memory`: entries, table/index bytes, body-log bytes)
+        self.cache_size: Callable[[], Mapping[str, int]] | None = None
         # With several worker processes: where workers publish and read each other's samples.
         self.share: WorkerShare | None = None
         self.registry = CollectorRegistry(auto_describe=False)
@@ -326,6 +328,8 @@ class GatewayMetrics(Collector):
         yield from (in_flight, breaker, remaining, limit)
         if self.cache_events is not None:
             yield from _cache_event_families(self.cache_events())
+        if self.cache_size is not None:
+            yield from _cache_size_families(self.cache_size())
 
 
 def _cache_event_families(events: Mapping[str, float]) -> Iterator[Metric]:
@@ -341,6 +345,19 @@ def _cache_event_families(events: Mapping[str, float]) -> Iterator[Metric]:
         if name.startswith("verifier_"):
             guard.add_metric([name.removeprefix("verifier_")[:64]], float(value))
     yield from (every, guard)
+
+
+def _cache_size_families(size: Mapping[str, int]) -> Iterator[Metric]:
+    entries = GaugeMetricFamily("fastroute_cache_entries", "Entries held by the response cache.")
+    entries.add_metric([], float(size.get("entries", 0)))
+    held = GaugeMetricFamily(
+        "fastroute_cache_bytes",
+        "Bytes the response cache holds: 'memory' (entry table + vector indexes), 'log' (answer files).",
+        labels=["where"],
+    )
+    held.add_metric(["memory"], float(size.get("table_bytes", 0) + size.get("index_bytes", 0)))
+    held.add_metric(["log"], float(size.get("log_file_bytes", 0)))
+    yield from (entries, held)
 
 
 def _histogram(name: str, doc: str, labelnames: list[str], series: dict[tuple[str, ...], Hist]) -> Metric:

@@ -68,11 +68,15 @@ class ObservabilityStage(Stage):
         health: HealthProbe | None = None,
         budgets: BudgetProbe | None = None,
         cache_events: Callable[[], Mapping[str, float]] | None = None,
+        cache_size: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         """Wires the breaker board (reliability), budget status (governance) and the response cache's
-        event counters (e.g. `lambda: semantic_cache.counters`) once they exist."""
+        event counters (e.g. `lambda: semantic_cache.counters`) and size (`semantic_cache.memory`) once
+        they exist."""
         if cache_events is not None:
             self.metrics.cache_events = cache_events
+        if cache_size is not None:
+            self.metrics.cache_size = cache_size
         if health is not None:
             self.stats.health = health
         if budgets is not None:

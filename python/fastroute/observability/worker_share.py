@@ -24,7 +24,7 @@ log = logging.getLogger("fastroute.observability")
 # Families every worker reads from the same shared source (or the answering worker's probes): not summed.
 SCRAPER_ONLY = frozenset({"fastroute_breaker_state", "fastroute_budget_remaining_usd", "fastroute_budget_limit_usd"})
 # Gauges of a worker's own live state: summed over live workers only.
-LIVE_GAUGES = frozenset({"fastroute_requests_in_flight"})
+LIVE_GAUGES = frozenset({"fastroute_requests_in_flight", "fastroute_cache_entries", "fastroute_cache_bytes"})
 
 Sample = tuple[str, dict[str, str], float]
 Family = tuple[str, str, str, list[Sample]]  # name, type, documentation, samples

@@ -72,7 +72,7 @@ def build_stages(settings: Settings, catalogue: Catalogue, analyzer: PromptAnaly
     if cache_stage is not None:
         stages.append(cache_stage)
         for observer in (s for s in stages if isinstance(s, ObservabilityStage)):
-            observer.attach(cache_events=lambda: cache_stage.cache.counters)
+            observer.attach(cache_events=lambda: cache_stage.cache.counters, cache_size=cache_stage.cache.memory)
     # budgets last: a cache hit above reserves nothing (governance)
     stages += governance.after_cache
     return stages
