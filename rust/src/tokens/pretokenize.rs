@@ -293,21 +293,6 @@ impl<'a> Pieces<'a> {
     }
 
     fn next_cl100k(&self, i: usize) -> usize {
-        // The commonest piece, an ASCII word with or without one space before it (`[^\r\n\p{L}\p{N}]?+\p{L}+`),
-        // found from one 16-byte load when it ends, within it, at an ASCII byte (a later byte could be a
-        // non-ASCII letter that continues the word: those take the general path).
-        let start = i + usize::from(self.bytes.get(i) == Some(&b' '));
-        if let Some(chunk) = self.bytes.get(start..start + 16) {
-            let mut w = [0u8; 16];
-            w.copy_from_slice(chunk);
-            let w = u128::from_le_bytes(w);
-            let letters = u128::from(ascii_range_mask(w as u64, b'a', b'z', 0x20))
-                | u128::from(ascii_range_mask((w >> 64) as u64, b'a', b'z', 0x20)) << 64;
-            let n = ((!letters & (u128::from(HIGH_BITS) << 64 | u128::from(HIGH_BITS))).trailing_zeros() / 8) as usize;
-            if n > 0 && n < 16 && chunk[n] < 0x80 {
-                return start + n;
-            }
-        }
         let Some((c0, f0, l0)) = self.at(i) else { return i };
         if c0 == '\'' {
             if let Some(e) = self.contraction_tail(i + 1) {
