@@ -4,8 +4,9 @@ Typed wrapper over the native implementation (rust/src/verify.rs, microseconds p
 are documented here. Pure: text in, verdict out (no I/O, no embedding). Embeddings cannot tell
 "3 apples" from "4 apples", "is" from "is not" or "from Paris to Rome" from "from Rome to Paris"; these
 rules can. Anything they cannot
-vouch for is a miss. A `Signature` is computed once per text (stored with each cache entry) so a lookup
-only analyses the new prompt.
+vouch for is a miss. A `Signature` keeps its text and is analysed by `verify` only as far as the verdict
+needs (the numbers first: most neighbours that fail, fail there), once; the cache keeps stored entries'
+signatures so a lookup mostly analyses only the new prompt.
 
 Rules (each has a test in tests/unit/cache/test_verifier.py):
   R1 numbers: the sequence of numbers must be equal. Digits (with separators, decimals, fractions and
@@ -47,7 +48,8 @@ Signature = _native.PromptSignature
 
 
 def signature(text: str) -> Signature:
-    """Analyses `text` once for `verify` (numbers, negations, options, entities, anchors, code, words)."""
+    """`text` ready for `verify`, which analyses it (numbers, negations, options, entities, anchors, code,
+    words) as far as a verdict needs, once."""
     return _native.prompt_signature(text)
 
 

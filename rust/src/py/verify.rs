@@ -4,24 +4,26 @@ use pyo3::prelude::*;
 
 use crate::verify;
 
-/// Opaque analysis of one prompt for the verifier (numbers, negations, options, entities, ...).
+/// Opaque analysis of one prompt for the verifier (numbers, negations, options, entities, ...), computed
+/// as far as comparisons need it and kept.
 #[pyclass(name = "PromptSignature", module = "fastroute._native", frozen)]
 pub struct PySignature {
-    inner: verify::Signature,
+    inner: verify::LazySignature,
 }
 
-/// Analyses `text` once; compare two with `verify_signatures`.
+/// Keeps `text` for the verifier; compare two with `verify_signatures` (which analyses them as far as
+/// the verdict needs, once).
 #[pyfunction]
-fn prompt_signature(py: Python<'_>, text: String) -> PySignature {
+fn prompt_signature(text: String) -> PySignature {
     PySignature {
-        inner: py.detach(move || verify::signature(&text)),
+        inner: verify::LazySignature::new(text),
     }
 }
 
 /// None when the cached prompt's answer may be served for the query, else the failed rule's name.
 #[pyfunction]
-fn verify_signatures(query: &PySignature, cached: &PySignature) -> Option<&'static str> {
-    verify::verify(&query.inner, &cached.inner)
+fn verify_signatures(py: Python<'_>, query: &PySignature, cached: &PySignature) -> Option<&'static str> {
+    py.detach(|| verify::verify_lazy(&query.inner, &cached.inner))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -17,6 +17,42 @@ fn ellipsis_before_a_number_terminates() {
 }
 
 #[test]
+fn lazy_signatures_give_the_same_verdicts() {
+    let texts = [
+        "What is 7 times 8?",
+        "What is seven times eight?",
+        "What is 8 times 7?",
+        "Is it hot?",
+        "Isn't it hot?",
+        "Q\nA. cat\nB. dog",
+        "Q\nA. dog\nB. cat",
+        "What is the capital of France?",
+        "What is the capital of Germany?",
+        "convert celsius to kelvin",
+        "convert kelvin to celsius",
+        "I have twenty-one apples and a dozen pears",
+        "I have 21 apples and 12 pears",
+        "run `ls -la` please",
+        "run `ls -l` please",
+    ];
+    let long = "x".repeat(MAX_VERIFIABLE_CHARS + 1);
+    let all: Vec<&str> = texts.iter().copied().chain([long.as_str()]).collect();
+    for a in &all {
+        for b in &all {
+            let (la, lb) = (LazySignature::new(a.to_string()), LazySignature::new(b.to_string()));
+            let expected = verify(&signature(a), &signature(b));
+            assert_eq!(verify_lazy(&la, &lb), expected, "{a:?} vs {b:?}");
+            // Again, now that some stages are computed.
+            assert_eq!(verify_lazy(&la, &lb), expected, "{a:?} vs {b:?} (second)");
+        }
+    }
+    // A numbers mismatch never needs the whole signature.
+    let (a, b) = (LazySignature::new("add 2 and 3".into()), LazySignature::new("add 2 and 4".into()));
+    assert_eq!(verify_lazy(&a, &b), Some("R1-numbers"));
+    assert!(a.full.get().is_none() && b.full.get().is_none());
+}
+
+#[test]
 fn rules_fire_and_paraphrases_pass() {
     assert_eq!(
         check("What is 7 times 8?", "What is seven times eight?"),
