@@ -90,7 +90,13 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
     for i in range(args.entries):
         topic = " ".join(rng.choice(WORDS) for _ in range(6))
         user = f"{PROMPTS[i % len(PROMPTS)]} Also: {topic}, case {i}."
-        text = conversation_text([{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}])
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+        if args.multi_turn:  # an earlier exchange of its own: every entry is alone in its partition
+            messages[1:1] = [
+                {"role": "user", "content": f"Earlier question {i} about {topic}."},
+                {"role": "assistant", "content": f"Earlier answer {i}."},
+            ]
+        text = conversation_text(messages)
         analysis = gateway.analyzer.analyze(text)
         cache.store(CacheScope(tenant=f"app{i % 4}"), analysis, "fp", text, answer(i, rng))
         if i % 1000 == 0:
@@ -131,6 +137,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for fastroute (repeatable)")
+    parser.add_argument(
+        "--multi-turn", action="store_true",
+        help="each entry continues a conversation of its own (its own semantic partition and index)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fastroute-cache-rss-") as tmp:
         uvloop.run(measure(args, Path(tmp)))

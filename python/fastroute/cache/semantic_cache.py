@@ -231,6 +231,9 @@ class SemanticCache:
         self._sigs: dict[int, Signature] = {}  # stored entries' verifier signatures, by id (bounded)
         self._released = 0  # log bytes released since the last look for sparse segments
         self._indexes: dict[str, VectorIndex] = {}
+        # A partition's only vector, int8 + scale, kept without an index until a second entry arrives: in a
+        # chat every conversation is its own partition, and an index costs ~1 KB even for one vector.
+        self._singles: dict[str, tuple[int, float, bytes]] = {}  # partition -> (local id, scale, int8 bytes)
         # Vectors not yet in their index (queued or being inserted), by partition then local id; and the
         # queue of (partition, local id) not yet taken.
         self._unindexed: dict[str, dict[int, Vector]] = {}
@@ -261,6 +264,7 @@ class SemanticCache:
             "table_bytes": int(self._table.memory_bytes),
             "index_bytes": sum(int(index.memory_bytes) for index in self._indexes.values()),
             "indexes": len(self._indexes),
+            "single_vectors": len(self._singles),
             "log_file_bytes": self._log.file_bytes,
             "log_live_bytes": self._log.live_bytes,
         }
@@ -341,13 +345,16 @@ class SemanticCache:
             return None
         index = self._indexes.get(keys.partition)
         waiting = self._unindexed.get(keys.partition)
-        if index is None or not (len(index) or waiting):
+        single = self._singles.get(keys.partition) if index is None else None
+        if single is None and (index is None or not (len(index) or waiting)):
             return None
         vector = self._vector(analysis, keys.turn)
         if vector is None:
             return None
         candidates: list[tuple[int, float]] = []
-        if len(index):
+        if single is not None:
+            candidates = [(single[0], float(_dequantize(single[1], single[2]) @ vector))]
+        elif index is not None and len(index):
             ids, sims = index.search(vector, s.candidates, s.ef_search)
             candidates = list(zip(ids.tolist(), sims.tolist(), strict=True))
         if waiting:  # not yet in the index: compared one by one (few: the indexer keeps up)
@@ -469,8 +476,14 @@ class SemanticCache:
             assert entry.embedding is not None
             index = self._indexes.get(entry.partition)
             if index is None:
+                single = self._singles.pop(entry.partition, None)
+                if single is None:
+                    self._singles[entry.partition] = (local_id, *_quantize(entry.embedding))
+                    self._evict()
+                    return True
                 index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16), int8=True)
                 self._indexes[entry.partition] = index
+                index.add(np.array([single[0]], dtype=np.uint64), _dequantize(single[1], single[2]).reshape(1, -1))
             waiting = self._unindexed.get(entry.partition, {}) if self.defer_index else None
             if waiting is not None and len(waiting) < _MAX_WAITING:
                 self._unindexed[entry.partition] = waiting
@@ -547,6 +560,9 @@ class SemanticCache:
         self._log.release(row.loc, length)
         self._released += length
         partition = self._names.name(row.partition)
+        single = self._singles.get(partition)
+        if single is not None and single[0] == local_id:
+            del self._singles[partition]
         index = self._indexes.get(partition)
         waiting = self._unindexed.get(partition)
         if waiting is not None and local_id in waiting:
@@ -596,6 +612,7 @@ class SemanticCache:
         self._sigs.clear()
         self._released = 0
         self._indexes.clear()
+        self._singles.clear()
         self._unindexed.clear()
         self._index_queue.clear()
 
@@ -603,6 +620,17 @@ class SemanticCache:
         """Drops every entry and deletes the body log's files."""
         self.clear()
         self._log.close()
+
+
+def _quantize(vector: Vector) -> tuple[float, bytes]:
+    """int8 + one scale, as the HNSW index stores vectors (`Precision::I8`)."""
+    peak = float(np.abs(vector).max()) if len(vector) else 0.0
+    scale = peak / 127.0 if 0.0 < peak < float("inf") else 1.0
+    return scale, np.clip(np.rint(vector / scale), -127, 127).astype(np.int8).tobytes()
+
+
+def _dequantize(scale: float, data: bytes) -> Vector:
+    return np.frombuffer(data, dtype=np.int8).astype(np.float32) * np.float32(scale)
 
 
 def _json_bytes(body: dict[str, Any]) -> bytes:

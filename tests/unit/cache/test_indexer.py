@@ -34,8 +34,12 @@ def get(cache: SemanticCache, text: str, scope: CacheScope = A) -> str | None:
 
 def test_waiting_vectors_are_served_and_removed_entries_leave_the_index(embedder: StaticEmbedder) -> None:
     cache = SemanticCache(CacheSettings(max_entries=2), embedder.embed, EMBEDDING_DIM, defer_index=True)
-    put(cache, "<user> How do I reset my password?", "reset")
-    assert cache.unindexed == 1
+    seed = "<user> Tell me a joke about cats"
+    put(cache, seed, "joke")  # a partition's first vector is kept aside, without an index
+    assert cache.unindexed == 0 and not cache._indexes
+    put(cache, "<user> How do I reset my password?", "reset")  # the second builds the index: this one waits
+    assert cache.unindexed == 1 and sum(len(index) for index in cache._indexes.values()) == 1
+    cache.remove(cache.keys(A, Analysis(normalize_key(seed)), FP, seed).exact)
     assert get(cache, "<user> How can I reset my password?") == "semantic:reset"  # before any indexing
     assert get(cache, "<user> How can I reset my password?", CacheScope(tenant="app-b")) is None
     batch = cache.take_index_batch()
@@ -67,7 +71,8 @@ async def test_background_indexer_drains_the_queue_off_the_loop(embedder: Static
             if cache.unindexed == 0:
                 break
             await asyncio.sleep(0.01)
-        assert cache.unindexed == 0 and indexer.indexed == 21 and indexer.batches >= 1
+        # the first vector went into the index when the second arrived, on the loop; the other 20 in the background
+        assert cache.unindexed == 0 and indexer.indexed == 20 and indexer.batches >= 1
         assert get(cache, "<user> How can I reset my password?") == "semantic:reset"
         put(cache, "<user> What is the boiling point of water?", "100")
     finally:

@@ -244,3 +244,20 @@ def test_a_body_log_that_fails_means_misses_and_unstored_answers_never_errors(
     monkeypatch.undo()
     assert get(cache, "<user> a new question that cannot be stored") is None
     assert get(cache, "<user> How do I reset my password?") == "exact:kept"
+
+
+def test_a_conversation_alone_in_its_partition_needs_no_index_until_a_second_entry(embedder: StaticEmbedder) -> None:
+    cache = make(embedder)
+    chats = [f"<user> Earlier question {i}\n<assistant> Earlier answer {i}\n<user> How do I reset my password?"
+             for i in range(3)]  # fmt: skip
+    for i, text in enumerate(chats):
+        put(cache, text, answer=str(i))
+    assert cache.memory()["single_vectors"] == 3 and cache.memory()["indexes"] == 0
+    for i, text in enumerate(chats):  # each conversation finds its own answer, never another's
+        assert get(cache, text.replace("How do I", "How can I")) == f"semantic:{i}"
+    put(cache, chats[0].replace("reset my password", "change my e-mail address"), answer="mail")
+    assert cache.memory()["single_vectors"] == 2 and cache.memory()["indexes"] == 1  # the second built one
+    assert get(cache, chats[0].replace("How do I", "How can I")) == "semantic:0"
+    assert get(cache, chats[0].replace("reset my password", "change my e-mail address")) == "exact:mail"
+    cache.remove(cache.keys(A, an(chats[1]), FP, chats[1]).exact)
+    assert cache.memory()["single_vectors"] == 1 and get(cache, chats[1].replace("How do I", "How can I")) is None
