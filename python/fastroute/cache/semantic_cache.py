@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import struct
 import time
+from array import array
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -146,20 +148,23 @@ class IndexBatch:
 
 class _Names:
     """Small integers for the tenant and partition strings the entry table refers to, freed with their
-    last entry."""
+    last entry (one dict slot, one list slot and a counter per name: in a chat every conversation is a
+    partition, so this is per entry)."""
 
     def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-        self._names: dict[int, str] = {}
-        self._refs: Counter[int] = Counter()
-        self._next = 0
+        self.clear()
 
     def acquire(self, name: str) -> int:
         number = self._ids.get(name)
         if number is None:
-            number = self._ids[name] = self._next
-            self._names[number] = name
-            self._next += 1
+            if self._free:
+                number = self._free.pop()
+                self._names[number] = name
+            else:
+                number = len(self._names)
+                self._names.append(name)
+                self._refs.append(0)
+            self._ids[name] = number
         self._refs[number] += 1
         return number
 
@@ -167,18 +172,22 @@ class _Names:
         return self._ids.get(name)
 
     def name(self, number: int) -> str:
-        return self._names[number]
+        name = self._names[number]
+        assert name is not None, "a released name"
+        return name
 
     def release(self, number: int) -> None:
         self._refs[number] -= 1
-        if self._refs[number] <= 0:
-            del self._refs[number]
-            del self._ids[self._names.pop(number)]
+        if self._refs[number] == 0:
+            del self._ids[self.name(number)]
+            self._names[number] = None
+            self._free.append(number)
 
     def clear(self) -> None:
-        self._ids.clear()
-        self._names.clear()
-        self._refs.clear()
+        self._ids: dict[str, int] = {}
+        self._names: list[str | None] = []
+        self._refs = array("I")
+        self._free: list[int] = []
 
 
 def _key_hash(key: str) -> int:
@@ -233,7 +242,7 @@ class SemanticCache:
         self._indexes: dict[str, VectorIndex] = {}
         # A partition's only vector, int8 + scale, kept without an index until a second entry arrives: in a
         # chat every conversation is its own partition, and an index costs ~1 KB even for one vector.
-        self._singles: dict[str, tuple[int, float, bytes]] = {}  # partition -> (local id, scale, int8 bytes)
+        self._singles: dict[str, bytes] = {}  # partition -> local id, scale, int8 vector (`_single`)
         # Vectors not yet in their index (queued or being inserted), by partition then local id; and the
         # queue of (partition, local id) not yet taken.
         self._unindexed: dict[str, dict[int, Vector]] = {}
@@ -353,7 +362,8 @@ class SemanticCache:
             return None
         candidates: list[tuple[int, float]] = []
         if single is not None:
-            candidates = [(single[0], float(_dequantize(single[1], single[2]) @ vector))]
+            single_id, single_vector = _unpack_single(single)
+            candidates = [(single_id, float(single_vector @ vector))]
         elif index is not None and len(index):
             ids, sims = index.search(vector, s.candidates, s.ef_search)
             candidates = list(zip(ids.tolist(), sims.tolist(), strict=True))
@@ -478,12 +488,13 @@ class SemanticCache:
             if index is None:
                 single = self._singles.pop(entry.partition, None)
                 if single is None:
-                    self._singles[entry.partition] = (local_id, *_quantize(entry.embedding))
+                    self._singles[entry.partition] = _pack_single(local_id, entry.embedding)
                     self._evict()
                     return True
                 index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16), int8=True)
                 self._indexes[entry.partition] = index
-                index.add(np.array([single[0]], dtype=np.uint64), _dequantize(single[1], single[2]).reshape(1, -1))
+                single_id, single_vector = _unpack_single(single)
+                index.add(np.array([single_id], dtype=np.uint64), single_vector.reshape(1, -1))
             waiting = self._unindexed.get(entry.partition, {}) if self.defer_index else None
             if waiting is not None and len(waiting) < _MAX_WAITING:
                 self._unindexed[entry.partition] = waiting
@@ -561,7 +572,7 @@ class SemanticCache:
         self._released += length
         partition = self._names.name(row.partition)
         single = self._singles.get(partition)
-        if single is not None and single[0] == local_id:
+        if single is not None and _SINGLE_HEAD.unpack_from(single)[0] == local_id:
             del self._singles[partition]
         index = self._indexes.get(partition)
         waiting = self._unindexed.get(partition)
@@ -622,15 +633,21 @@ class SemanticCache:
         self._log.close()
 
 
-def _quantize(vector: Vector) -> tuple[float, bytes]:
-    """int8 + one scale, as the HNSW index stores vectors (`Precision::I8`)."""
+_SINGLE_HEAD = struct.Struct("<Qf")  # local id, scale; then the int8 components
+
+
+def _pack_single(local_id: int, vector: Vector) -> bytes:
+    """A vector as the HNSW index stores it (int8 + one scale, `Precision::I8`), behind its entry's id."""
     peak = float(np.abs(vector).max()) if len(vector) else 0.0
     scale = peak / 127.0 if 0.0 < peak < float("inf") else 1.0
-    return scale, np.clip(np.rint(vector / scale), -127, 127).astype(np.int8).tobytes()
+    components: bytes = np.clip(np.rint(vector / scale), -127, 127).astype(np.int8).tobytes()
+    return _SINGLE_HEAD.pack(local_id, scale) + components
 
 
-def _dequantize(scale: float, data: bytes) -> Vector:
-    return np.frombuffer(data, dtype=np.int8).astype(np.float32) * np.float32(scale)
+def _unpack_single(data: bytes) -> tuple[int, Vector]:
+    local_id, scale = _SINGLE_HEAD.unpack_from(data)
+    components = np.frombuffer(data, dtype=np.int8, offset=_SINGLE_HEAD.size)
+    return int(local_id), components.astype(np.float32) * np.float32(scale)
 
 
 def _json_bytes(body: dict[str, Any]) -> bytes:
