@@ -29,7 +29,7 @@
 //!   business/money, choice questions, time). Topic words (science, law, history...) were tried and
 //!   dropped: they memorise MMLU subjects and lowered subject-grouped cross-validation.
 
-use crate::tokens::{ascii_range_mask, short_key, FlatMap, SHORT_MAX};
+use crate::tokens::{ascii_range_mask, lowercase_key, short_key, FlatMap, SHORT_MAX};
 use std::sync::OnceLock;
 
 /// Bumped whenever the meaning of any feature slot changes; the model card records it.
@@ -178,10 +178,16 @@ fn word_table() -> &'static FlatMap<u128, u32> {
 
 /// Byte ranges scanned for `text`: the whole text, or a head and a tail of `WINDOW_BYTES / 2` each.
 fn window(text: &str) -> (&str, &str) {
-    if text.len() <= WINDOW_BYTES {
+    head_and_tail(text, WINDOW_BYTES)
+}
+
+/// `text` whole when it has at most `max_bytes`, else its first and last `max_bytes / 2` (cut back to
+/// character boundaries): what bounded scans (features, router n-grams) read of a long text.
+pub(crate) fn head_and_tail(text: &str, max_bytes: usize) -> (&str, &str) {
+    if text.len() <= max_bytes {
         return (text, "");
     }
-    let half = WINDOW_BYTES / 2;
+    let half = max_bytes / 2;
     let mut head_end = half;
     while !text.is_char_boundary(head_end) {
         head_end -= 1;
@@ -226,18 +232,6 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 const HIGH128: u128 = (HIGH as u128) << 64 | HIGH as u128;
 const ONES: u64 = 0x0101_0101_0101_0101;
 
-/// `short_key` of the ASCII-lower-cased bytes, from the key of ASCII bytes (the length byte, <= 15, and the
-/// zero padding are not letters and stay as they are).
-#[inline(always)]
-fn lowercase_key(key: u128) -> u128 {
-    let lower = |x: u64| -> u64 {
-        // Every byte is < 0x80, so no addition carries into the next byte.
-        let at_least_a = x + (0x80 - u64::from(b'A')) * ONES;
-        let above_z = x + (0x80 - u64::from(b'Z') - 1) * ONES;
-        x | ((at_least_a & !above_z & HIGH) >> 2)
-    };
-    u128::from(lower(key as u64)) | u128::from(lower((key >> 64) as u64)) << 64
-}
 
 /// Number of lanes of a lane mask (only each byte's high bit may be set) that are set: one multiply (the
 /// baseline x86-64 target has no popcount instruction, and `count_ones` is a dozen operations without it).

@@ -44,19 +44,7 @@ fn bigram_bucket(previous: u64, word: u64) -> u32 {
 
 /// Segments scanned for `text`: the whole text, or a head and a tail of `WINDOW_BYTES / 2` each.
 fn window(text: &str) -> (&str, &str) {
-    if text.len() <= WINDOW_BYTES {
-        return (text, "");
-    }
-    let half = WINDOW_BYTES / 2;
-    let mut head_end = half;
-    while !text.is_char_boundary(head_end) {
-        head_end -= 1;
-    }
-    let mut tail_start = text.len() - half;
-    while !text.is_char_boundary(tail_start) {
-        tail_start += 1;
-    }
-    (&text[..head_end], &text[tail_start..])
+    crate::features::head_and_tail(text, WINDOW_BYTES)
 }
 
 /// Incremental hash of one word's lower-cased UTF-8 bytes, eight bytes per multiply.

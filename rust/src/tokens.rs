@@ -61,6 +61,21 @@ pub struct Encoding {
 /// Longest token kept in the integer-keyed map.
 pub(crate) const SHORT_MAX: usize = 15;
 
+/// `short_key` of the ASCII-lower-cased bytes, from the key of ASCII bytes (the length byte, <= 15, and the
+/// zero padding are not letters and stay as they are).
+#[inline(always)]
+pub(crate) fn lowercase_key(key: u128) -> u128 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let lower = |x: u64| -> u64 {
+        // Every byte is < 0x80, so no addition carries into the next byte.
+        let at_least_a = x + (0x80 - u64::from(b'A')) * ONES;
+        let above_z = x + (0x80 - u64::from(b'Z') - 1) * ONES;
+        x | ((at_least_a & !above_z & HIGH) >> 2)
+    };
+    u128::from(lower(key as u64)) | u128::from(lower((key >> 64) as u64)) << 64
+}
+
 /// The bytes (at most 15) zero-padded little-endian, with the length in the top byte: one u128 per
 /// distinct byte string. Built from overlapping unaligned loads rather than a byte copy.
 #[inline(always)]

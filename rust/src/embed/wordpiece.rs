@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use unicode_categories::UnicodeCategories;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::tokens::{short_key, short_key_at, FlatMap, SHORT_MAX};
+use crate::tokens::{lowercase_key, short_key, short_key_at, FlatMap, SHORT_MAX};
 
 /// Longest piece kept in the u64-keyed map.
 const TINY_MAX: usize = 7;
@@ -409,19 +409,6 @@ fn alnum_mask(w: u64) -> u64 {
     let letters = in_range(x | (0x20 * ONES), b'a', b'z');
     let digits = in_range(x, b'0', b'9');
     (letters | digits) & !w & HIGH
-}
-
-/// `short_key` of the ASCII-lower-cased bytes, from the key of ASCII bytes (the length byte, <= 15, and the
-/// zero padding are not letters and stay as they are).
-#[inline(always)]
-fn lowercase_key(key: u128) -> u128 {
-    let lower = |x: u64| -> u64 {
-        // Every byte is < 0x80, so no addition carries into the next byte.
-        let at_least_a = x + (0x80 - u64::from(b'A')) * ONES;
-        let above_z = x + (0x80 - u64::from(b'Z') - 1) * ONES;
-        x | ((at_least_a & !above_z & HIGH) >> 2)
-    };
-    u128::from(lower(key as u64)) | u128::from(lower((key >> 64) as u64)) << 64
 }
 
 /// BERT's `_is_control`: other-category characters except tab, newline and carriage return.
