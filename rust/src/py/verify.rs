@@ -22,7 +22,11 @@ fn prompt_signature(text: String) -> PySignature {
 
 /// None when the cached prompt's answer may be served for the query, else the failed rule's name.
 #[pyfunction]
-fn verify_signatures(py: Python<'_>, query: &PySignature, cached: &PySignature) -> Option<&'static str> {
+fn verify_signatures(
+    py: Python<'_>,
+    query: &PySignature,
+    cached: &PySignature,
+) -> Option<&'static str> {
     py.detach(|| verify::verify_lazy(&query.inner, &cached.inner))
 }
 

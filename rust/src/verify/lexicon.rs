@@ -343,7 +343,9 @@ impl Lexicon {
     /// False when no number word (nor "and") starts with `first` (either case) and has `len` letters.
     pub(super) fn may_be_number_word(&self, first: char, len: usize) -> bool {
         let c = first.to_ascii_lowercase();
-        c.is_ascii_lowercase() && len < 16 && self.number_shapes[(c as u8 - b'a') as usize] & (1 << len) != 0
+        c.is_ascii_lowercase()
+            && len < 16
+            && self.number_shapes[(c as u8 - b'a') as usize] & (1 << len) != 0
     }
 
     pub(super) fn class(&self, w: &str) -> u8 {

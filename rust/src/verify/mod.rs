@@ -369,7 +369,8 @@ fn is_entity_char(c: char) -> bool {
 fn entities(chars: &[char]) -> Vec<String> {
     let mut found: Vec<(usize, String)> = Vec::new();
     let mut words: Vec<(usize, usize)> = Vec::new(); // char spans of the current phrase's words
-    let is_acronym = |(a, b): (usize, usize)| b - a > 1 && !chars[a..b].iter().any(char::is_ascii_lowercase);
+    let is_acronym =
+        |(a, b): (usize, usize)| b - a > 1 && !chars[a..b].iter().any(char::is_ascii_lowercase);
     let mut i = 0;
     while i < chars.len() {
         let boundary = || i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
@@ -398,7 +399,10 @@ fn entities(chars: &[char]) -> Vec<String> {
         // Sentence start: beginning of text, or after . ! ? : ; newline or '>' (role markers) among the
         // four characters before (spaces, tabs and CRs skipped), or a list item's first word.
         let before = &chars[start.saturating_sub(4)..start];
-        let last = before.iter().rev().find(|c| !matches!(c, ' ' | '\t' | '\r'));
+        let last = before
+            .iter()
+            .rev()
+            .find(|c| !matches!(c, ' ' | '\t' | '\r'));
         let list_item = before.iter().rposition(|&c| c == '\n').is_some_and(|nl| {
             before[nl + 1..]
                 .iter()
@@ -458,7 +462,11 @@ fn entities(chars: &[char]) -> Vec<String> {
 
 /// `hashes[i]` is `word_hash(tokens[i])`.
 fn anchors(tokens: &[&str], classes: &[u8], hashes: &[u64], entities: &[String]) -> Vec<u64> {
-    let ent_words: FxHashSet<u64> = entities.iter().flat_map(|e| e.split(' ')).map(word_hash).collect();
+    let ent_words: FxHashSet<u64> = entities
+        .iter()
+        .flat_map(|e| e.split(' '))
+        .map(word_hash)
+        .collect();
     let mut out: Vec<u64> = Vec::new();
     let mut seen: FxHashSet<u64> = FxHashSet::default();
     let mut push = |h: u64| {
@@ -533,9 +541,10 @@ impl LazySignature {
         }
     }
 
-    /// The whole signature (computed on first use).
+    /// The whole signature (computed on first use; numbers already found are reused).
     pub fn full(&self) -> &Signature {
-        self.full.get_or_init(|| signature(&self.text))
+        self.full
+            .get_or_init(|| analyse(&self.text, self.numbers.get().cloned()))
     }
 }
 
@@ -552,6 +561,11 @@ pub fn verify_lazy(query: &LazySignature, cached: &LazySignature) -> Option<&'st
 
 /// Analyses `text` once for `verify`.
 pub fn signature(text: &str) -> Signature {
+    analyse(text, None)
+}
+
+/// `signature`, with the prose's numbers when they were already found (`numbers_in` of the same text).
+fn analyse(text: &str, numbers: Option<Vec<f64>>) -> Signature {
     if too_long(text) {
         return Signature {
             too_long: true,
@@ -594,7 +608,7 @@ pub fn signature(text: &str) -> Signature {
     entity_set.dedup();
     Signature {
         too_long: false,
-        numbers: numbers_in(&chars),
+        numbers: numbers.unwrap_or_else(|| numbers_in(&chars)),
         polarity,
         options: options(&prose, &chars),
         anchors: anchors(&toks, &classes, &hashes, &ents),

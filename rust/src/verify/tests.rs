@@ -9,11 +9,19 @@ fn check(a: &str, b: &str) -> Option<&'static str> {
 #[test]
 fn ellipsis_before_a_number_terminates() {
     // A dot, a dot and a digit once made the number scanner stand still (a hung lookup).
-    for text in ["price ..5 dollars", "\u{2026}..10 or 15,000", "..5", "a . ..5%"] {
+    for text in [
+        "price ..5 dollars",
+        "\u{2026}..10 or 15,000",
+        "..5",
+        "a . ..5%",
+    ] {
         let sig = signature(text);
         assert_eq!(verify(&sig, &sig), None, "{text}");
     }
-    assert_eq!(digit_numbers(&"x ..5 and -.5".chars().collect::<Vec<_>>()), vec![(10, -0.5)]);
+    assert_eq!(
+        digit_numbers(&"x ..5 and -.5".chars().collect::<Vec<_>>()),
+        vec![(10, -0.5)]
+    );
 }
 
 #[test]
@@ -39,7 +47,10 @@ fn lazy_signatures_give_the_same_verdicts() {
     let all: Vec<&str> = texts.iter().copied().chain([long.as_str()]).collect();
     for a in &all {
         for b in &all {
-            let (la, lb) = (LazySignature::new(a.to_string()), LazySignature::new(b.to_string()));
+            let (la, lb) = (
+                LazySignature::new(a.to_string()),
+                LazySignature::new(b.to_string()),
+            );
             let expected = verify(&signature(a), &signature(b));
             assert_eq!(verify_lazy(&la, &lb), expected, "{a:?} vs {b:?}");
             // Again, now that some stages are computed.
@@ -47,9 +58,14 @@ fn lazy_signatures_give_the_same_verdicts() {
         }
     }
     // A numbers mismatch never needs the whole signature.
-    let (a, b) = (LazySignature::new("add 2 and 3".into()), LazySignature::new("add 2 and 4".into()));
+    let (a, b) = (
+        LazySignature::new("add 2 and 3".into()),
+        LazySignature::new("add 2 and 4".into()),
+    );
     assert_eq!(verify_lazy(&a, &b), Some("R1-numbers"));
     assert!(a.full.get().is_none() && b.full.get().is_none());
+    // The whole signature built after the numbers equals one built from scratch.
+    assert_eq!(*a.full(), signature("add 2 and 3"));
 }
 
 #[test]
@@ -197,7 +213,12 @@ mod timing {
             let _ = std::hint::black_box(entities(&chars));
         });
         time("anchors", &|| {
-            let _ = std::hint::black_box(anchors(&toks, &classes, &toks.iter().map(|t| word_hash(t)).collect::<Vec<_>>(), &ents));
+            let _ = std::hint::black_box(anchors(
+                &toks,
+                &classes,
+                &toks.iter().map(|t| word_hash(t)).collect::<Vec<_>>(),
+                &ents,
+            ));
         });
         let s = signature(text);
         time("verify", &|| {
