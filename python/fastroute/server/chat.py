@@ -92,7 +92,7 @@ async def _relay_stream(request: web.Request, ctx: RequestContext, gateway: Gate
     if ctx.cached_body is not None:
         return await _replay(request, ctx, gateway)
     upstream = await gateway.open_stream(ctx)
-    resp = _SseResponse(headers=_stream_headers(ctx))
+    resp = web.StreamResponse(headers=_stream_headers(ctx))
     keep_usage = ctx.chat.include_usage
     # Frames read but not yet written: chunks that arrived together go out in one write (one system
     # call); a chunk is held only while the next one is already buffered, never while waiting on the upstream.
@@ -122,13 +122,13 @@ async def _relay_stream(request: web.Request, ctx: RequestContext, gateway: Gate
                 held.clear()
         gateway.account(ctx, upstream.usage)
         held.append(sse.cost_comment(ctx.cost_usd) + sse.DONE)
-        await resp.write_eof(b"".join(held))  # the last frames and the end of the body in one write
+        await resp.write(b"".join(held))
     except FastrouteError as e:
         # Mid-stream failure: bytes already reached the client, so say so explicitly and end cleanly.
         gateway.fail(ctx, e)
         log.warning("request %s: stream failed after it started: %s", ctx.request_id, e.message)
         held.append(sse.error_frame(e.message, e.error_type, e.code) + sse.DONE)
-        await resp.write_eof(b"".join(held))
+        await resp.write(b"".join(held))
     except (ConnectionResetError, asyncio.CancelledError):
         ctx.status = 499  # client went away; the upstream stream is cut in `finally`
         raise
@@ -137,17 +137,6 @@ async def _relay_stream(request: web.Request, ctx: RequestContext, gateway: Gate
         gateway.account(ctx, upstream.usage)
     await resp.write_eof()
     return resp
-
-
-class _SseResponse(web.StreamResponse):
-    """A streamed answer whose headers leave with its first frames (one system call, not two).
-
-    `StreamResponse` sends its headers as soon as it is prepared; `web.Response` waits for the body.
-    The relay prepares only once the first upstream chunk is in hand, so nothing waits on the deferral.
-    (aiohttp 3.14 reads this class attribute; a version without it sends the headers at once, as before.)
-    """
-
-    _send_headers_immediately = False
 
 
 def _stream_headers(ctx: RequestContext) -> dict[str, str]:
@@ -168,13 +157,14 @@ async def _replay(request: web.Request, ctx: RequestContext, gateway: Gateway) -
     gateway.account(ctx)
     headers = _stream_headers(ctx)
     headers["x-fastroute-cost-usd"] = f"{ctx.cost_usd:.8f}"
-    resp = _SseResponse(headers=headers)
+    resp = web.StreamResponse(headers=headers)
     await resp.prepare(request)
     payload: list[bytes] = [
         sse.frame(c) for c in sse.completion_to_chunks(ctx.cached_body, include_usage=ctx.chat.include_usage)
     ]
     payload.append(sse.DONE)
-    await resp.write_eof(b"".join(payload))  # headers, the whole replay and the end of the body: one write
+    await resp.write(b"".join(payload))
+    await resp.write_eof()
     return resp
 
 
