@@ -13,10 +13,14 @@ pub const MAX_VERIFIABLE_CHARS: usize = 4000;
 pub const MAX_SUBSTITUTED_WORDS: usize = 6;
 
 mod lexicon;
+mod numbers;
 #[cfg(test)]
 mod tests;
 
 use lexicon::*;
+use numbers::numbers_in;
+#[cfg(test)]
+use numbers::{digit_numbers, word_numbers};
 
 /// What the verifier compares, computed once per text. Word sets and the content-word sequence hold
 /// 64-bit hashes of the words (`word_hash`), not the words: one allocation per set instead of one per
@@ -164,155 +168,6 @@ fn tokens(chars: &[char]) -> (String, Vec<(usize, usize)>) {
     }
     // Every byte written is ASCII (letters, digits, '.', ',', '\'').
     (String::from_utf8(buf).unwrap_or_default(), spans)
-}
-
-fn parse_number(raw: &str) -> Option<f64> {
-    let s = raw.replace(',', "");
-    let (s, pct) = match s.strip_suffix('%') {
-        Some(x) => (x.to_string(), true),
-        None => (s, false),
-    };
-    let v = if let Some((a, b)) = s.split_once('/') {
-        let (a, b): (f64, f64) = (a.parse().ok()?, b.parse().ok()?);
-        if b == 0.0 {
-            a
-        } else {
-            a / b
-        }
-    } else {
-        s.parse().ok()?
-    };
-    Some(if pct { v / 100.0 } else { v })
-}
-
-/// Digit numbers with their char offsets: `-1,234.5`, `3/4`, `10%`, `.5` (not inside words or after a dot).
-fn digit_numbers(chars: &[char]) -> Vec<(usize, f64)> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        // Only these characters can open a number; prose is mostly other characters.
-        if !matches!(chars[i], '0'..='9' | '-' | '\u{2212}' | '.') {
-            i += 1;
-            continue;
-        }
-        // Not inside a word or after a dot (a digit run after a letter is part of that word).
-        let prev_ok = i == 0
-            || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '.');
-        let start_digit = chars[i].is_ascii_digit()
-            || ((chars[i] == '-' || chars[i] == '\u{2212}' || chars[i] == '.')
-                && i + 1 < chars.len()
-                && (chars[i + 1].is_ascii_digit()
-                    || (chars[i + 1] == '.'
-                        && i + 2 < chars.len()
-                        && chars[i + 2].is_ascii_digit())));
-        if !start_digit || !prev_ok {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut s = String::new();
-        if chars[i] == '-' || chars[i] == '\u{2212}' {
-            s.push('-');
-            i += 1;
-        }
-        while i < chars.len() {
-            let c = chars[i];
-            let next_digit = i + 1 < chars.len() && chars[i + 1].is_ascii_digit();
-            if c.is_ascii_digit() || ((c == '.' || c == ',' || c == '/') && next_digit) {
-                s.push(c);
-                i += 1;
-            } else {
-                break;
-            }
-        }
-        if i == start {
-            // ". .5" opens like "-.5" but nothing parses: step over the dot (this looped forever before).
-            i += 1;
-            continue;
-        }
-        if i < chars.len() && chars[i] == '%' {
-            s.push('%');
-            i += 1;
-        }
-        if let Some(v) = parse_number(&s) {
-            out.push((start, v));
-        }
-    }
-    out
-}
-
-/// Number words with char offsets: "twenty one" -> 21, "three hundred" -> 300, "a dozen" -> 12.
-fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
-    // ASCII letter runs with their char offsets, as the lexicon's key ("" for words of no list: longer
-    // than any listed word, or not listed).
-    let mut words: Vec<(usize, &'static str)> = Vec::new();
-    let mut lower = [0u8; 12];
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i].is_ascii_alphabetic() {
-            let start = i;
-            while i < chars.len() && chars[i].is_ascii_alphabetic() {
-                i += 1;
-            }
-            let mut key = "";
-            if i - start <= lower.len() && LEXICON.may_be_number_word(chars[start], i - start) {
-                for (d, c) in lower.iter_mut().zip(&chars[start..i]) {
-                    *d = c.to_ascii_lowercase() as u8;
-                }
-                if let Ok(w) = std::str::from_utf8(&lower[..i - start]) {
-                    key = LEXICON.classify(w).0;
-                }
-            }
-            words.push((start, key));
-        } else {
-            i += 1;
-        }
-    }
-    let mut out = Vec::new();
-    let mut k = 0;
-    while k < words.len() {
-        let w = words[k].1;
-        if !is_number_word(w) {
-            k += 1;
-            continue;
-        }
-        let scale_start = lookup(SCALES, w).is_some()
-            && k > 0
-            && (words[k - 1].1 == "a" || words[k - 1].1 == "one");
-        if lookup(UNITS, w).is_some() || lookup(TENS, w).is_some() || scale_start {
-            let start = words[k].0;
-            let (mut total, mut current) = (0u64, 0u64);
-            while k < words.len() {
-                let w = words[k].1;
-                if let Some(v) = lookup(UNITS, w).or_else(|| lookup(TENS, w)) {
-                    current = current.saturating_add(v);
-                } else if let Some(v) = lookup(SCALES, w) {
-                    current = current.max(1).saturating_mul(v);
-                    if v >= 1000 {
-                        total = total.saturating_add(current);
-                        current = 0;
-                    }
-                } else if w == "and"
-                    && k + 1 < words.len()
-                    && (lookup(UNITS, words[k + 1].1).is_some()
-                        || lookup(TENS, words[k + 1].1).is_some())
-                {
-                } else {
-                    break;
-                }
-                k += 1;
-            }
-            out.push((start, total.saturating_add(current) as f64));
-            continue;
-        }
-        if w != "second" {
-            if let Some(v) = lookup(ORDINALS, w).or_else(|| lookup(SPECIAL, w)) {
-                out.push((words[k].0, v));
-            }
-        }
-        k += 1;
-    }
-    out
 }
 
 fn options(prose: &str, chars: &[char]) -> Vec<(char, String)> {
@@ -497,14 +352,6 @@ fn stem(w: &str) -> &str {
         }
     }
     w
-}
-
-/// Digit and number-word values of the prose, in text order (rule R1).
-fn numbers_in(chars: &[char]) -> Vec<f64> {
-    let mut nums = digit_numbers(chars);
-    nums.extend(word_numbers(chars));
-    nums.sort_by_key(|p| p.0);
-    nums.into_iter().map(|(_, v)| v).collect()
 }
 
 fn too_long(text: &str) -> bool {
