@@ -242,7 +242,7 @@ class SemanticCache:
         self._indexes: dict[str, VectorIndex] = {}
         # A partition's only vector, int8 + scale, kept without an index until a second entry arrives: in a
         # chat every conversation is its own partition, and an index costs ~1 KB even for one vector.
-        self._singles: dict[str, bytes] = {}  # partition -> local id, scale, int8 vector (`_single`)
+        self._singles: dict[str, bytes] = {}  # partition -> local id, scale, int8 vector (`_pack_single`)
         # Vectors not yet in their index (queued or being inserted), by partition then local id; and the
         # queue of (partition, local id) not yet taken.
         self._unindexed: dict[str, dict[int, Vector]] = {}
@@ -260,11 +260,6 @@ class SemanticCache:
     @property
     def bytes_used(self) -> int:
         return int(self._table.bytes)
-
-    @property
-    def log_bytes(self) -> int:
-        """Bytes in the body log's files (live entries plus released records not yet compacted)."""
-        return self._log.file_bytes
 
     def memory(self) -> dict[str, int]:
         """Where the cache's bytes are: its table and vector indexes (process memory), its body log (files)."""
@@ -327,12 +322,11 @@ class SemanticCache:
         local_id = self._table.find(_key_hash(keys.exact))
         row = None if local_id is None else self._table.get(local_id)
         if local_id is not None and row is not None and row.expires > now:
-            record = self._log.read(row.loc, row.key_len + row.turn_len + row.body_len)
+            record = self._read(row)
             if record[: row.key_len] == keys.exact.encode():
                 self._table.touch(local_id)
                 self.counters["hit_exact"] += 1
-                body = orjson.loads(record[row.key_len + row.turn_len :])
-                return CacheHit("exact", body, 1.0, keys.exact, now - row.created)
+                return CacheHit("exact", _answer(record, row), 1.0, keys.exact, now - row.created)
         hit = self._semantic_lookup(scope, analysis, keys, now)
         self.counters["hit_semantic" if hit else "miss"] += 1
         return hit
@@ -389,10 +383,9 @@ class SemanticCache:
                 continue
             self._table.touch(local_id)
             if record is None:
-                record = self._log.read(row.loc, row.key_len + row.turn_len + row.body_len)
-            body = orjson.loads(record[row.key_len + row.turn_len :])
+                record = self._read(row)
             key = record[: row.key_len].decode()
-            return CacheHit("semantic", body, float(sim), key, now - row.created)
+            return CacheHit("semantic", _answer(record, row), float(sim), key, now - row.created)
         return None
 
     def _signature(self, local_id: int, row: TableEntry) -> tuple[Signature, bytes | None]:
@@ -401,12 +394,16 @@ class SemanticCache:
         sig = self._sigs.get(local_id)
         if sig is not None:
             return sig, None
-        record = self._log.read(row.loc, row.key_len + row.turn_len + row.body_len)
+        record = self._read(row)
         sig = signature(record[row.key_len : row.key_len + row.turn_len].decode("utf-8", "surrogatepass"))
         if len(self._sigs) >= _MAX_KEPT_SIGNATURES:
             del self._sigs[next(iter(self._sigs))]
         self._sigs[local_id] = sig
         return sig, record
+
+    def _read(self, row: TableEntry) -> bytes:
+        """An entry's whole record (key, last user turn, answer) from the body log."""
+        return self._log.read(row.loc, _record_length(row))
 
     # -- store ----------------------------------------------------------------------------------------
 
@@ -484,28 +481,32 @@ class SemanticCache:
         entry.local_id = local_id
         if with_vector:
             assert entry.embedding is not None
-            index = self._indexes.get(entry.partition)
-            if index is None:
-                single = self._singles.pop(entry.partition, None)
-                if single is None:
-                    self._singles[entry.partition] = _pack_single(local_id, entry.embedding)
-                    self._evict()
-                    return True
-                index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16), int8=True)
-                self._indexes[entry.partition] = index
-                single_id, single_vector = _unpack_single(single)
-                index.add(np.array([single_id], dtype=np.uint64), single_vector.reshape(1, -1))
-            waiting = self._unindexed.get(entry.partition, {}) if self.defer_index else None
-            if waiting is not None and len(waiting) < _MAX_WAITING:
-                self._unindexed[entry.partition] = waiting
-                waiting[local_id] = entry.embedding
-                self._index_queue.append((entry.partition, local_id))
-                if self.on_unindexed is not None:
-                    self.on_unindexed()
-            else:
-                index.add(np.array([local_id], dtype=np.uint64), entry.embedding.reshape(1, -1))
+            self._place_vector(entry.partition, local_id, entry.embedding)
         self._evict()
         return True
+
+    def _place_vector(self, partition: str, local_id: int, vector: Vector) -> None:
+        """A partition's first vector is kept aside; the second builds its index (the first goes in at once);
+        later ones wait for the background indexer, or go in at once without one."""
+        index = self._indexes.get(partition)
+        if index is None:
+            single = self._singles.pop(partition, None)
+            if single is None:
+                self._singles[partition] = _pack_single(local_id, vector)
+                return
+            index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16), int8=True)
+            self._indexes[partition] = index
+            single_id, single_vector = _unpack_single(single)
+            index.add(np.array([single_id], dtype=np.uint64), single_vector.reshape(1, -1))
+        waiting = self._unindexed.get(partition, {}) if self.defer_index else None
+        if waiting is not None and len(waiting) < _MAX_WAITING:
+            self._unindexed[partition] = waiting
+            waiting[local_id] = vector
+            self._index_queue.append((partition, local_id))
+            if self.on_unindexed is not None:
+                self.on_unindexed()
+        else:
+            index.add(np.array([local_id], dtype=np.uint64), vector.reshape(1, -1))
 
     # -- deferred indexing ------------------------------------------------------------------------
 
@@ -567,7 +568,7 @@ class SemanticCache:
         if row is None:
             return
         self._sigs.pop(local_id, None)
-        length = row.key_len + row.turn_len + row.body_len
+        length = _record_length(row)
         self._log.release(row.loc, length)
         self._released += length
         partition = self._names.name(row.partition)
@@ -602,14 +603,17 @@ class SemanticCache:
 
     def _compact(self) -> None:
         """Moves the live records of mostly released log segments to the head, so those files go."""
-        for lo, hi in self._log.sparse_segments():
-            for local_id in self._table.ids_in(lo, hi):
-                row = self._table.get(local_id)
-                assert row is not None
-                length = row.key_len + row.turn_len + row.body_len
-                self._table.relocate(local_id, self._log.append(self._log.read(row.loc, length)))
-                self._log.release(row.loc, length)
-            self.counters["log_compactions"] += 1
+        try:
+            for lo, hi in self._log.sparse_segments():
+                for local_id in self._table.ids_in(lo, hi):
+                    row = self._table.get(local_id)
+                    assert row is not None
+                    self._table.relocate(local_id, self._log.append(self._read(row)))
+                    self._log.release(row.loc, _record_length(row))
+                self.counters["log_compactions"] += 1
+        except OSError as e:  # what was moved stays consistent; the rest waits for the next compaction
+            self.counters["compact_failed"] += 1
+            log.warning("response cache: cannot compact the body log (%s)", e)
 
     def _expire(self, now: float) -> None:
         while (local_id := self._table.pop_expired(now)) is not None:
@@ -648,6 +652,16 @@ def _unpack_single(data: bytes) -> tuple[int, Vector]:
     local_id, scale = _SINGLE_HEAD.unpack_from(data)
     components = np.frombuffer(data, dtype=np.int8, offset=_SINGLE_HEAD.size)
     return int(local_id), components.astype(np.float32) * np.float32(scale)
+
+
+def _record_length(row: TableEntry) -> int:
+    return row.key_len + row.turn_len + row.body_len
+
+
+def _answer(record: bytes, row: TableEntry) -> dict[str, Any]:
+    """The cached response body of a record read with `SemanticCache._read`."""
+    body: dict[str, Any] = orjson.loads(record[row.key_len + row.turn_len :])
+    return body
 
 
 def _json_bytes(body: dict[str, Any]) -> bytes:

@@ -261,3 +261,26 @@ def test_a_conversation_alone_in_its_partition_needs_no_index_until_a_second_ent
     assert get(cache, chats[0].replace("reset my password", "change my e-mail address")) == "exact:mail"
     cache.remove(cache.keys(A, an(chats[1]), FP, chats[1]).exact)
     assert cache.memory()["single_vectors"] == 1 and get(cache, chats[1].replace("How do I", "How can I")) is None
+
+
+def test_a_compaction_that_cannot_read_leaves_the_store_and_the_entries_intact(
+    embedder: StaticEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = BodyLog(segment_bytes=64 * 1024)
+    cache = SemanticCache(CacheSettings(), embedder.embed, EMBEDDING_DIM, clock=Clock(), body_log=log)
+    put(cache, "<user> the pinned question about invoices", answer="pinned")
+
+    def broken(*args: object) -> bytes:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "pread", broken)  # compaction must read the pinned record from its file
+    for i in range(3_000):  # each answer stored then dropped: the pinned one's segment is all but released
+        text = f"<user> distinct prompt {i} about topic {i * 7}"
+        put(cache, text, answer=f"{i} " + "y" * 1_500)  # every store succeeds although compactions fail
+        assert cache.remove(cache.keys(A, an(text), FP, text).exact)
+    assert cache.counters["compact_failed"] > 0 and cache.counters["log_compactions"] == 0
+    put(cache, "<user> the last question", answer="last")
+    monkeypatch.undo()
+    assert len(cache) == 2
+    assert get(cache, "<user> the pinned question about invoices") == "exact:pinned"
+    assert get(cache, "<user> the last question") == "exact:last"
