@@ -3,12 +3,14 @@
 Run: pytest benchmarks/micro/test_index_bench.py --benchmark-enable -s
 Reports recall@1 against exact search and queries per second, single queries from Python (the cache's
 pattern) and batches on one thread, for our index with f32 vectors (equal settings to hnswlib), with int8
-vectors (what the semantic cache uses) and hnswlib. Rounds alternate between them (5 rounds), so a busy
-shared machine penalises all alike; a row reports each index's median round and the median of the
-per-round ratios to hnswlib (run pinned: `taskset -c 1 pytest ...`). Data: 256-d unit vectors in 200 clusters (queries
-are fresh points from the same clusters), and real embeddings of the shipped static table (random
-vocabulary sentences: a hard, low-contrast set), at 10k and 100k. 5,000 queries, so recall@1 carries a
-standard error of ~0.6 pp per figure.
+vectors (what the semantic cache uses) and hnswlib. Timing: 5 rounds, the indexes taking turns every 250
+queries (the first to go rotates), so a burst of load on a shared machine falls on all alike; a row reports
+QPS over all rounds and the median of the per-round ratios to hnswlib (run pinned: `taskset -c 1 pytest ...`).
+Recall: a single figure over 5,000 queries carries ~0.6 pp of standard error and a graph's recall moves with
+its insertion order, so "ours - hnswlib" is paired per query and pooled over 3 insertion orders (both
+libraries build on the same order), with a 95% interval over queries. Data: 256-d unit vectors in 200
+clusters (queries are fresh points from the same clusters), and real embeddings of the shipped static table
+(random vocabulary sentences: a hard, low-contrast set), at 10k and 100k.
 """
 
 from __future__ import annotations
@@ -57,12 +59,10 @@ def real_embeddings(n: int) -> tuple[Array, Array]:
 
 
 ROUNDS = 5
-
-
-def rate(fn: Callable[[], object], items: int) -> float:
-    t = time.perf_counter()
-    fn()
-    return items / (time.perf_counter() - t)
+BLOCK = 250  # queries per timed block; the indexes take turns block by block
+ORDERS = 3  # insertion orders: a graph's recall varies with it, so f32 recall is compared over several
+EFS = (32, 64, 128)
+LABELS = ("ours", "ours_i8", "hnswlib")
 
 
 def runners(index: object, q: Array, ef: int) -> tuple[Callable[[], object], Callable[[], object]]:
@@ -74,42 +74,82 @@ def runners(index: object, q: Array, ef: int) -> tuple[Callable[[], object], Cal
     return (lambda: [theirs.knn_query(v, 1, num_threads=1) for v in q]), (lambda: theirs.knn_query(q, 1, num_threads=1))
 
 
-def compare(name: str, x: Array, q: Array) -> list[dict[str, float | str]]:
-    n = len(x)
-    truth = np.argmax(q @ x.T, axis=1)
-    built: dict[str, tuple[object, float]] = {}
-    for label, int8 in (("ours", False), ("ours_i8", True)):
-        t = time.perf_counter()
-        ours = VectorIndex(DIM, M, EF_CONSTRUCTION, n, int8=int8)
-        ours.add(np.arange(n, dtype=np.uint64), x)
-        built[label] = (ours, time.perf_counter() - t)
+def build(label: str, x: Array, ids: npt.NDArray[np.uint64]) -> tuple[object, float]:
     t = time.perf_counter()
-    theirs = hnswlib.Index("ip", DIM)
-    theirs.init_index(n, M, EF_CONSTRUCTION)
-    theirs.set_num_threads(1)
-    theirs.add_items(x, np.arange(n))
-    built["hnswlib"] = (theirs, time.perf_counter() - t)
-    rows: list[dict[str, float | str]] = []
-    for ef in (32, 64, 128):
-        row: dict[str, float | str] = {"data": name, "n": n, "ef": ef}
-        for label, (index, build_s) in built.items():
-            _, many = runners(index, q, ef)
-            found = np.asarray(many()[0])[:, 0]  # type: ignore[index]
-            row[f"recall_{label}"] = float(np.mean(found == truth))
-            row[f"build_s_{label}"] = round(build_s, 1)
-        kinds = ("qps_single", "qps_batch")
-        rounds: dict[tuple[str, str], list[float]] = {(k, label): [] for k in kinds for label in built}
-        for _ in range(ROUNDS):  # alternate so all see the same machine load
-            for label, (index, _) in built.items():
-                one, many = runners(index, q, ef)
-                rounds["qps_single", label].append(rate(one, len(q)))
-                rounds["qps_batch", label].append(rate(many, len(q)))
-        for (kind, label), rates in rounds.items():
-            row[f"{kind}_{label}"] = float(np.median(rates))
-            theirs = rounds[kind, "hnswlib"]
-            row[f"ratio_{kind}_{label}"] = float(np.median([a / b for a, b in zip(rates, theirs, strict=True)]))
-        rows.append(row)
-    return rows
+    index: object
+    if label == "hnswlib":
+        theirs = hnswlib.Index("ip", DIM)
+        theirs.init_index(len(x), M, EF_CONSTRUCTION)
+        theirs.set_num_threads(1)
+        theirs.add_items(x, ids)
+        index = theirs
+    else:
+        ours = VectorIndex(DIM, M, EF_CONSTRUCTION, len(x), int8=label == "ours_i8")
+        ours.add(ids, x)
+        index = ours
+    return index, time.perf_counter() - t
+
+
+def hits(index: object, q: Array, ef: int, truth: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    _, many = runners(index, q, ef)
+    return np.asarray(many()[0])[:, 0].astype(np.int64) == truth  # type: ignore[index]
+
+
+def timed_rounds(built: dict[str, tuple[object, float]], q: Array, ef: int) -> dict[tuple[str, str], list[float]]:
+    """Seconds per round for (kind, label): the indexes take turns on each block of queries (the starting
+    index rotates), so a burst of load on a shared machine falls on all of them alike."""
+    seconds: dict[tuple[str, str], list[float]] = {}
+    labels = list(built)
+    for r in range(ROUNDS):
+        spent = {(k, label): 0.0 for k in ("qps_single", "qps_batch") for label in labels}
+        for b, start in enumerate(range(0, len(q), BLOCK)):
+            block = q[start : start + BLOCK]
+            turn = (r + b) % len(labels)
+            for label in labels[turn:] + labels[:turn]:
+                one, many = runners(built[label][0], block, ef)
+                t = time.perf_counter()
+                one()
+                spent["qps_single", label] += time.perf_counter() - t
+                t = time.perf_counter()
+                many()
+                spent["qps_batch", label] += time.perf_counter() - t
+        for key, s in spent.items():
+            seconds.setdefault(key, []).append(s)
+    return seconds
+
+
+def compare(name: str, x: Array, q: Array) -> list[dict[str, float | str]]:
+    """Recall@1 (f32 ours vs hnswlib paired on the same queries over ORDERS insertion orders; int8 on the
+    first order) and block-interleaved QPS on the first order's indexes."""
+    n = len(x)
+    truth = np.argmax(q @ x.T, axis=1).astype(np.int64)
+    rows: dict[int, dict[str, float | str]] = {ef: {"data": name, "n": n, "ef": ef} for ef in EFS}
+    seconds: dict[int, dict[tuple[str, str], list[float]]] = {}
+    paired: dict[int, list[npt.NDArray[np.float64]]] = {ef: [] for ef in EFS}  # per query: ours hit - theirs hit
+    for order in range(ORDERS):
+        perm = np.arange(n) if order == 0 else np.random.default_rng(order).permutation(n)
+        ids = perm.astype(np.uint64)  # ids stay the original row numbers, so `truth` holds for every order
+        labels = LABELS if order == 0 else ("ours", "hnswlib")
+        built = {label: build(label, np.ascontiguousarray(x[perm]), ids) for label in labels}
+        for ef in EFS:
+            found = {label: hits(built[label][0], q, ef, truth) for label in labels}
+            paired[ef].append(found["ours"].astype(np.float64) - found["hnswlib"].astype(np.float64))
+            if order == 0:
+                for label in labels:
+                    rows[ef][f"recall_{label}"] = float(found[label].mean())
+                    rows[ef][f"build_s_{label}"] = round(built[label][1], 1)
+                seconds[ef] = timed_rounds(built, q, ef)
+        del built
+    for ef, row in rows.items():
+        for (kind, label), secs in seconds[ef].items():
+            theirs = seconds[ef][kind, "hnswlib"]
+            row[f"{kind}_{label}"] = len(q) * ROUNDS / sum(secs)
+            row[f"ratio_{kind}_{label}"] = float(np.median([t / m for t, m in zip(theirs, secs, strict=True)]))
+        d = np.concatenate(paired[ef])
+        row["recall_diff_pp"] = float(d.mean() * 100)
+        row["recall_diff_ci_pp"] = float(1.96 * d.std(ddof=1) / np.sqrt(len(d)) * 100)
+        row["recall_diff_orders_pp"] = " / ".join(f"{o.mean() * 100:+.2f}" for o in paired[ef])
+    return list(rows.values())
 
 
 def _ratio(r: dict[str, float | str], kind: str, label: str) -> str:
@@ -117,11 +157,16 @@ def _ratio(r: dict[str, float | str], kind: str, label: str) -> str:
 
 
 def report(rows: list[dict[str, float | str]]) -> None:
-    print(f"\n{ROUNDS} alternating rounds; QPS = median round, (x) = median per-round ratio to hnswlib")
+    print(
+        f"\n{ROUNDS} rounds, indexes alternating every {BLOCK} queries; QPS = all rounds, (x) = median per-round "
+        f"ratio to hnswlib; recall diff = f32 ours - hnswlib, paired per query over {ORDERS} insertion orders"
+    )
     for r in rows:
         print(
             f"{r['data']:<10} n={r['n']:<7} ef={r['ef']:<4} recall@1 ours {r['recall_ours']:.4f} "
-            f"i8 {r['recall_ours_i8']:.4f} hnswlib {r['recall_hnswlib']:.4f} | single QPS ours "
+            f"i8 {r['recall_ours_i8']:.4f} hnswlib {r['recall_hnswlib']:.4f} | ours - hnswlib "
+            f"{float(r['recall_diff_pp']):+.2f} pp +- {float(r['recall_diff_ci_pp']):.2f} "
+            f"(orders {r['recall_diff_orders_pp']}) | single QPS ours "
             f"{_ratio(r, 'qps_single', 'ours')} i8 {_ratio(r, 'qps_single', 'ours_i8')} hnswlib "
             f"{float(r['qps_single_hnswlib']):.0f} | batch QPS ours {_ratio(r, 'qps_batch', 'ours')} i8 "
             f"{_ratio(r, 'qps_batch', 'ours_i8')} hnswlib {float(r['qps_batch_hnswlib']):.0f} | build s ours "
