@@ -11,7 +11,7 @@ mod pretokenize;
 pub(crate) use flat_map::FlatMap;
 
 pub(crate) use pretokenize::ascii_range_mask;
-use pretokenize::{Pattern, Pieces};
+use pretokenize::{cl100k_ascii_word, Pattern, Pieces};
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -188,16 +188,41 @@ impl Encoding {
         let bytes = text.as_bytes();
         let mut pieces = Pieces::new(text, self.pattern);
         let mut total = 0;
+        if pieces.pattern() == Pattern::Cl100k {
+            // Words (most pieces) split and keyed from one load; the general scanner takes the rest.
+            loop {
+                let at = pieces.pos();
+                if let Some((n, key)) = cl100k_ascii_word(bytes, at) {
+                    total += if self.short.get(key).is_some() {
+                        1
+                    } else {
+                        self.count_piece(&bytes[at..at + n])
+                    };
+                    pieces.resume_at(at + n);
+                    continue;
+                }
+                let Some((start, end)) = pieces.next_range() else {
+                    return total;
+                };
+                total += self.count_range(bytes, start, end);
+            }
+        }
         while let Some((start, end)) = pieces.next_range() {
-            let n = end - start;
-            // Most pieces are whole tokens: one lookup by a key read straight from the text.
-            total += if n <= SHORT_MAX && self.short.get(short_key_at(bytes, start, n)).is_some() {
-                1
-            } else {
-                self.count_piece(&bytes[start..end])
-            };
+            total += self.count_range(bytes, start, end);
         }
         total
+    }
+
+    /// Tokens of the piece `bytes[start..end]`.
+    #[inline(always)]
+    fn count_range(&self, bytes: &[u8], start: usize, end: usize) -> usize {
+        let n = end - start;
+        // Most pieces are whole tokens: one lookup by a key read straight from the text.
+        if n <= SHORT_MAX && self.short.get(short_key_at(bytes, start, n)).is_some() {
+            1
+        } else {
+            self.count_piece(&bytes[start..end])
+        }
     }
 
     /// The pre-token pieces of `text` (tiktoken's regex split), for tests and debugging.

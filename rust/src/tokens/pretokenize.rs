@@ -394,6 +394,21 @@ impl<'a> Pieces<'a> {
 }
 
 impl Pieces<'_> {
+    /// Which encoding's pattern the pieces follow.
+    pub(crate) fn pattern(&self) -> Pattern {
+        self.pattern
+    }
+
+    /// Where the next piece starts.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Skips a piece the caller split itself: the next piece starts at `pos` (a piece boundary).
+    pub(crate) fn resume_at(&mut self, pos: usize) {
+        self.pos = pos;
+    }
+
     /// Byte range of the next piece.
     #[inline]
     pub(crate) fn next_range(&mut self) -> Option<(usize, usize)> {
@@ -425,6 +440,43 @@ impl<'a> Iterator for Pieces<'a> {
 
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS_128: u128 = (HIGH_BITS as u128) << 64 | HIGH_BITS as u128;
+
+/// ASCII bytes that may open a cl100k letter piece as its one prefix char (`[^\r\n\p{L}\p{N}]`), the
+/// apostrophe excepted (a contraction alternative is tried before the letter one).
+static LETTER_PREFIX: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 128 {
+        let c = i as u8;
+        t[i] = !c.is_ascii_alphanumeric() && c != b'\r' && c != b'\n' && c != b'\'';
+        i += 1;
+    }
+    t
+};
+
+/// cl100k's commonest piece from one 16-byte load: a run of ASCII letters, with at most one prefix char
+/// before it (`[^\r\n\p{L}\p{N}]?+\p{L}++`), ending inside the 16 bytes at an ASCII byte (a non-ASCII byte
+/// could be a letter that continues the run). Returns the piece's length and its `short_key`; `None` for
+/// any other piece, which the general scanner then splits. Used by `Encoding::count`, which looks the key
+/// up without reading the piece again.
+#[inline(always)]
+pub(crate) fn cl100k_ascii_word(bytes: &[u8], i: usize) -> Option<(usize, u128)> {
+    let chunk = bytes.get(i..i + 16)?;
+    let mut w = [0u8; 16];
+    w.copy_from_slice(chunk);
+    let w = u128::from_le_bytes(w);
+    let letters = u128::from(ascii_range_mask(w as u64, b'a', b'z', 0x20))
+        | u128::from(ascii_range_mask((w >> 64) as u64, b'a', b'z', 0x20)) << 64;
+    let prefix = usize::from(LETTER_PREFIX[usize::from(chunk[0])]);
+    // The first byte that ends the piece: not a letter, and not the prefix char in lane 0.
+    let ends = !letters & HIGH_BITS_128 & !((prefix as u128) << 7);
+    let n = (ends.trailing_zeros() / 8) as usize;
+    if n <= prefix || n >= 16 || chunk[n] >= 0x80 {
+        return None;
+    }
+    Some((n, (w & ((1u128 << (8 * n)) - 1)) | (n as u128) << 120))
+}
 
 /// High bit set in each byte of `w` that is ASCII and, after OR-ing `fold` (0x20 folds A-Z onto a-z), lies
 /// in `lo..=hi` (both within 0x20..0x7F). No carry or borrow crosses bytes: each lane is <= 0x7F first.
@@ -491,6 +543,37 @@ mod tests {
         assert!(pieces.contains(&" Hello") && pieces.contains(&" world") && pieces.contains(&"'s"));
         assert!(pieces.contains(&" caf\u{e9}s") && pieces.contains(&" naïve"));
         assert!(pieces.contains(&format!(" {long}").as_str()));
+    }
+
+    #[test]
+    fn ascii_word_pieces_equal_the_general_scanner() {
+        let parts: [&str; 24] = [
+            " ", "Hello", "world", "x", "abcdefghijklmnop", "'s", "'", "(", "\t", "\n", "\r\n", "12", "é", "ü",
+            "日本", "🎉", "\u{301}", "_", "-", ".", "\"", "A", "zz", "\u{17F}",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut hits = 0;
+        for round in 0..4_000 {
+            let len = 1 + (round % 40);
+            let text: String = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    parts[(seed % parts.len() as u64) as usize]
+                })
+                .collect();
+            let bytes = text.as_bytes();
+            let mut pieces = Pieces::new(&text, Pattern::Cl100k);
+            while let Some((start, end)) = pieces.next_range() {
+                if let Some((n, key)) = cl100k_ascii_word(bytes, start) {
+                    assert_eq!(start + n, end, "{text:?} at {start}");
+                    assert_eq!(key, crate::tokens::short_key(&bytes[start..end]), "{text:?} at {start}");
+                    hits += 1;
+                }
+            }
+        }
+        assert!(hits > 1_000, "{hits}");
     }
 
     #[test]
