@@ -355,10 +355,13 @@ impl Counts {
             if others != 0 {
                 let n = (others.trailing_zeros() / 8) as usize;
                 let lanes = (1u128 << (8 * n)) - 1;
-                let caps = both(ascii_range_mask(lo, b'A', b'Z', 0), ascii_range_mask(hi, b'A', b'Z', 0)) & lanes;
+                // A letter is upper-case when its 0x20 bit is clear; setting that bit lower-cases it (the
+                // letter lanes' high bits, shifted down to 0x20, are that bit). Only letter lanes are used.
+                let caps = letters & !(w << 2) & lanes;
                 self.upper += lanes_set(caps as u64) + lanes_set((caps >> 64) as u64);
                 self.word_stats(n);
-                self.word_cues(table, lowercase_key((w & lanes) | (n as u128) << 120), prev_first);
+                let lower = w | (letters >> 2);
+                self.word_cues(table, (lower & lanes) | (n as u128) << 120, prev_first);
                 return start + n;
             }
         }
