@@ -348,15 +348,16 @@ impl Lexicon {
             && self.number_shapes[(c as u8 - b'a') as usize] & (1 << len) != 0
     }
 
-    pub(super) fn class(&self, w: &str) -> u8 {
-        self.classes.get(w).copied().unwrap_or(0)
+    /// The word as stored in the tables when it is a number word (or "and", which joins them); `""`
+    /// for every other word. Callers check `may_be_number_word` first (most words need no hashing).
+    pub(super) fn number_key(&self, w: &str) -> &'static str {
+        match self.classes.get_key_value(w) {
+            Some((k, c)) if c & NUMBER_WORD != 0 || *k == "and" => k,
+            _ => "",
+        }
     }
 }
 
 pub(super) fn lookup<T: Copy>(table: &[(&str, T)], w: &str) -> Option<T> {
     table.iter().find(|(k, _)| *k == w).map(|(_, v)| *v)
-}
-
-pub(super) fn is_number_word(w: &str) -> bool {
-    LEXICON.class(w) & NUMBER_WORD != 0
 }

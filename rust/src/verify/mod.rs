@@ -53,11 +53,21 @@ fn word_hash(w: &str) -> u64 {
     h ^ (h >> 33)
 }
 
+/// Words separated by one space, lower-cased (`to_lowercase` of the joined words, in one pass: a word
+/// lower-cases the same alone as between spaces, final sigma included).
 fn norm(s: &str) -> String {
-    s.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    let mut out = String::with_capacity(s.len());
+    for (n, w) in s.split_whitespace().enumerate() {
+        if n > 0 {
+            out.push(' ');
+        }
+        if w.is_ascii() {
+            out.extend(w.bytes().map(|b| b.to_ascii_lowercase() as char));
+        } else {
+            out.push_str(&w.to_lowercase());
+        }
+    }
+    out
 }
 
 /// Splits out code (```fenced``` and `inline`) and returns (prose, normalised code pieces).
@@ -290,6 +300,9 @@ fn entities(chars: &[char]) -> Vec<String> {
     }
     // Quoted strings.
     for (open, close) in [('"', '"'), ('\u{201c}', '\u{201d}')] {
+        if !chars.contains(&open) {
+            continue;
+        }
         let mut k = 0;
         while k < chars.len() {
             if chars[k] == open {
@@ -442,10 +455,11 @@ fn analyse(text: &str, numbers: Option<Vec<f64>>) -> Signature {
         if class & NEGATION_OR_POLARITY != 0 {
             *polarity.entry(word).or_insert(0) += 1;
         }
-        if class & (STOPWORD | NUMBER_WORD) == 0 && !t.starts_with(|c: char| c.is_ascii_digit()) {
-            sequence.push(word_hash(stem(t)));
-        }
         let h = word_hash(t);
+        if class & (STOPWORD | NUMBER_WORD) == 0 && !t.starts_with(|c: char| c.is_ascii_digit()) {
+            let s = stem(t);
+            sequence.push(if s.len() == t.len() { h } else { word_hash(s) });
+        }
         hashes.push(h);
         words.insert(h);
     }

@@ -80,10 +80,12 @@ pub(super) fn digit_numbers(chars: &[char]) -> Vec<(usize, f64)> {
 
 /// Number words with char offsets: "twenty one" -> 21, "three hundred" -> 300, "a dozen" -> 12.
 pub(super) fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
-    // ASCII letter runs with their char offsets, as the lexicon's key ("" for words of no list: longer
-    // than any listed word, or not listed).
-    let mut words: Vec<(usize, &'static str)> = Vec::new();
+    // The ASCII letter runs that are number words or "and" (only number words, "a", "one" and "and" are
+    // compared below), each with its ordinal among all letter runs (two runs are adjacent when their
+    // ordinals differ by one; any other run in between breaks a number) and its char offset.
+    let mut words: Vec<(usize, usize, &'static str)> = Vec::new();
     let mut lower = [0u8; 12];
+    let mut ordinal = 0;
     let mut i = 0;
     while i < chars.len() {
         if chars[i].is_ascii_alphabetic() {
@@ -91,36 +93,41 @@ pub(super) fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
             while i < chars.len() && chars[i].is_ascii_alphabetic() {
                 i += 1;
             }
-            let mut key = "";
             if i - start <= lower.len() && LEXICON.may_be_number_word(chars[start], i - start) {
                 for (d, c) in lower.iter_mut().zip(&chars[start..i]) {
                     *d = c.to_ascii_lowercase() as u8;
                 }
                 if let Ok(w) = std::str::from_utf8(&lower[..i - start]) {
-                    key = LEXICON.classify(w).0;
+                    let key = LEXICON.number_key(w);
+                    if !key.is_empty() {
+                        words.push((ordinal, start, key));
+                    }
                 }
             }
-            words.push((start, key));
+            ordinal += 1;
         } else {
             i += 1;
         }
     }
+    let is_unit_or_ten = |w: &str| lookup(UNITS, w).is_some() || lookup(TENS, w).is_some();
     let mut out = Vec::new();
     let mut k = 0;
     while k < words.len() {
-        let w = words[k].1;
-        if !is_number_word(w) {
+        let (ordinal, start, w) = words[k];
+        // Every kept word but "and" is a number word ("a" counts as one).
+        if w == "and" {
             k += 1;
             continue;
         }
         let scale_start = lookup(SCALES, w).is_some()
             && k > 0
-            && (words[k - 1].1 == "a" || words[k - 1].1 == "one");
-        if lookup(UNITS, w).is_some() || lookup(TENS, w).is_some() || scale_start {
-            let start = words[k].0;
+            && words[k - 1].0 + 1 == ordinal
+            && (words[k - 1].2 == "a" || words[k - 1].2 == "one");
+        if is_unit_or_ten(w) || scale_start {
             let (mut total, mut current) = (0u64, 0u64);
-            while k < words.len() {
-                let w = words[k].1;
+            let mut expected = ordinal;
+            while k < words.len() && words[k].0 == expected {
+                let w = words[k].2;
                 if let Some(v) = lookup(UNITS, w).or_else(|| lookup(TENS, w)) {
                     current = current.saturating_add(v);
                 } else if let Some(v) = lookup(SCALES, w) {
@@ -131,20 +138,21 @@ pub(super) fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
                     }
                 } else if w == "and"
                     && k + 1 < words.len()
-                    && (lookup(UNITS, words[k + 1].1).is_some()
-                        || lookup(TENS, words[k + 1].1).is_some())
+                    && words[k + 1].0 == expected + 1
+                    && is_unit_or_ten(words[k + 1].2)
                 {
                 } else {
                     break;
                 }
                 k += 1;
+                expected += 1;
             }
             out.push((start, total.saturating_add(current) as f64));
             continue;
         }
         if w != "second" {
             if let Some(v) = lookup(ORDINALS, w).or_else(|| lookup(SPECIAL, w)) {
-                out.push((words[k].0, v));
+                out.push((start, v));
             }
         }
         k += 1;

@@ -25,6 +25,25 @@ fn ellipsis_before_a_number_terminates() {
 }
 
 #[test]
+fn number_words_join_only_adjacent_words() {
+    let values = |text: &str| -> Vec<f64> {
+        word_numbers(&text.chars().collect::<Vec<_>>())
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
+    };
+    assert_eq!(values("three hundred and five apples"), vec![305.0]);
+    assert_eq!(values("three big hundred"), vec![3.0]); // "big" breaks the number
+    assert_eq!(values("a dozen eggs, and the dozen"), vec![12.0, 12.0]);
+    assert_eq!(values("twenty one apples and two"), vec![21.0, 2.0]);
+    assert_eq!(values("one and the two"), vec![1.0, 2.0]); // "and" joins only a following unit
+    assert_eq!(values("a hundred"), vec![100.0]);
+    assert!(values("a big hundred").is_empty()); // a scale counts only after "a" / "one" or a unit
+    assert_eq!(values("the second half"), vec![0.5]);
+    assert_eq!(values("Twenty-Five"), vec![25.0]);
+}
+
+#[test]
 fn lazy_signatures_give_the_same_verdicts() {
     let texts = [
         "What is 7 times 8?",
@@ -168,6 +187,44 @@ mod timing {
         for _ in 0..200 {
             std::hint::black_box(signature(&text));
         }
+    }
+
+    /// Signatures of the development set's prompts over 500 characters, best of 5 rounds, in ns a
+    /// character; with `VERIFY_PROBE_ROUNDS` more rounds for a profiler. Skips without the data.
+    #[test]
+    #[ignore]
+    fn signature_dev_texts() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/benchmarks/data/cache_dev");
+        let mut texts: Vec<String> = Vec::new();
+        for name in ["cache.jsonl", "queries.jsonl"] {
+            let Ok(data) = std::fs::read_to_string(format!("{dir}/{name}")) else {
+                return;
+            };
+            for line in data.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                texts.push(v["text"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        texts.retain(|t| t.len() > 500);
+        let chars: usize = texts.iter().map(|t| t.chars().count()).sum();
+        let rounds: usize = std::env::var("VERIFY_PROBE_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(5);
+        let mut best = f64::MAX;
+        for _ in 0..rounds {
+            let t = Instant::now();
+            for text in &texts {
+                std::hint::black_box(signature(text));
+            }
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "{} texts, {chars} chars: {:.1} ns a char, {:.2} us a text",
+            texts.len(),
+            best * 1e9 / chars as f64,
+            best * 1e6 / texts.len() as f64
+        );
     }
 
     fn breakdown(text: &str) {
