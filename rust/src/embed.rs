@@ -248,6 +248,9 @@ mod tests {
         // A word whose remainder matches nothing becomes a single [UNK].
         assert_eq!(wp.ids("unxyz hello"), vec![1, 4]);
         assert_eq!(wp.ids("\u{0}\u{200b}hello\u{fffd}"), vec![4]);
+        // The same words with 16 bytes readable after them (the one-load path for ASCII words).
+        let pad = " ".repeat(16);
+        assert_eq!(wp.ids(&format!("UnAffable, unxyz hello!{pad}")), vec![6, 7, 8, 9, 1, 4, 10]);
         assert!(wp.ids("").is_empty());
     }
 

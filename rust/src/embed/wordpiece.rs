@@ -227,10 +227,11 @@ impl WordPiece {
                     } else {
                         self.short.get(key)
                     };
-                    if let Some(id) = found {
-                        ids.push(id);
-                        return start + n;
+                    match found {
+                        Some(id) => ids.push(id),
+                        None => self.short_ascii_word_ids(key, n, ids),
                     }
+                    return start + n;
                 }
                 for &b in &chunk[..n] {
                     self.push(word, b.to_ascii_lowercase());
@@ -275,6 +276,45 @@ impl WordPiece {
             self.push(word, b.to_ascii_lowercase());
         }
         end
+    }
+
+    /// `word_ids` for a whole ASCII word of `n` < 16 bytes that is not itself a vocabulary piece, given as the
+    /// `short_key` of its lower-cased bytes: every candidate piece's key is cut from that one integer (no copy
+    /// of the word, no key built byte by byte). The same greedy longest-match as `word_ids`.
+    fn short_ascii_word_ids(&self, word: u128, n: usize, ids: &mut Vec<u32>) {
+        debug_assert!(n <= SHORT_MAX && n <= self.max_chars_per_word);
+        let mark = ids.len();
+        let mut start = 0;
+        while start < n {
+            let rest = word >> (8 * start);
+            let mut len = (n - start).min(self.max_piece_bytes);
+            if start == 0 && len == n {
+                // The caller looked the whole word up already.
+                len -= 1;
+            }
+            loop {
+                if len == 0 {
+                    ids.truncate(mark);
+                    ids.push(self.unk_id);
+                    return;
+                }
+                // Bytes above `len` (later letters, the length byte) are masked off.
+                let bytes = rest & ((1u128 << (8 * len)) - 1);
+                let found = if len <= TINY_MAX {
+                    let flag = if start > 0 { TINY_CONTINUATION } else { 0 };
+                    self.tiny.get(bytes as u64 | (len as u64) << 56 | flag)
+                } else {
+                    let flag = if start > 0 { CONTINUATION } else { 0 };
+                    self.short.get(bytes | (len as u128) << 120 | flag)
+                };
+                if let Some(id) = found {
+                    ids.push(id);
+                    start += len;
+                    break;
+                }
+                len -= 1;
+            }
+        }
     }
 
     /// Token ids of `text` as a vector (tests and debugging; the hot path uses `ids_into`).
