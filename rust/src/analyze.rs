@@ -77,9 +77,14 @@ impl Analyzer {
 /// The last user turn of a conversation text: what follows the last line opening with `<user> `, or the
 /// whole text when there is none. Same split as `fastroute.cache.keys.split_conversation`.
 pub fn last_user_turn(text: &str) -> &str {
-    // memchr's SIMD reverse search: `str::rfind` scans a byte at a time (~1 µs over a 2 KB prompt).
-    if let Some(cut) = memchr::memmem::rfind(text.as_bytes(), USER_LINE.as_bytes()) {
-        return &text[cut + USER_LINE.len()..];
+    // The last `<` that opens `\n<user> `, found by memchr's SIMD reverse byte search: `str::rfind` scans a
+    // byte at a time (~1 µs over a 2 KB prompt) and `memmem::rfind` has no SIMD reverse path (~0.35 µs).
+    let bytes = text.as_bytes();
+    let marker = &USER_LINE.as_bytes()[1..];
+    for at in memchr::memrchr_iter(b'<', bytes) {
+        if at > 0 && bytes[at - 1] == b'\n' && bytes[at..].starts_with(marker) {
+            return &text[at + marker.len()..];
+        }
     }
     text.strip_prefix(USER_MARKER).unwrap_or(text)
 }
@@ -156,6 +161,26 @@ mod tests {
     }
 
     #[test]
+    fn last_user_turn_equals_a_substring_search() {
+        let parts = ["\n", "<user> ", "<", "<<user> ", "x", "user> ", "<user>", " ", "\n<user> "];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..5_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 12) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push_str(parts[(seed % parts.len() as u64) as usize]);
+            }
+            let expect = match text.rfind(USER_LINE) {
+                Some(cut) => &text[cut + USER_LINE.len()..],
+                None => text.strip_prefix(USER_MARKER).unwrap_or(&text),
+            };
+            assert_eq!(last_user_turn(&text), expect, "{text:?}");
+        }
+    }
+
+    #[test]
     fn finds_the_last_user_turn() {
         assert_eq!(
             last_user_turn("<system> s\n<user> a\n<assistant> b\n<user> c\nd"),
@@ -164,6 +189,9 @@ mod tests {
         assert_eq!(last_user_turn("<user> only"), "only");
         assert_eq!(last_user_turn("no markers"), "no markers");
         assert_eq!(last_user_turn("<user> a\n<<user> b"), "a\n<<user> b");
+        assert_eq!(last_user_turn("<user> a\n<user> b < c\n<user>x <user> d"), "b < c\n<user>x <user> d");
+        assert_eq!(last_user_turn("\n<user> "), "");
+        assert_eq!(last_user_turn("<"), "<");
     }
 }
 
