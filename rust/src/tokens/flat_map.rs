@@ -114,7 +114,11 @@ impl<K: FlatKey, V: Copy + Default> FlatMap<K, V> {
     #[inline(always)]
     pub(crate) fn get(&self, key: K) -> Option<V> {
         let i = self.home(key);
-        let ((k0, v0), (k1, v1)) = (self.slots[i], self.slots[i + 1]);
+        debug_assert!(i + 1 < self.slots.len());
+        // SAFETY: `home` is below the slot count (its top bits, `shift` = 64 - log2(slots)) and even, and the
+        // slot count is a power of two >= 16, so `i + 1` is in bounds too. Two bounds checks per lookup were
+        // a tenth of the lookup's instructions, on every word of every pass.
+        let ((k0, v0), (k1, v1)) = unsafe { (*self.slots.get_unchecked(i), *self.slots.get_unchecked(i + 1)) };
         let (hit0, hit1) = (k0 == key, k1 == key);
         if (hit0 | hit1) && key != K::EMPTY {
             return Some(if hit0 { v0 } else { v1 });
