@@ -285,13 +285,23 @@ impl Counts {
         let mut line_start = 0usize;
         let mut backticks = 0usize;
         let mut i = 0usize;
+        if !bytes.is_empty() {
+            self.line_begins(bytes, 0, offset);
+        }
         while i < bytes.len() {
-            if i == line_start {
-                self.line_begins(bytes, i, offset);
-            }
             let b = bytes[i];
             if b.is_ascii_alphabetic() {
-                i = self.word(bytes, i, table, &mut prev_first);
+                // Words separated by single spaces (most of prose) one after the other, without a trip
+                // round the byte loop for each space: a space after a word is never a line start, and
+                // resets nothing a word has not reset already.
+                loop {
+                    i = self.word(bytes, i, table, &mut prev_first);
+                    if bytes.get(i) == Some(&b' ') && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
                 in_number = false;
                 backticks = 0;
                 continue;
@@ -330,6 +340,9 @@ impl Counts {
                 self.lines += 1;
                 self.end_line(bytes, line_start, i);
                 line_start = i + 1;
+                if line_start < bytes.len() {
+                    self.line_begins(bytes, line_start, offset);
+                }
             }
             i += 1;
         }
