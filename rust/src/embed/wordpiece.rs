@@ -181,6 +181,14 @@ impl WordPiece {
                 let class = ASCII_CLASS[usize::from(b)];
                 if class == WORD && word.chars == 0 {
                     i = self.ascii_word(bytes, i, &mut word, ids);
+                    // Words separated by single spaces, one after the other (a space between whole words
+                    // only ends a word that is already flushed).
+                    while word.chars == 0
+                        && bytes.get(i) == Some(&b' ')
+                        && bytes.get(i + 1).is_some_and(|&n| n < 0x80 && ASCII_CLASS[usize::from(n)] == WORD)
+                    {
+                        i = self.ascii_word(bytes, i + 1, &mut word, ids);
+                    }
                     continue;
                 }
                 match class {
@@ -214,14 +222,18 @@ impl WordPiece {
             let mut w = [0u8; 16];
             w.copy_from_slice(chunk);
             let w = u128::from_le_bytes(w);
-            let alnum = u128::from(alnum_mask(w as u64)) | u128::from(alnum_mask((w >> 64) as u64)) << 64;
+            let (alnum_lo, letters_lo) = alnum_and_letter_masks(w as u64);
+            let (alnum_hi, letters_hi) = alnum_and_letter_masks((w >> 64) as u64);
+            let alnum = u128::from(alnum_lo) | u128::from(alnum_hi) << 64;
+            // Setting a letter's 0x20 bit lower-cases it (the letter lanes' high bits, shifted down to 0x20).
+            let lower = w | (u128::from(letters_lo) | u128::from(letters_hi) << 64) >> 2;
             let others = !alnum & (u128::from(HIGH) << 64 | u128::from(HIGH));
             if others != 0 {
                 let n = (others.trailing_zeros() / 8) as usize;
                 let next = chunk[n];
                 if next < 0x80 && matches!(ASCII_CLASS[usize::from(next)], SPACE | PUNCT) && n <= self.max_chars_per_word
                 {
-                    let key = lowercase_key((w & ((1u128 << (8 * n)) - 1)) | (n as u128) << 120);
+                    let key = (lower & ((1u128 << (8 * n)) - 1)) | (n as u128) << 120;
                     let found = if n <= TINY_MAX {
                         self.tiny.get(key as u64 | (n as u64) << 56)
                     } else {
@@ -444,11 +456,18 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 /// no addition or subtraction carries or borrows across bytes.
 #[inline(always)]
 fn alnum_mask(w: u64) -> u64 {
+    alnum_and_letter_masks(w).0
+}
+
+/// `alnum_mask(w)`, and the high bit of each byte whose low seven bits are an ASCII letter: the letters
+/// among the lanes `alnum_mask` sets (other lanes may be set too: callers only use the alphanumeric ones).
+#[inline(always)]
+fn alnum_and_letter_masks(w: u64) -> (u64, u64) {
     let x = w & !HIGH;
     let in_range = |x: u64, lo: u8, hi: u8| (x + (0x80 - u64::from(lo)) * ONES) & ((0x80 + u64::from(hi)) * ONES - x);
     let letters = in_range(x | (0x20 * ONES), b'a', b'z');
     let digits = in_range(x, b'0', b'9');
-    (letters | digits) & !w & HIGH
+    ((letters | digits) & !w & HIGH, letters & HIGH)
 }
 
 /// BERT's `_is_control`: other-category characters except tab, newline and carriage return.
@@ -503,6 +522,11 @@ mod tests {
                 let expect = b < 0x80 && ASCII_CLASS[usize::from(b)] == WORD;
                 assert_eq!(mask >> (lane * 8 + 7) & 1 == 1, expect, "byte {b:#x} lane {lane}");
                 assert_eq!(mask & !HIGH, 0);
+                if expect {
+                    let letters = alnum_and_letter_masks(u64::from_le_bytes(w)).1;
+                    let lower = (u64::from_le_bytes(w) | letters >> 2).to_le_bytes()[lane];
+                    assert_eq!(lower, b.to_ascii_lowercase(), "byte {b:#x} lane {lane}");
+                }
             }
         }
     }
