@@ -48,6 +48,21 @@ def test_batch_search_matches_single(data: tuple[Array, Array, VectorIndex]) -> 
         assert list(ids[row]) == list(idx.search(v, 3, 64)[0])
 
 
+@pytest.mark.parametrize("int8", [False, True])
+def test_search_pairs_match_search(int8: bool) -> None:
+    x = clustered(1000, 48, seed=5)
+    idx = VectorIndex(48, m=8, ef_construction=64, max_elements=1000, int8=int8)
+    idx.add(np.arange(len(x), dtype=np.uint64), x)
+    for v in x[:40:3] + 0.01:
+        ids, sims = idx.search(v.astype(np.float32), 4, 16)
+        pairs = idx.search_pairs(v.astype(np.float32), 4, 16)
+        assert pairs == list(zip(ids.tolist(), sims.tolist(), strict=True))
+        assert all(isinstance(i, int) and isinstance(s, float) for i, s in pairs)
+    strided = np.stack([x[0], x[1]], axis=1)[:, 0]  # x[0] as a non-contiguous view
+    assert not strided.flags.c_contiguous
+    assert idx.search_pairs(strided, 1) == idx.search_pairs(x[0], 1)
+
+
 def test_delete_hides_entries_and_slots_are_reused() -> None:
     x = clustered(500, 32, seed=3)
     idx = VectorIndex(32, m=8, ef_construction=64, max_elements=500)

@@ -359,8 +359,7 @@ class SemanticCache:
             single_id, single_vector = _unpack_single(single)
             candidates = [(single_id, float(single_vector @ vector))]
         elif index is not None and len(index):
-            ids, sims = index.search(vector, s.candidates, s.ef_search)
-            candidates = list(zip(ids.tolist(), sims.tolist(), strict=True))
+            candidates = index.search_pairs(vector, s.candidates, s.ef_search)
         if waiting:  # not yet in the index: compared one by one (few: the indexer keeps up)
             seen = {c[0] for c in candidates}
             candidates += [(i, float(v @ vector)) for i, v in waiting.items() if i not in seen]

@@ -207,10 +207,7 @@ impl QueryI16 {
     pub(super) fn new(q: &[f32]) -> Option<QueryI16> {
         #[cfg(target_arch = "x86_64")]
         {
-            if q.len() <= QUERY_I16_MAX_DIM
-                && std::arch::is_x86_feature_detected!("avx2")
-                && q.iter().all(|x| x.is_finite())
-            {
+            if q.len() <= QUERY_I16_MAX_DIM && std::arch::is_x86_feature_detected!("avx2") {
                 return QueryI16::quantize(q);
             }
         }
@@ -219,16 +216,30 @@ impl QueryI16 {
     }
 
     fn quantize(q: &[f32]) -> Option<QueryI16> {
-        let peak = q.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let mut peak = 0.0f32;
+        for &x in q {
+            if !x.is_finite() {
+                return None;
+            }
+            peak = peak.max(x.abs());
+        }
         if peak <= 0.0 {
             return None;
         }
-        let scale = peak / QUERY_I16_PEAK;
+        let inv = QUERY_I16_PEAK / peak;
+        // Rounded half away from zero by hand: `f32::round` is a libm call per component without SSE4.1.
+        // |x * inv| <= peak * inv, i.e. 16383 up to one rounding, so the truncation stays within range.
         let values = q
             .iter()
-            .map(|x| (x / scale).round().clamp(-QUERY_I16_PEAK, QUERY_I16_PEAK) as i16)
+            .map(|&x| {
+                let y = x * inv;
+                (y + 0.5f32.copysign(y)) as i16
+            })
             .collect();
-        Some(QueryI16 { scale, values })
+        Some(QueryI16 {
+            scale: peak / QUERY_I16_PEAK,
+            values,
+        })
     }
 
     /// The query's inner product with stored signed bytes (as `dot_i8` of the f32 query, within ~1e-5

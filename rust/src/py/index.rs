@@ -25,6 +25,14 @@ pub struct PyVectorIndex {
     inner: RwLock<Hnsw>,
 }
 
+/// The query as an owned vector (one copy of a contiguous array, element by element otherwise).
+fn query_vec(vector: &PyReadonlyArray1<'_, f32>) -> Vec<f32> {
+    match vector.as_slice() {
+        Ok(s) => s.to_vec(),
+        Err(_) => vector.as_array().iter().copied().collect(),
+    }
+}
+
 type SearchResult<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<f32>>);
 type BatchResult<'py> = (Bound<'py, PyArray2<u64>>, Bound<'py, PyArray2<f32>>);
 
@@ -142,7 +150,7 @@ impl PyVectorIndex {
         k: usize,
         ef: usize,
     ) -> PyResult<SearchResult<'py>> {
-        let q: Vec<f32> = vector.as_array().iter().copied().collect();
+        let q = query_vec(&vector);
         let found = py.detach(|| {
             self.inner
                 .read()
@@ -152,6 +160,26 @@ impl PyVectorIndex {
         })?;
         let (ids, sims): (Vec<u64>, Vec<f32>) = found.into_iter().unzip();
         Ok((ids.into_pyarray(py), sims.into_pyarray(py)))
+    }
+
+    /// `search` as a list of `(id, similarity)`, best first: no arrays to build and convert when the
+    /// caller walks a handful of results in Python (the response cache).
+    #[pyo3(signature = (vector, k = 1, ef = 64))]
+    fn search_pairs(
+        &self,
+        py: Python<'_>,
+        vector: PyReadonlyArray1<'_, f32>,
+        k: usize,
+        ef: usize,
+    ) -> PyResult<Vec<(u64, f32)>> {
+        let q = query_vec(&vector);
+        py.detach(|| {
+            self.inner
+                .read()
+                .map_err(poisoned)?
+                .search(&q, k, ef)
+                .map_err(to_py)
+        })
     }
 
     /// Searches each row of `vectors`; rows with fewer than `k` results are padded with id 2**64-1, sim -inf.
