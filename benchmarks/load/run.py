@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -202,10 +203,14 @@ def scaling_lines(report: dict[str, Any]) -> list[str]:
                 continue
             n = int(name.split("-")[0])
             raw = s["rps"] / one["rps"] if one["rps"] else float("nan")
+            # Rounds alternate between the targets, so round i of each ran under about the same machine load.
+            rounds = sorted(a / b for a, b in zip(s["rps_rounds"], one["rps_rounds"], strict=True) if b)
+            median = statistics.median(rounds) if rounds else float("nan")
             projected = n * one["cpu_us_per_request"] / s["cpu_us_per_request"]
             out.append(
                 f"Scaling ({row['mode']}, {row['connections']} connections): {n} workers / 1 worker = {raw:.2f}x "
-                f"measured RPS; {projected:.2f}x projected for {n} dedicated cores from CPU per request "
+                f"measured RPS (per round {' / '.join(f'{r:.2f}' for r in rounds)}, median {median:.2f}x); "
+                f"{projected:.2f}x projected for {n} dedicated cores from CPU per request "
                 f"({one['cpu_us_per_request']:.0f} vs {s['cpu_us_per_request']:.0f} us)."
             )
     return [*out, ""] if out else []
