@@ -302,8 +302,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             targets.append(other)
         for count in (int(c) for c in args.workers_compare.split(",") if c):
             w_env = {**env, "FASTROUTE_WORKERS": str(count)}
+            one_core = args.one_worker_core or gw_cpu
             other = start_fastroute(
-                gw_cpu if count == 1 else None, w_env, tmp / f"w{count}.log", name=f"{count}-worker"
+                one_core if count == 1 else None, w_env, tmp / f"w{count}.log", name=f"{count}-worker"
             )
             started.append(other)
             targets.append(other)
@@ -360,7 +361,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "env": parse_env(args.env),
                 "stages": stages,
                 "policy": "FASTROUTE_POLICY" in env,
-                "pinning": f"gateway/nginx cpu {gw_cpu}, driver+upstream cpu {drv_cpu}",
+                "pinning": f"gateway/nginx cpu {gw_cpu}, driver+upstream cpu {drv_cpu}"
+                + (f", 1-worker cpu {args.one_worker_core}" if args.one_worker_core else ""),
                 "note": args.note,
             },
             "rows": rows,
@@ -393,6 +395,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--unpinned", action="store_true", help="no taskset: every process may use every core (for --workers-compare)"
     )
+    parser.add_argument(
+        "--one-worker-core", default=None, metavar="CPU",
+        help="with --unpinned --workers-compare: pin the 1-worker target to this core (one worker on one core "
+        "vs N workers on every core; the driver and upstream float in both cases)",
+    )  # fmt: skip
     parser.add_argument("--wrk", action="store_true", help="also measure plain mode with wrk (if installed)")
     parser.add_argument("--no-policy", action="store_true", help="run without the all-features policy file")
     parser.add_argument("--results", type=Path, help="directory: write load-<date>.json/.md (+ .png with --plot)")
