@@ -8,9 +8,11 @@ without the static embedding, which is how the gateway calls it) and of the pure
 ratio, and stores them in the benchmark's `extra_info`. Two clocks, reported apart: wall time per call
 (`perf_counter_ns`: what a request waits, including any preemption by other processes) and the calling
 thread's CPU time per call (`thread_time_ns`, a second loop: preemption excluded, so its p99 is the robust
-tail on a busy machine; each read is a system call, ~0.3 us of overhead included). The load average is
-recorded at the start and end. Goal (issue 3): p99 <= 30 us at 500 tokens with the embedding. Prompts are
-generated here, deterministically; nothing is read from /work/shared.
+tail on a busy machine; each read is a system call whose cost, measured here as `clock_cpu_us`, is inside
+every CPU figure). The pure-Python / native ratio is given for both clocks' p50. The load average is
+recorded at the start and end. Goal (issue 3): p99 <= 30 us at 500 tokens with the embedding; the 500-token
+line says, for each clock, whether it was met. Prompts are generated here, deterministically; nothing is read
+from /work/shared.
 """
 
 from __future__ import annotations
@@ -71,9 +73,10 @@ def _prompt(tokens: int, seed: int) -> str:
             hi = mid
         else:
             lo = mid + 1
-    return conversation_text(
+    prompt: str = conversation_text(
         [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": " ".join(words[:lo])}]
     )
+    return prompt
 
 
 def _per_call_us(
@@ -86,6 +89,18 @@ def _per_call_us(
         fn(text)
         out[i] = clock() - t0
     return out / 1_000.0
+
+
+GOAL_TOKENS, GOAL_P99_US = 500, 30.0
+
+
+def _clock_cost_us(clock: Callable[[], int], rounds: int = 2_000) -> float:
+    """Median cost of the two clock reads around a call (what an empty call measures)."""
+    out = np.empty(rounds)
+    for i in range(rounds):
+        t0 = clock()
+        out[i] = clock() - t0
+    return float(np.median(out)) / 1_000.0
 
 
 def _rounds(tokens: int, budget_s: float, per_call_us: float) -> int:
@@ -130,12 +145,20 @@ def test_analyze(benchmark: Any, analyzers: dict[str, Any], tokens: int) -> None
         }
     load = {"load_start": load_start, "load_end": os.getloadavg()[0]}
     actual = count_tokens(text)
+    clock_cpu_us = _clock_cost_us(time.thread_time_ns)
     benchmark.extra_info.update(
-        {"tokens": actual, "bytes": len(text.encode()), "machine": platform.node(), **load, **rows}
+        {
+            "tokens": actual,
+            "bytes": len(text.encode()),
+            "machine": platform.node(),
+            "clock_cpu_us": clock_cpu_us,
+            **load,
+            **rows,
+        }
     )
     lines = [
         f"\nanalyze @ {actual} tokens ({len(text.encode())} bytes), {platform.processor() or platform.machine()}, "
-        f"load {load['load_start']:.1f}-{load['load_end']:.1f}:"
+        f"load {load['load_start']:.1f}-{load['load_end']:.1f}, thread-clock read pair {clock_cpu_us:.2f} us:"
     ]
     for name, r in rows.items():
         lines.append(
@@ -146,7 +169,17 @@ def test_analyze(benchmark: Any, analyzers: dict[str, Any], tokens: int) -> None
         for name in ("native", "native+embedding"):
             if name in rows:
                 ratio = rows["pure-python"]["p50_us"] / rows[name]["p50_us"]
+                cpu_ratio = rows["pure-python"]["cpu_p50_us"] / rows[name]["cpu_p50_us"]
                 benchmark.extra_info[f"speedup_p50_{name}"] = ratio
-                lines.append(f"  pure-python / {name}: {ratio:,.0f}x at p50")
+                benchmark.extra_info[f"speedup_cpu_p50_{name}"] = cpu_ratio
+                lines.append(f"  pure-python / {name}: {ratio:,.0f}x at wall p50, {cpu_ratio:,.0f}x at cpu p50")
+    gateway = rows.get("native+embedding", rows["native"])
+    if tokens == GOAL_TOKENS:
+        for clock, key in (("wall", "p99_us"), ("cpu", "cpu_p99_us")):
+            met = gateway[key] <= GOAL_P99_US
+            benchmark.extra_info[f"goal_{clock}_p99_met"] = met
+            lines.append(
+                f"  goal p99 <= {GOAL_P99_US:.0f} us ({clock}): {gateway[key]:.1f} us, {'met' if met else 'not met'}"
+            )
     print("\n".join(lines))
     assert rows["native"]["p50_us"] > 0
