@@ -23,7 +23,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +45,8 @@ _ENTRY_OVERHEAD_BYTES = 300
 # Verifier signatures of stored entries kept after their first use (an entry that was a candidate once is
 # likely to be one again); beyond this many the oldest is dropped and recomputed when needed.
 _MAX_KEPT_SIGNATURES = 4096
+# (tenant, fingerprint) pairs whose single-turn partition key is kept; beyond this the memo starts over.
+_MAX_KEPT_PARTITION_KEYS = 1024
 # Released body-log bytes between looks for mostly dead segments to compact.
 _COMPACT_EVERY_BYTES = 4 << 20
 # Vectors a partition may hold outside its index (deferred inserts); each lookup compares them one by one,
@@ -111,9 +113,9 @@ class CacheEntry:
     sig: Signature | None = field(default=None, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
-class RequestKeys:
-    """A request's cache keys, computed once by `SemanticCache.keys` and reused by `lookup` and `store`.
+class RequestKeys(NamedTuple):
+    """A request's cache keys, computed once by `SemanticCache.keys` and reused by `lookup` and `store`
+    (a named tuple: built on every request, three times cheaper than a frozen dataclass).
 
     Attributes:
         exact: the exact-level key (tenant, fingerprint, normalised conversation).
@@ -238,6 +240,9 @@ class SemanticCache:
         self._log = body_log or BodyLog(body_dir)
         self._names = _Names()  # tenants and partitions
         self._sigs: dict[int, Signature] = {}  # stored entries' verifier signatures, by id (bounded)
+        # Partition keys of single-turn requests by (tenant, fingerprint) (bounded): two hashes per lookup
+        # become one.
+        self._first_turn_partitions: dict[tuple[str, str], str] = {}
         self._released = 0  # log bytes released since the last look for sparse segments
         self._indexes: dict[str, VectorIndex] = {}
         # A partition's only vector, int8 + scale, kept without an index until a second entry arrives: in a
@@ -275,15 +280,19 @@ class SemanticCache:
 
     # -- keys -----------------------------------------------------------------------------------------
 
-    @staticmethod
-    def keys(scope: CacheScope, analysis: AnalysisLike, request_fingerprint: str, text: str) -> RequestKeys:
+    def keys(self, scope: CacheScope, analysis: AnalysisLike, request_fingerprint: str, text: str) -> RequestKeys:
         """The request's keys; pass them to `lookup` and `store` so they are computed once per request."""
         context, turn = split_conversation(text)
-        return RequestKeys(
-            exact_key(scope.tenant, request_fingerprint, analysis.key),
-            partition_key(scope.tenant, request_fingerprint, context),
-            turn,
-        )
+        if context:
+            partition = partition_key(scope.tenant, request_fingerprint, context)
+        else:  # a single-turn request: its partition depends only on tenant and fingerprint, so it is kept
+            partition = self._first_turn_partitions.get((scope.tenant, request_fingerprint), "")
+            if not partition:
+                partition = partition_key(scope.tenant, request_fingerprint, "")
+                if len(self._first_turn_partitions) >= _MAX_KEPT_PARTITION_KEYS:
+                    self._first_turn_partitions.clear()
+                self._first_turn_partitions[scope.tenant, request_fingerprint] = partition
+        return RequestKeys(exact_key(scope.tenant, request_fingerprint, analysis.key), partition, turn)
 
     # -- lookup -------------------------------------------------------------------------------------
 

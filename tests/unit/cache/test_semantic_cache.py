@@ -14,7 +14,7 @@ import pytest
 from fastroute._native import StaticEmbedder, normalize_key
 from fastroute.cache import CacheScope, CacheSettings, SemanticCache, fingerprint_request
 from fastroute.cache.body_log import BodyLog
-from fastroute.cache.keys import split_conversation
+from fastroute.cache.keys import exact_key, partition_key, split_conversation
 from fastroute.cache.semantic_cache import CacheEntry, RequestKeys
 from fastroute.embedding import EMBEDDING_DIM, load_embedder
 
@@ -194,6 +194,24 @@ def test_served_bodies_are_copies_and_shared_keys_give_the_same_answers(embedder
     assert cache.lookup(A, an(paraphrase), FP, paraphrase, cache.keys(A, an(paraphrase), FP, paraphrase)) is not None
     # Keys of another tenant never reach this tenant's entries, even when passed explicitly.
     assert cache.lookup(B, an(text), FP, text, cache.keys(B, an(text), FP, text)) is None
+
+
+def test_single_turn_partition_keys_are_kept_per_tenant_and_fingerprint(embedder: StaticEmbedder) -> None:
+    cache = make(embedder)
+    other_fp = fingerprint_request({"model": "gpt-4o", "temperature": 0})
+    texts = ["<user> What is a monad?", "Plain text without roles", "<system> Be brief.\n<user> What is a monad?"]
+    for _ in range(2):  # the second pass is served from the kept partition keys
+        for scope, fp in ((A, FP), (B, FP), (A, other_fp)):
+            for text in texts:
+                context, turn = split_conversation(text)
+                keys = cache.keys(scope, an(text), fp, text)
+                assert keys == RequestKeys(
+                    exact_key(scope.tenant, fp, an(text).key), partition_key(scope.tenant, fp, context), turn
+                )
+    assert len({cache.keys(s, an(texts[0]), f, texts[0]).partition for s in (A, B) for f in (FP, other_fp)}) == 4
+    for n in range(3000):  # the kept keys stay bounded
+        cache.keys(CacheScope(tenant=f"t{n}"), an(texts[0]), FP, texts[0])
+    assert len(cache._first_turn_partitions) <= 1024
 
 
 def test_churn_keeps_the_body_log_bounded_and_moved_entries_readable(embedder: StaticEmbedder) -> None:
