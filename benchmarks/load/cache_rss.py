@@ -28,7 +28,7 @@ import uvloop
 from driver import PROMPTS, SYSTEM
 from run import parse_env
 
-from fastroute.cache.semantic_cache import CacheScope, SemanticCache
+from fastroute.cache import CacheScope, SemanticCache
 from fastroute.cache.settings import CacheSettings
 from fastroute.prompt import conversation_text
 from fastroute.server.app import create_app

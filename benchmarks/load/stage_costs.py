@@ -118,7 +118,7 @@ def instrument(app: web.Application, totals: Totals, *, warm_check: bool = False
     # The semantic cache's HNSW inserts run in an executor thread (fastroute.cache.indexer): still this
     # process's CPU, but off the event loop, so not inside cache.on_finish.
     try:
-        from fastroute.cache.semantic_cache import IndexBatch
+        from fastroute.cache.vectors import IndexBatch
     except ImportError:  # a build without deferred indexing
         return labels
     run = IndexBatch.run

@@ -19,7 +19,8 @@ inserts off the event loop.
 """
 
 from fastroute.cache.keys import fingerprint_request
-from fastroute.cache.semantic_cache import CacheEntry, CacheHit, CacheScope, SemanticCache
+from fastroute.cache.semantic_cache import SemanticCache
 from fastroute.cache.settings import CacheSettings
+from fastroute.cache.types import CacheEntry, CacheHit, CacheScope
 
 __all__ = ["CacheEntry", "CacheHit", "CacheScope", "CacheSettings", "SemanticCache", "fingerprint_request"]

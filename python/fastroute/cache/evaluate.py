@@ -20,8 +20,9 @@ from typing import Any
 
 from fastroute import _native
 from fastroute.cache.keys import fingerprint_request
-from fastroute.cache.semantic_cache import CacheScope, SemanticCache
+from fastroute.cache.semantic_cache import SemanticCache
 from fastroute.cache.settings import CacheSettings
+from fastroute.cache.types import CacheScope
 from fastroute.embedding import EMBEDDING_DIM, load_embedder
 from fastroute.env_values import env_path
 from fastroute.settings import REPO_MODELS_DIR

@@ -24,7 +24,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from fastroute.cache.semantic_cache import CacheEntry, SemanticCache
+from fastroute.cache.semantic_cache import SemanticCache
+from fastroute.cache.types import CacheEntry
 
 __all__ = ["RedisReplication", "entry_from_json", "entry_to_json"]
 

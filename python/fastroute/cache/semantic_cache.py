@@ -6,7 +6,7 @@ gateway calls them straight from the event loop.
 
 Memory: per entry the process keeps ~90 bytes of bookkeeping (`fastroute._native.EntryTable`: exact-key
 hash, LRU and expiry order, times, ids of its tenant and partition) and its vector inside the HNSW index
-(f16). The bytes a hit needs (exact key, last user turn for the verifier, the answer's JSON) are appended
+(int8 + one scale). The bytes a hit needs (exact key, last user turn for the verifier, the answer's JSON) are appended
 to a `BodyLog` (anonymous files, served from the OS page cache). The conversation text, the parsed answer
 and the float32 embedding live only in the transient `CacheEntry` that `store` returns and replication
 publishes.
@@ -16,28 +16,26 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import struct
 import time
-from array import array
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 
 from fastroute._native import EntryTable, TableEntry, VectorIndex
 from fastroute.cache.body_log import BodyLog
 from fastroute.cache.keys import exact_key, partition_key, split_conversation
+from fastroute.cache.names import NameTable
 from fastroute.cache.settings import CacheSettings
+from fastroute.cache.types import AnalysisLike, CacheEntry, CacheHit, CacheScope, RequestKeys, Vector
+from fastroute.cache.vectors import IndexBatch, pack_single, single_id, unpack_single
 from fastroute.cache.verifier import Signature, signature, verify
 
-__all__ = ["AnalysisLike", "CacheEntry", "CacheHit", "CacheScope", "IndexBatch", "RequestKeys", "SemanticCache"]
+__all__ = ["SemanticCache"]
 
-Vector = npt.NDArray[np.float32]
 log = logging.getLogger("fastroute.cache")
 # Per stored entry besides its answer bytes, turn and vector: the table row, the exact key in the body log
 # and the index links (measured with benchmarks/load/cache_rss.py).
@@ -52,144 +50,6 @@ _COMPACT_EVERY_BYTES = 4 << 20
 # Vectors a partition may hold outside its index (deferred inserts); each lookup compares them one by one,
 # so beyond this the insert happens at once instead (bursts, e.g. a replica loading from Redis).
 _MAX_WAITING = 32
-
-
-class AnalysisLike(Protocol):
-    """What the cache needs from `fastroute.native.PromptAnalysis`."""
-
-    @property
-    def key(self) -> str: ...
-
-    @property
-    def embedding(self) -> Vector | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class CacheScope:
-    """Who asks and how: entries never cross tenants, and the semantic level may be switched off.
-
-    Attributes:
-        tenant: isolation unit (application, or department when the policy says so).
-        temperature: the request's temperature; above `semantic_temperature_max` only exact hits are served.
-        semantic: False when the policy allows only exact hits.
-    """
-
-    tenant: str
-    temperature: float = 0.0
-    semantic: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class CacheHit:
-    """A cached answer that may be served. `body` is the stored response; do not mutate it."""
-
-    kind: Literal["exact", "semantic"]
-    body: dict[str, Any]
-    similarity: float
-    entry_key: str
-    age_s: float
-
-
-@dataclass(slots=True)
-class CacheEntry:
-    """One answer as produced by `store` or received from another replica (the replication wire shape).
-
-    `key` is the exact key; `origin` names the replica that produced it. The cache itself keeps a compact
-    record (a row of `EntryTable` and a record in the `BodyLog`), not this object.
-    """
-
-    key: str
-    tenant: str
-    fingerprint: str
-    partition: str
-    text: str
-    body: dict[str, Any]
-    embedding: Vector | None
-    created: float
-    expires: float
-    origin: str = ""
-    size: int = 0
-    local_id: int = 0
-    sig: Signature | None = field(default=None, repr=False)
-
-
-class RequestKeys(NamedTuple):
-    """A request's cache keys, computed once by `SemanticCache.keys` and reused by `lookup` and `store`
-    (a named tuple: built on every request, three times cheaper than a frozen dataclass).
-
-    Attributes:
-        exact: the exact-level key (tenant, fingerprint, normalised conversation).
-        partition: the semantic level's neighbourhood (tenant, fingerprint, earlier turns).
-        turn: the last user turn (what is embedded and verified).
-    """
-
-    exact: str
-    partition: str
-    turn: str
-
-
-@dataclass(frozen=True, slots=True)
-class IndexBatch:
-    """Vectors waiting for their partition's HNSW index, taken by `SemanticCache.take_index_batch`.
-
-    `run` may be called from any thread (the index releases the GIL and locks itself); afterwards the
-    owner of the cache calls `finish_index_batch` on the cache's thread.
-    """
-
-    jobs: tuple[tuple[str, VectorIndex, tuple[int, ...], Vector], ...]  # partition, index, ids, vectors
-
-    def __len__(self) -> int:
-        return sum(len(ids) for _, _, ids, _ in self.jobs)
-
-    def run(self) -> None:
-        """Inserts every vector, one at a time so searches are never locked out for a whole batch."""
-        for _, index, ids, vectors in self.jobs:
-            for row, local_id in enumerate(ids):
-                index.add(np.array([local_id], dtype=np.uint64), vectors[row : row + 1])
-
-
-class _Names:
-    """Small integers for the tenant and partition strings the entry table refers to, freed with their
-    last entry (one dict slot, one list slot and a counter per name: in a chat every conversation is a
-    partition, so this is per entry)."""
-
-    def __init__(self) -> None:
-        self.clear()
-
-    def acquire(self, name: str) -> int:
-        number = self._ids.get(name)
-        if number is None:
-            if self._free:
-                number = self._free.pop()
-                self._names[number] = name
-            else:
-                number = len(self._names)
-                self._names.append(name)
-                self._refs.append(0)
-            self._ids[name] = number
-        self._refs[number] += 1
-        return number
-
-    def find(self, name: str) -> int | None:
-        return self._ids.get(name)
-
-    def name(self, number: int) -> str:
-        name = self._names[number]
-        assert name is not None, "a released name"
-        return name
-
-    def release(self, number: int) -> None:
-        self._refs[number] -= 1
-        if self._refs[number] == 0:
-            del self._ids[self.name(number)]
-            self._names[number] = None
-            self._free.append(number)
-
-    def clear(self) -> None:
-        self._ids: dict[str, int] = {}
-        self._names: list[str | None] = []
-        self._refs = array("I")
-        self._free: list[int] = []
 
 
 def _key_hash(key: str) -> int:
@@ -238,7 +98,7 @@ class SemanticCache:
         self.origin = origin
         self._table = EntryTable()
         self._log = body_log or BodyLog(body_dir)
-        self._names = _Names()  # tenants and partitions
+        self._names = NameTable()  # tenants and partitions
         self._sigs: dict[int, Signature] = {}  # stored entries' verifier signatures, by id (bounded)
         # Partition keys of single-turn requests by (tenant, fingerprint) (bounded): two hashes per lookup
         # become one.
@@ -247,7 +107,7 @@ class SemanticCache:
         self._indexes: dict[str, VectorIndex] = {}
         # A partition's only vector, int8 + scale, kept without an index until a second entry arrives: in a
         # chat every conversation is its own partition, and an index costs ~1 KB even for one vector.
-        self._singles: dict[str, bytes] = {}  # partition -> local id, scale, int8 vector (`_pack_single`)
+        self._singles: dict[str, bytes] = {}  # partition -> local id, scale, int8 vector (`vectors.pack_single`)
         # Vectors not yet in their index (queued or being inserted), by partition then local id; and the
         # queue of (partition, local id) not yet taken.
         self._unindexed: dict[str, dict[int, Vector]] = {}
@@ -365,7 +225,7 @@ class SemanticCache:
             return None
         candidates: list[tuple[int, float]] = []
         if single is not None:
-            single_id, single_vector = _unpack_single(single)
+            single_id, single_vector = unpack_single(single)
             candidates = [(single_id, float(single_vector @ vector))]
         elif index is not None and len(index):
             candidates = index.search_pairs(vector, s.candidates, s.ef_search)
@@ -500,11 +360,11 @@ class SemanticCache:
         if index is None:
             single = self._singles.pop(partition, None)
             if single is None:
-                self._singles[partition] = _pack_single(local_id, vector)
+                self._singles[partition] = pack_single(local_id, vector)
                 return
             index = VectorIndex(self._dim, 16, 100, max(self.settings.max_entries * 2, 16), int8=True)
             self._indexes[partition] = index
-            single_id, single_vector = _unpack_single(single)
+            single_id, single_vector = unpack_single(single)
             index.add(np.array([single_id], dtype=np.uint64), single_vector.reshape(1, -1))
         waiting = self._unindexed.get(partition, {}) if self.defer_index else None
         if waiting is not None and len(waiting) < _MAX_WAITING:
@@ -581,7 +441,7 @@ class SemanticCache:
         self._released += length
         partition = self._names.name(row.partition)
         single = self._singles.get(partition)
-        if single is not None and _SINGLE_HEAD.unpack_from(single)[0] == local_id:
+        if single is not None and single_id(single) == local_id:
             del self._singles[partition]
         index = self._indexes.get(partition)
         waiting = self._unindexed.get(partition)
@@ -643,23 +503,6 @@ class SemanticCache:
         """Drops every entry and deletes the body log's files."""
         self.clear()
         self._log.close()
-
-
-_SINGLE_HEAD = struct.Struct("<Qf")  # local id, scale; then the int8 components
-
-
-def _pack_single(local_id: int, vector: Vector) -> bytes:
-    """A vector as the HNSW index stores it (int8 + one scale, `Precision::I8`), behind its entry's id."""
-    peak = float(np.abs(vector).max()) if len(vector) else 0.0
-    scale = peak / 127.0 if 0.0 < peak < float("inf") else 1.0
-    components: bytes = np.clip(np.rint(vector / scale), -127, 127).astype(np.int8).tobytes()
-    return _SINGLE_HEAD.pack(local_id, scale) + components
-
-
-def _unpack_single(data: bytes) -> tuple[int, Vector]:
-    local_id, scale = _SINGLE_HEAD.unpack_from(data)
-    components = np.frombuffer(data, dtype=np.int8, offset=_SINGLE_HEAD.size)
-    return int(local_id), components.astype(np.float32) * np.float32(scale)
 
 
 def _record_length(row: TableEntry) -> int:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from fastroute.cache.indexer import BackgroundIndexer
 from fastroute.cache.keys import fingerprint_request
-from fastroute.cache.semantic_cache import CacheScope, RequestKeys, SemanticCache
+from fastroute.cache.semantic_cache import SemanticCache
 from fastroute.cache.settings import CacheSettings
+from fastroute.cache.types import CacheScope, RequestKeys
 from fastroute.pipeline import RequestContext, Stage
 
 if TYPE_CHECKING:
@@ -39,11 +40,13 @@ def _streamed_body(ctx: RequestContext) -> dict[str, Any] | None:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": ctx.served_by or "",
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": "".join(ctx.streamed_text)},
-            "finish_reason": "stop",
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(ctx.streamed_text)},
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
     }
 
@@ -78,9 +81,7 @@ class CacheStage(Stage):
         chat = ctx.chat
         target = f"tier:{ctx.decision.tier}" if chat.wants_auto else f"model:{ctx.decision.model.name}"
         temperature = chat.temperature if chat.temperature is not None else 1.0  # the providers' default
-        return CacheScope(tenant=ctx.tenant.app, temperature=temperature), fingerprint_request(
-            chat.body, model=target
-        )
+        return CacheScope(tenant=ctx.tenant.app, temperature=temperature), fingerprint_request(chat.body, model=target)
 
     async def on_routed(self, ctx: RequestContext) -> None:
         if not self.settings.enabled or not ctx.cache_allowed or ctx.analysis is None:

@@ -15,7 +15,7 @@ from fastroute._native import StaticEmbedder, normalize_key
 from fastroute.cache import CacheScope, CacheSettings, SemanticCache, fingerprint_request
 from fastroute.cache.body_log import BodyLog
 from fastroute.cache.keys import exact_key, partition_key, split_conversation
-from fastroute.cache.semantic_cache import CacheEntry, RequestKeys
+from fastroute.cache.types import CacheEntry, RequestKeys
 from fastroute.embedding import EMBEDDING_DIM, load_embedder
 
 MODELS = Path(__file__).resolve().parents[3] / "models"
