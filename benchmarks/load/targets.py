@@ -225,4 +225,3 @@ def start_bare_proxy(cpus: str | None, upstream_port: int, tmp: Path) -> Target:
     )  # fmt: skip
     _wait_http(port, proc, "aiohttp-proxy", log)
     return Target("aiohttp-proxy", port, proc)
-
