@@ -1,5 +1,6 @@
 //! HNSW tests: recall against exact search (with deletes and slot reuse), bytes round trip, threads.
 
+use super::kernels::dot;
 use super::*;
 use std::sync::{Arc, RwLock};
 
