@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from fastroute.env_values import Env, SettingsError, env_bool, env_int, env_opt_str, env_str
 
 REQUEST_LOG_STREAMS = ("stderr", "stdout", "off")
+# Switch words people write for a log target: "false" means off, not a file called "false".
+_OFF_WORDS = frozenset({"off", "false", "no", "0", "none", ""})
+_ON_WORDS = frozenset({"on", "true", "yes", "1"})
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,7 @@ class ObservabilitySettings:
         metrics_public: with an admin token set, still serve `/metrics` without it (for scrapers that
             cannot send a bearer token).
         request_log: where the one-JSON-line-per-request log goes: `stderr`, `stdout`, `off`, or a file path
-            (appended to).
+            (appended to). `false`, `no`, `0` and `none` mean `off`; `true`, `on`, `yes` and `1` mean `stderr`.
         log_prompts: debugging only: include the prompt text in request log lines (may contain PII).
         dashboard: serve `GET /dashboard` and `GET /admin/stats`.
         latency_window: how many recent requests the p50/p99 latency figures are computed over.
@@ -45,7 +48,7 @@ class ObservabilitySettings:
         return cls(
             metrics=env_bool(env, "FASTROUTE_METRICS", cls.metrics),
             metrics_public=env_bool(env, "FASTROUTE_METRICS_PUBLIC", cls.metrics_public),
-            request_log=env_str(env, "FASTROUTE_REQUEST_LOG", cls.request_log).strip(),
+            request_log=_request_log(env_str(env, "FASTROUTE_REQUEST_LOG", cls.request_log)),
             log_prompts=env_bool(env, "FASTROUTE_LOG_PROMPTS", cls.log_prompts),
             dashboard=env_bool(env, "FASTROUTE_DASHBOARD", cls.dashboard),
             latency_window=env_int(
@@ -57,6 +60,16 @@ class ObservabilitySettings:
             otel_endpoint=_otel_endpoint(env),
             otel_service_name=env_str(env, "FASTROUTE_OTEL_SERVICE_NAME", cls.otel_service_name),
         )
+
+
+def _request_log(raw: str) -> str:
+    value = raw.strip()
+    word = value.lower()
+    if word in _OFF_WORDS:
+        return "off"
+    if word in _ON_WORDS:
+        return ObservabilitySettings.request_log
+    return value
 
 
 def _otel_endpoint(env: Env) -> str | None:

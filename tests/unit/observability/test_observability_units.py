@@ -131,6 +131,15 @@ def test_settings_from_env_and_errors_name_the_variable() -> None:
         ObservabilitySettings.from_env({"FASTROUTE_LOG_PROMPTS": "maybe"})
 
 
+@pytest.mark.parametrize(
+    ("raw", "target"),
+    [("false", "off"), ("No", "off"), ("0", "off"), (" ", "off"), ("true", "stderr"), ("stdout", "stdout"),
+     ("./logs/false.jsonl", "./logs/false.jsonl")],
+)  # fmt: skip
+def test_request_log_switch_words_are_not_file_names(raw: str, target: str) -> None:
+    assert ObservabilitySettings.from_env({"FASTROUTE_REQUEST_LOG": raw}).request_log == target
+
+
 def test_request_log_line_never_carries_the_prompt_by_default() -> None:
     ctx = _ctx("my email is jane@example.com", attempts=2, served="sim-frontier-openai")
     ctx.error = None
