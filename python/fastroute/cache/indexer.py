@@ -2,11 +2,8 @@
 
 An insert costs hundreds of microseconds once the cache holds ~100k entries, too long for the event loop.
 With the indexer running, `SemanticCache.store` only queues the vector (`defer_index`; `on_unindexed`
-wakes this task), and this task drains the queue in batches on its own thread (the index releases the GIL
-while it works), handing each batch back on the loop's thread. That thread runs at idle priority by default
-(SCHED_IDLE): a request that arrives while an insert computes gets the core at once instead of waiting for
-the scheduler to end the insert's slice. The backlog this may leave on a saturated core is bounded: once 32
-vectors of a partition wait, the cache inserts the next one on the loop itself. Until then lookups compare the
+wakes this task), and this task drains the queue in batches in the default executor (the index releases
+the GIL while it works), handing each batch back on the loop's thread. Until then lookups compare the
 waiting vectors one by one, so a stored answer is served semantically at once. Owns no cache state.
 """
 
@@ -14,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
-from fastroute.background import idle_thread_priority, stop_task
+from fastroute.background import stop_task
 from fastroute.cache.semantic_cache import SemanticCache
 
 __all__ = ["BackgroundIndexer"]
@@ -31,13 +27,10 @@ class BackgroundIndexer:
     Args:
         cache: the cache to index; `start` switches it to deferred indexing, `close` indexes what is left
             and switches it back.
-        idle_priority: run the inserting thread in the SCHED_IDLE class (`idle_thread_priority`).
     """
 
-    def __init__(self, cache: SemanticCache, *, idle_priority: bool = True) -> None:
+    def __init__(self, cache: SemanticCache) -> None:
         self.cache = cache
-        self.idle_priority = idle_priority
-        self._executor: ThreadPoolExecutor | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -45,11 +38,6 @@ class BackgroundIndexer:
         self.coalesce_s = COALESCE_S
 
     async def start(self) -> None:
-        self._executor = ThreadPoolExecutor(
-            max_workers=1,
-            thread_name_prefix="fastroute-cache-indexer",
-            initializer=idle_thread_priority if self.idle_priority else None,
-        )
         self.cache.defer_index = True
         self.cache.on_unindexed = self._wake.set
         self._task = asyncio.create_task(self._run(), name="fastroute-cache-indexer")
@@ -60,9 +48,6 @@ class BackgroundIndexer:
         self.cache.defer_index = False
         self.cache.on_unindexed = None
         self.cache.flush_index()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -75,7 +60,7 @@ class BackgroundIndexer:
             self._wake.clear()
             while (batch := self.cache.take_index_batch()) is not None:
                 try:
-                    await loop.run_in_executor(self._executor, batch.run)
+                    await loop.run_in_executor(None, batch.run)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # a failed insert costs semantic hits, never a request

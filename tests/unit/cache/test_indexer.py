@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -92,19 +90,3 @@ def test_a_burst_beyond_the_waiting_cap_is_indexed_at_once(embedder: StaticEmbed
     assert get(cache, "<user> question 3 about the topic number 21") == "exact:3"
     cache.flush_index()
     assert cache.unindexed == 0 and sum(len(index) for index in cache._indexes.values()) == 40
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SCHED_IDLE is Linux-only")
-@pytest.mark.parametrize("idle", [True, False])
-async def test_the_indexer_thread_runs_at_idle_priority_unless_told_not_to(
-    embedder: StaticEmbedder, idle: bool
-) -> None:
-    cache = SemanticCache(CacheSettings(), embedder.embed, EMBEDDING_DIM)
-    indexer = BackgroundIndexer(cache, idle_priority=idle)
-    await indexer.start()
-    try:
-        assert indexer._executor is not None
-        policy = await asyncio.get_running_loop().run_in_executor(indexer._executor, os.sched_getscheduler, 0)
-    finally:
-        await indexer.close()
-    assert (policy == os.SCHED_IDLE) is idle
