@@ -125,13 +125,8 @@ mod tests {
             b"9",
             b"Ab",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::xorshift::XorShift::new(0x2545_f491_4f6c_dd1d);
+        let mut next = || rng.next();
         for round in 0..3_000 {
             let len = (next() % if round % 100 == 0 { 5_000 } else { 60 }) as usize;
             let mut bytes = Vec::with_capacity(len * 2);
@@ -163,14 +158,11 @@ mod tests {
     #[test]
     fn last_user_turn_equals_a_substring_search() {
         let parts = ["\n", "<user> ", "<", "<<user> ", "x", "user> ", "<user>", " ", "\n<user> "];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = crate::xorshift::XorShift::new(0x2545_f491_4f6c_dd1d);
         for _ in 0..5_000 {
             let mut text = String::new();
-            for _ in 0..(seed % 12) {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                text.push_str(parts[(seed % parts.len() as u64) as usize]);
+            for _ in 0..(rng.state() % 12) {
+                text.push_str(parts[(rng.next() % parts.len() as u64) as usize]);
             }
             let expect = match text.rfind(USER_LINE) {
                 Some(cut) => &text[cut + USER_LINE.len()..],
@@ -220,13 +212,8 @@ mod timing {
             now people my calculate probability explain compare write story step function return array market \
             profit hours Python JSON HTTP API Einstein Paris October Monday";
         let list: Vec<&str> = WORDS.split_whitespace().collect();
-        let mut seed = seed | 1;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::xorshift::XorShift::new(seed | 1);
+        let mut next = || rng.next();
         let mut body = Vec::with_capacity(words);
         for _ in 0..words {
             let r = next() % 100;

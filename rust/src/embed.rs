@@ -316,13 +316,8 @@ mod tests {
             "abcdefghijklmnopqrstuvwxyz ABCXYZ0123456789.,;:!?'\"()[]{}<>/\\-_=+*&^%$#@~`\n\t\réüñçøåÅ中日😀\u{301}\u{0}\u{3000}ſ"
                 .chars()
                 .collect();
-        let mut seed = 0x1234_5678_9abc_def1u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as usize
-        };
+        let mut rng = crate::xorshift::XorShift::new(0x1234_5678_9abc_def1);
+        let mut next = move || rng.next() as usize;
         for _ in 0..2_000 {
             let len = next() % 120;
             let text: String = (0..len).map(|_| alphabet[next() % alphabet.len()]).collect();
@@ -352,14 +347,11 @@ mod tests {
     fn simd_sum_equals_scalar_sum_bit_for_bit() {
         let dim = 72; // one 64-column block and one 8-column block
         let rows = 50;
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::xorshift::XorShift::new(0x9e37_79b9_7f4a_7c15);
         let table: Vec<u16> = (0..rows * dim)
             .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
                 // Finite halves of both signs, subnormals included (exponent 0x1f is skipped).
-                let h = seed as u16;
+                let h = rng.next() as u16;
                 if h & 0x7c00 == 0x7c00 {
                     h & 0x83ff
                 } else {

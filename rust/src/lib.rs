@@ -17,3 +17,5 @@ pub mod verify;
 
 #[cfg(feature = "python")]
 mod py;
+#[cfg(test)]
+mod xorshift;

@@ -396,19 +396,14 @@ mod tests {
 
     #[test]
     fn heap_merge_equals_scan_merge() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::xorshift::XorShift::new(0x9e37_79b9_7f4a_7c15);
         let alphabet: Vec<char> = "ab cde\n\t.!{}()=_-+*0123456789éü日本🎉ſ'".chars().collect();
         for enc in [EncodingName::Cl100kBase, EncodingName::O200kBase] {
             let e = Encoding::get(enc);
             for len in [2usize, 3, 7, 40, 130, 300] {
                 for _ in 0..20 {
                     let s: String = (0..len)
-                        .map(|_| {
-                            seed ^= seed << 13;
-                            seed ^= seed >> 7;
-                            seed ^= seed << 17;
-                            alphabet[(seed % alphabet.len() as u64) as usize]
-                        })
+                        .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
                         .collect();
                     assert_eq!(e.merge_heap(s.as_bytes()), e.merge_scan(s.as_bytes()), "{s:?}");
                 }

@@ -102,13 +102,8 @@ fn parity_corpus() -> Vec<String> {
         "abcdefghijklmnopqrstuvwx", "abcdefghijklmno", "abcdefghijklmnop", "3.14", "12.", ".5", "x1y",
         "\nA. ", "\n(B) ", "\nC) x9", "```", "``", ". ", "?", "!\n", "$%|{}[]();+-*/=^<>,:", "é漢🎉", "'s",
     ];
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed as usize
-    };
+    let mut rng = crate::xorshift::XorShift::new(0x2545_f491_4f6c_dd1d);
+    let mut next = move || rng.next() as usize;
     let mut texts = Vec::new();
     for round in 0..3_000 {
         let n = next() % if round % 50 == 0 { 3_000 } else { 60 };

@@ -151,11 +151,9 @@ mod tests {
     fn behaves_like_a_hash_map() {
         let mut flat: FlatMap<u64, u32> = FlatMap::with_capacity(4);
         let mut std_map = HashMap::new();
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rng = crate::xorshift::XorShift::new(0x9e37_79b9_7f4a_7c15);
         for i in 0..20_000u32 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = rng.next();
             // Few distinct keys, so replacements happen, plus structured keys that share low bits.
             let key = if i % 2 == 0 { seed % 5_000 } else { (seed % 3_000) << 40 };
             if i % 3 == 0 {
