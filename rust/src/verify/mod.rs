@@ -22,6 +22,26 @@ use numbers::numbers_in;
 #[cfg(test)]
 use numbers::{digit_numbers, word_numbers};
 
+/// One unit of the prose: a `char`, or a byte when the prose is ASCII (then bytes and chars are the same
+/// units at the same offsets, and every pass reads a quarter of the memory without collecting chars).
+pub(super) trait Unit: Copy {
+    fn ch(self) -> char;
+}
+
+impl Unit for char {
+    #[inline(always)]
+    fn ch(self) -> char {
+        self
+    }
+}
+
+impl Unit for u8 {
+    #[inline(always)]
+    fn ch(self) -> char {
+        self as char
+    }
+}
+
 /// What the verifier compares, computed once per text. Word sets and the content-word sequence hold
 /// 64-bit hashes of the words (`word_hash`), not the words: one allocation per set instead of one per
 /// token; two different words would have to collide in 64 bits to be confused.
@@ -56,13 +76,29 @@ fn word_hash(w: &str) -> u64 {
 /// Words separated by one space, lower-cased (`to_lowercase` of the joined words, in one pass: a word
 /// lower-cases the same alone as between spaces, final sigma included).
 fn norm(s: &str) -> String {
+    if s.is_ascii() {
+        // ASCII whitespace by `char::is_whitespace`: tab, LF, VT, FF, CR and space.
+        let mut out: Vec<u8> = Vec::with_capacity(s.len());
+        for w in s.as_bytes().split(|b| matches!(b, 9..=13 | 32)) {
+            if w.is_empty() {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push(b' ');
+            }
+            out.extend(w.iter().map(u8::to_ascii_lowercase));
+        }
+        return String::from_utf8(out).unwrap_or_default();
+    }
     let mut out = String::with_capacity(s.len());
     for (n, w) in s.split_whitespace().enumerate() {
         if n > 0 {
             out.push(' ');
         }
         if w.is_ascii() {
-            out.extend(w.bytes().map(|b| b.to_ascii_lowercase() as char));
+            let a = out.len();
+            out.push_str(w);
+            out[a..].make_ascii_lowercase();
         } else {
             out.push_str(&w.to_lowercase());
         }
@@ -107,7 +143,7 @@ fn is_apostrophe(c: char) -> bool {
 /// Lower-cased word tokens (ASCII letters, one inner apostrophe), with "n't" / "cannot" split into "not".
 ///
 /// Tokens are ASCII, so all of them are written into one buffer; returns the buffer and each token's span.
-fn tokens(chars: &[char]) -> (String, Vec<(usize, usize)>) {
+fn tokens<U: Unit>(chars: &[U]) -> (String, Vec<(usize, usize)>) {
     let mut buf: Vec<u8> = Vec::with_capacity(chars.len() + 16);
     let mut spans = Vec::new();
     let push = |buf: &mut Vec<u8>, spans: &mut Vec<(usize, usize)>, w: &[u8]| {
@@ -117,29 +153,40 @@ fn tokens(chars: &[char]) -> (String, Vec<(usize, usize)>) {
     };
     let mut i = 0;
     while i < chars.len() {
-        if chars[i].is_ascii_alphabetic() {
+        if chars[i].ch().is_ascii_alphabetic() {
             let start = i;
-            while i < chars.len() && chars[i].is_ascii_alphabetic() {
+            while i < chars.len() && chars[i].ch().is_ascii_alphabetic() {
                 i += 1;
             }
             let mut apostrophe = None;
-            if i + 1 < chars.len() && is_apostrophe(chars[i]) && chars[i + 1].is_ascii_alphabetic()
+            if i + 1 < chars.len()
+                && is_apostrophe(chars[i].ch())
+                && chars[i + 1].ch().is_ascii_alphabetic()
             {
                 apostrophe = Some(i - start);
                 i += 1;
-                while i < chars.len() && chars[i].is_ascii_alphabetic() {
+                while i < chars.len() && chars[i].ch().is_ascii_alphabetic() {
                     i += 1;
                 }
             }
             let a = buf.len();
             // ASCII letters and apostrophes only: one byte each.
-            buf.extend(chars[start..i].iter().map(|c| {
-                if is_apostrophe(*c) {
-                    b'\''
-                } else {
-                    c.to_ascii_lowercase() as u8
-                }
-            }));
+            if apostrophe.is_none() {
+                buf.extend(
+                    chars[start..i]
+                        .iter()
+                        .map(|c| c.ch().to_ascii_lowercase() as u8),
+                );
+            } else {
+                buf.extend(chars[start..i].iter().map(|c| {
+                    let c = c.ch();
+                    if is_apostrophe(c) {
+                        b'\''
+                    } else {
+                        c.to_ascii_lowercase() as u8
+                    }
+                }));
+            }
             let w = &buf[a..];
             if w.ends_with(b"n't") {
                 let stem_end = buf.len() - 3;
@@ -159,18 +206,18 @@ fn tokens(chars: &[char]) -> (String, Vec<(usize, usize)>) {
             } else {
                 spans.push((a, buf.len()));
             }
-        } else if chars[i].is_ascii_digit() {
+        } else if chars[i].ch().is_ascii_digit() {
             let start = i;
             while i < chars.len()
-                && (chars[i].is_ascii_digit()
-                    || ((chars[i] == '.' || chars[i] == ',')
+                && (chars[i].ch().is_ascii_digit()
+                    || ((chars[i].ch() == '.' || chars[i].ch() == ',')
                         && i + 1 < chars.len()
-                        && chars[i + 1].is_ascii_digit()))
+                        && chars[i + 1].ch().is_ascii_digit()))
             {
                 i += 1;
             }
             let a = buf.len();
-            buf.extend(chars[start..i].iter().map(|&c| c as u8));
+            buf.extend(chars[start..i].iter().map(|&c| c.ch() as u8));
             spans.push((a, buf.len()));
         } else {
             i += 1;
@@ -180,7 +227,7 @@ fn tokens(chars: &[char]) -> (String, Vec<(usize, usize)>) {
     (String::from_utf8(buf).unwrap_or_default(), spans)
 }
 
-fn options(prose: &str, chars: &[char]) -> Vec<(char, String)> {
+fn options<U: Unit>(prose: &str, chars: &[U]) -> Vec<(char, String)> {
     let mut lines = Vec::new();
     for line in prose.lines() {
         let t = line.trim_start();
@@ -203,10 +250,10 @@ fn options(prose: &str, chars: &[char]) -> Vec<(char, String)> {
     // Inline "(a) tea (b) coffee" (`chars` are the prose's).
     let mut marks = Vec::new();
     for i in 0..chars.len().saturating_sub(2) {
-        if chars[i] == '('
-            && matches!(chars[i + 1], 'A'..='H' | 'a'..='h')
-            && chars[i + 2] == ')'
-            && (i == 0 || chars[i - 1].is_whitespace())
+        if chars[i].ch() == '('
+            && matches!(chars[i + 1].ch(), 'A'..='H' | 'a'..='h')
+            && chars[i + 2].ch() == ')'
+            && (i == 0 || chars[i - 1].ch().is_whitespace())
         {
             marks.push(i);
         }
@@ -214,9 +261,9 @@ fn options(prose: &str, chars: &[char]) -> Vec<(char, String)> {
     let mut inline = Vec::new();
     for (n, &m) in marks.iter().enumerate() {
         let end = marks.get(n + 1).copied().unwrap_or(chars.len());
-        let body: String = chars[m + 3..end].iter().collect();
+        let body: String = chars[m + 3..end].iter().map(|c| c.ch()).collect();
         if !body.contains(['(', ')']) && !body.trim().is_empty() {
-            inline.push((chars[m + 1].to_ascii_uppercase(), norm(&body)));
+            inline.push((chars[m + 1].ch().to_ascii_uppercase(), norm(&body)));
         }
     }
     if inline.len() >= 2 {
@@ -231,15 +278,17 @@ fn is_entity_char(c: char) -> bool {
 }
 
 /// Capitalised phrases not opening a sentence (acronyms always count) and quoted strings, in text order.
-fn entities(chars: &[char]) -> Vec<String> {
+fn entities<U: Unit>(chars: &[U]) -> Vec<String> {
     let mut found: Vec<(usize, String)> = Vec::new();
     let mut words: Vec<(usize, usize)> = Vec::new(); // char spans of the current phrase's words
-    let is_acronym =
-        |(a, b): (usize, usize)| b - a > 1 && !chars[a..b].iter().any(char::is_ascii_lowercase);
+    let is_acronym = |(a, b): (usize, usize)| {
+        b - a > 1 && !chars[a..b].iter().any(|c| c.ch().is_ascii_lowercase())
+    };
     let mut i = 0;
     while i < chars.len() {
-        let boundary = || i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
-        if !(chars[i].is_ascii_uppercase() && boundary()) {
+        let boundary =
+            || i == 0 || !(chars[i - 1].ch().is_alphanumeric() || chars[i - 1].ch() == '_');
+        if !(chars[i].ch().is_ascii_uppercase() && boundary()) {
             i += 1;
             continue;
         }
@@ -247,15 +296,15 @@ fn entities(chars: &[char]) -> Vec<String> {
         words.clear();
         loop {
             let ws = i;
-            while i < chars.len() && is_entity_char(chars[i]) {
+            while i < chars.len() && is_entity_char(chars[i].ch()) {
                 i += 1;
             }
             words.push((ws, i));
             let mut j = i;
-            while j < chars.len() && chars[j].is_whitespace() {
+            while j < chars.len() && chars[j].ch().is_whitespace() {
                 j += 1;
             }
-            if j > i && j < chars.len() && chars[j].is_ascii_uppercase() {
+            if j > i && j < chars.len() && chars[j].ch().is_ascii_uppercase() {
                 i = j;
             } else {
                 break;
@@ -267,12 +316,17 @@ fn entities(chars: &[char]) -> Vec<String> {
         let last = before
             .iter()
             .rev()
+            .map(|c| c.ch())
             .find(|c| !matches!(c, ' ' | '\t' | '\r'));
-        let list_item = before.iter().rposition(|&c| c == '\n').is_some_and(|nl| {
-            before[nl + 1..]
-                .iter()
-                .all(|&c| c.is_whitespace() || c.is_ascii_digit() || "-*.)".contains(c))
-        });
+        let list_item = before
+            .iter()
+            .rposition(|&c| c.ch() == '\n')
+            .is_some_and(|nl| {
+                before[nl + 1..]
+                    .iter()
+                    .map(|c| c.ch())
+                    .all(|c| c.is_whitespace() || c.is_ascii_digit() || "-*.)".contains(c))
+            });
         let sentence_start = start == 0
             || last.is_some_and(|c| matches!(c, '.' | '!' | '?' | ':' | ';' | '\n' | '>'))
             || list_item;
@@ -285,7 +339,7 @@ fn entities(chars: &[char]) -> Vec<String> {
                 phrase = &phrase[1..];
             }
         }
-        if phrase.len() == 1 && chars[phrase[0].0..phrase[0].1] == ['I'] {
+        if phrase.len() == 1 && phrase[0].1 - phrase[0].0 == 1 && chars[phrase[0].0].ch() == 'I' {
             continue;
         }
         let mut entity = String::new();
@@ -294,27 +348,32 @@ fn entities(chars: &[char]) -> Vec<String> {
                 entity.push(' ');
             }
             // Entity characters are ASCII or U+2019, whose lower case is itself.
-            entity.extend(chars[a..b].iter().map(char::to_ascii_lowercase));
+            entity.extend(chars[a..b].iter().map(|c| c.ch().to_ascii_lowercase()));
         }
         found.push((start, entity));
     }
     // Quoted strings.
     for (open, close) in [('"', '"'), ('\u{201c}', '\u{201d}')] {
-        if !chars.contains(&open) {
+        if !chars.iter().any(|c| c.ch() == open) {
             continue;
         }
         let mut k = 0;
         while k < chars.len() {
-            if chars[k] == open {
+            if chars[k].ch() == open {
                 if let Some(len) = chars[k + 1..]
                     .iter()
                     .take(81)
-                    .position(|&c| c == close || c == '\n')
+                    .position(|&c| c.ch() == close || c.ch() == '\n')
                 {
-                    if chars[k + 1 + len] == close && len >= 1 {
+                    if chars[k + 1 + len].ch() == close && len >= 1 {
                         found.push((
                             k,
-                            norm(&chars[k + 1..k + 1 + len].iter().collect::<String>()),
+                            norm(
+                                &chars[k + 1..k + 1 + len]
+                                    .iter()
+                                    .map(|c| c.ch())
+                                    .collect::<String>(),
+                            ),
                         ));
                         k += len + 2;
                         continue;
@@ -397,7 +456,7 @@ impl LazySignature {
             Some(sig) => &sig.numbers,
             None => self
                 .numbers
-                .get_or_init(|| numbers_in(&split_code(&self.text).0.chars().collect::<Vec<_>>())),
+                .get_or_init(|| prose_numbers(&split_code(&self.text).0)),
         }
     }
 
@@ -441,8 +500,30 @@ fn analyse(text: &str, numbers: Option<Vec<f64>>) -> Signature {
         };
     }
     let (prose, code) = split_code(text);
-    let chars: Vec<char> = prose.chars().collect();
-    let (buf, spans) = tokens(&chars);
+    if prose.is_ascii() {
+        analyse_prose(&prose, prose.as_bytes(), code, numbers)
+    } else {
+        analyse_prose(&prose, &prose.chars().collect::<Vec<char>>(), code, numbers)
+    }
+}
+
+/// `numbers_in` of the prose, on its bytes when it is ASCII.
+fn prose_numbers(prose: &str) -> Vec<f64> {
+    if prose.is_ascii() {
+        numbers_in(prose.as_bytes())
+    } else {
+        numbers_in(&prose.chars().collect::<Vec<char>>())
+    }
+}
+
+/// The rest of `analyse`: `chars` are the prose's units (bytes of ASCII prose, else its chars).
+fn analyse_prose<U: Unit>(
+    prose: &str,
+    chars: &[U],
+    code: Vec<String>,
+    numbers: Option<Vec<f64>>,
+) -> Signature {
+    let (buf, spans) = tokens(chars);
     let toks: Vec<&str> = spans.iter().map(|&(a, b)| &buf[a..b]).collect();
     let mut polarity = BTreeMap::new();
     let mut classes = Vec::with_capacity(toks.len());
@@ -463,15 +544,15 @@ fn analyse(text: &str, numbers: Option<Vec<f64>>) -> Signature {
         hashes.push(h);
         words.insert(h);
     }
-    let ents = entities(&chars);
+    let ents = entities(chars);
     let mut entity_set = ents.clone();
     entity_set.sort();
     entity_set.dedup();
     Signature {
         too_long: false,
-        numbers: numbers.unwrap_or_else(|| numbers_in(&chars)),
+        numbers: numbers.unwrap_or_else(|| numbers_in(chars)),
         polarity,
-        options: options(&prose, &chars),
+        options: options(prose, chars),
         anchors: anchors(&toks, &classes, &hashes, &ents),
         entities: entity_set,
         code,

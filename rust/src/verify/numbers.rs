@@ -2,6 +2,7 @@
 //! ("twenty one", "three hundred", "a dozen", ordinals), each with its char offset, merged in text order.
 
 use super::lexicon::*;
+use super::Unit;
 
 fn parse_number(raw: &str) -> Option<f64> {
     let s = raw.replace(',', "");
@@ -23,38 +24,40 @@ fn parse_number(raw: &str) -> Option<f64> {
 }
 
 /// Digit numbers with their char offsets: `-1,234.5`, `3/4`, `10%`, `.5` (not inside words or after a dot).
-pub(super) fn digit_numbers(chars: &[char]) -> Vec<(usize, f64)> {
+pub(super) fn digit_numbers<U: Unit>(chars: &[U]) -> Vec<(usize, f64)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         // Only these characters can open a number; prose is mostly other characters.
-        if !matches!(chars[i], '0'..='9' | '-' | '\u{2212}' | '.') {
+        if !matches!(chars[i].ch(), '0'..='9' | '-' | '\u{2212}' | '.') {
             i += 1;
             continue;
         }
         // Not inside a word or after a dot (a digit run after a letter is part of that word).
         let prev_ok = i == 0
-            || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '.');
-        let start_digit = chars[i].is_ascii_digit()
-            || ((chars[i] == '-' || chars[i] == '\u{2212}' || chars[i] == '.')
+            || !(chars[i - 1].ch().is_alphanumeric()
+                || chars[i - 1].ch() == '_'
+                || chars[i - 1].ch() == '.');
+        let start_digit = chars[i].ch().is_ascii_digit()
+            || ((chars[i].ch() == '-' || chars[i].ch() == '\u{2212}' || chars[i].ch() == '.')
                 && i + 1 < chars.len()
-                && (chars[i + 1].is_ascii_digit()
-                    || (chars[i + 1] == '.'
+                && (chars[i + 1].ch().is_ascii_digit()
+                    || (chars[i + 1].ch() == '.'
                         && i + 2 < chars.len()
-                        && chars[i + 2].is_ascii_digit())));
+                        && chars[i + 2].ch().is_ascii_digit())));
         if !start_digit || !prev_ok {
             i += 1;
             continue;
         }
         let start = i;
         let mut s = String::new();
-        if chars[i] == '-' || chars[i] == '\u{2212}' {
+        if chars[i].ch() == '-' || chars[i].ch() == '\u{2212}' {
             s.push('-');
             i += 1;
         }
         while i < chars.len() {
-            let c = chars[i];
-            let next_digit = i + 1 < chars.len() && chars[i + 1].is_ascii_digit();
+            let c = chars[i].ch();
+            let next_digit = i + 1 < chars.len() && chars[i + 1].ch().is_ascii_digit();
             if c.is_ascii_digit() || ((c == '.' || c == ',' || c == '/') && next_digit) {
                 s.push(c);
                 i += 1;
@@ -67,7 +70,7 @@ pub(super) fn digit_numbers(chars: &[char]) -> Vec<(usize, f64)> {
             i += 1;
             continue;
         }
-        if i < chars.len() && chars[i] == '%' {
+        if i < chars.len() && chars[i].ch() == '%' {
             s.push('%');
             i += 1;
         }
@@ -79,7 +82,7 @@ pub(super) fn digit_numbers(chars: &[char]) -> Vec<(usize, f64)> {
 }
 
 /// Number words with char offsets: "twenty one" -> 21, "three hundred" -> 300, "a dozen" -> 12.
-pub(super) fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
+pub(super) fn word_numbers<U: Unit>(chars: &[U]) -> Vec<(usize, f64)> {
     // The ASCII letter runs that are number words or "and" (only number words, "a", "one" and "and" are
     // compared below), each with its ordinal among all letter runs (two runs are adjacent when their
     // ordinals differ by one; any other run in between breaks a number) and its char offset.
@@ -88,14 +91,15 @@ pub(super) fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
     let mut ordinal = 0;
     let mut i = 0;
     while i < chars.len() {
-        if chars[i].is_ascii_alphabetic() {
+        if chars[i].ch().is_ascii_alphabetic() {
             let start = i;
-            while i < chars.len() && chars[i].is_ascii_alphabetic() {
+            while i < chars.len() && chars[i].ch().is_ascii_alphabetic() {
                 i += 1;
             }
-            if i - start <= lower.len() && LEXICON.may_be_number_word(chars[start], i - start) {
+            if i - start <= lower.len() && LEXICON.may_be_number_word(chars[start].ch(), i - start)
+            {
                 for (d, c) in lower.iter_mut().zip(&chars[start..i]) {
-                    *d = c.to_ascii_lowercase() as u8;
+                    *d = c.ch().to_ascii_lowercase() as u8;
                 }
                 if let Ok(w) = std::str::from_utf8(&lower[..i - start]) {
                     let key = LEXICON.number_key(w);
@@ -161,7 +165,7 @@ pub(super) fn word_numbers(chars: &[char]) -> Vec<(usize, f64)> {
 }
 
 /// Digit and number-word values of the prose, in text order (rule R1).
-pub(super) fn numbers_in(chars: &[char]) -> Vec<f64> {
+pub(super) fn numbers_in<U: Unit>(chars: &[U]) -> Vec<f64> {
     let mut nums = digit_numbers(chars);
     nums.extend(word_numbers(chars));
     nums.sort_by_key(|p| p.0);
