@@ -23,96 +23,124 @@ fn parse_number(raw: &str) -> Option<f64> {
     Some(if pct { v / 100.0 } else { v })
 }
 
+/// Only these characters can open a digit number; prose is mostly other characters.
+fn opens_number(c: char) -> bool {
+    matches!(c, '0'..='9' | '-' | '\u{2212}' | '.')
+}
+
+/// The digit number opened at `i` (where `opens_number` holds), if any, and where scanning resumes.
+fn digit_number_at<U: Unit>(chars: &[U], mut i: usize) -> (usize, Option<(usize, f64)>) {
+    // Not inside a word or after a dot (a digit run after a letter is part of that word).
+    let prev_ok = i == 0
+        || !(chars[i - 1].ch().is_alphanumeric()
+            || chars[i - 1].ch() == '_'
+            || chars[i - 1].ch() == '.');
+    let start_digit = chars[i].ch().is_ascii_digit()
+        || ((chars[i].ch() == '-' || chars[i].ch() == '\u{2212}' || chars[i].ch() == '.')
+            && i + 1 < chars.len()
+            && (chars[i + 1].ch().is_ascii_digit()
+                || (chars[i + 1].ch() == '.'
+                    && i + 2 < chars.len()
+                    && chars[i + 2].ch().is_ascii_digit())));
+    if !start_digit || !prev_ok {
+        return (i + 1, None);
+    }
+    let start = i;
+    let mut s = String::new();
+    if chars[i].ch() == '-' || chars[i].ch() == '\u{2212}' {
+        s.push('-');
+        i += 1;
+    }
+    while i < chars.len() {
+        let c = chars[i].ch();
+        let next_digit = i + 1 < chars.len() && chars[i + 1].ch().is_ascii_digit();
+        if c.is_ascii_digit() || ((c == '.' || c == ',' || c == '/') && next_digit) {
+            s.push(c);
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if i == start {
+        // ". .5" opens like "-.5" but nothing parses: step over the dot (this looped forever before).
+        return (i + 1, None);
+    }
+    if i < chars.len() && chars[i].ch() == '%' {
+        s.push('%');
+        i += 1;
+    }
+    (i, parse_number(&s).map(|v| (start, v)))
+}
+
 /// Digit numbers with their char offsets: `-1,234.5`, `3/4`, `10%`, `.5` (not inside words or after a dot).
+#[cfg(test)]
 pub(super) fn digit_numbers<U: Unit>(chars: &[U]) -> Vec<(usize, f64)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        // Only these characters can open a number; prose is mostly other characters.
-        if !matches!(chars[i].ch(), '0'..='9' | '-' | '\u{2212}' | '.') {
+        if !opens_number(chars[i].ch()) {
             i += 1;
             continue;
         }
-        // Not inside a word or after a dot (a digit run after a letter is part of that word).
-        let prev_ok = i == 0
-            || !(chars[i - 1].ch().is_alphanumeric()
-                || chars[i - 1].ch() == '_'
-                || chars[i - 1].ch() == '.');
-        let start_digit = chars[i].ch().is_ascii_digit()
-            || ((chars[i].ch() == '-' || chars[i].ch() == '\u{2212}' || chars[i].ch() == '.')
-                && i + 1 < chars.len()
-                && (chars[i + 1].ch().is_ascii_digit()
-                    || (chars[i + 1].ch() == '.'
-                        && i + 2 < chars.len()
-                        && chars[i + 2].ch().is_ascii_digit())));
-        if !start_digit || !prev_ok {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut s = String::new();
-        if chars[i].ch() == '-' || chars[i].ch() == '\u{2212}' {
-            s.push('-');
-            i += 1;
-        }
-        while i < chars.len() {
-            let c = chars[i].ch();
-            let next_digit = i + 1 < chars.len() && chars[i + 1].ch().is_ascii_digit();
-            if c.is_ascii_digit() || ((c == '.' || c == ',' || c == '/') && next_digit) {
-                s.push(c);
-                i += 1;
-            } else {
-                break;
-            }
-        }
-        if i == start {
-            // ". .5" opens like "-.5" but nothing parses: step over the dot (this looped forever before).
-            i += 1;
-            continue;
-        }
-        if i < chars.len() && chars[i].ch() == '%' {
-            s.push('%');
-            i += 1;
-        }
-        if let Some(v) = parse_number(&s) {
-            out.push((start, v));
-        }
+        let (next, found) = digit_number_at(chars, i);
+        out.extend(found);
+        i = next;
     }
     out
 }
 
+/// A letter run that is a number word or "and": (ordinal among all letter runs, char offset, word).
+type NumberWord = (usize, usize, &'static str);
+
+/// Scans the ASCII letter run starting at `i`, keeps it in `words` when it is a number word or "and"
+/// (with `ordinal`), and returns where the run ends.
+fn letter_run<U: Unit>(
+    chars: &[U],
+    mut i: usize,
+    ordinal: usize,
+    words: &mut Vec<NumberWord>,
+) -> usize {
+    let mut lower = [0u8; 12];
+    let start = i;
+    while i < chars.len() && chars[i].ch().is_ascii_alphabetic() {
+        i += 1;
+    }
+    if i - start <= lower.len() && LEXICON.may_be_number_word(chars[start].ch(), i - start) {
+        for (d, c) in lower.iter_mut().zip(&chars[start..i]) {
+            *d = c.ch().to_ascii_lowercase() as u8;
+        }
+        if let Ok(w) = std::str::from_utf8(&lower[..i - start]) {
+            let key = LEXICON.number_key(w);
+            if !key.is_empty() {
+                words.push((ordinal, start, key));
+            }
+        }
+    }
+    i
+}
+
 /// Number words with char offsets: "twenty one" -> 21, "three hundred" -> 300, "a dozen" -> 12.
+#[cfg(test)]
 pub(super) fn word_numbers<U: Unit>(chars: &[U]) -> Vec<(usize, f64)> {
     // The ASCII letter runs that are number words or "and" (only number words, "a", "one" and "and" are
     // compared below), each with its ordinal among all letter runs (two runs are adjacent when their
     // ordinals differ by one; any other run in between breaks a number) and its char offset.
-    let mut words: Vec<(usize, usize, &'static str)> = Vec::new();
-    let mut lower = [0u8; 12];
+    let mut words: Vec<NumberWord> = Vec::new();
     let mut ordinal = 0;
     let mut i = 0;
     while i < chars.len() {
         if chars[i].ch().is_ascii_alphabetic() {
-            let start = i;
-            while i < chars.len() && chars[i].ch().is_ascii_alphabetic() {
-                i += 1;
-            }
-            if i - start <= lower.len() && LEXICON.may_be_number_word(chars[start].ch(), i - start)
-            {
-                for (d, c) in lower.iter_mut().zip(&chars[start..i]) {
-                    *d = c.ch().to_ascii_lowercase() as u8;
-                }
-                if let Ok(w) = std::str::from_utf8(&lower[..i - start]) {
-                    let key = LEXICON.number_key(w);
-                    if !key.is_empty() {
-                        words.push((ordinal, start, key));
-                    }
-                }
-            }
+            i = letter_run(chars, i, ordinal, &mut words);
             ordinal += 1;
         } else {
             i += 1;
         }
     }
+    join_number_words(&words)
+}
+
+/// The values of the kept letter runs (`letter_run`), joined where adjacent ("twenty one" -> 21).
+fn join_number_words(words: &[NumberWord]) -> Vec<(usize, f64)> {
     let is_unit_or_ten = |w: &str| lookup(UNITS, w).is_some() || lookup(TENS, w).is_some();
     let mut out = Vec::new();
     let mut k = 0;
@@ -165,9 +193,28 @@ pub(super) fn word_numbers<U: Unit>(chars: &[U]) -> Vec<(usize, f64)> {
 }
 
 /// Digit and number-word values of the prose, in text order (rule R1).
+///
+/// One scan finds both: a letter run holds no character that opens or continues a digit number, so the
+/// letter runs and the digit numbers are the ones `word_numbers` and `digit_numbers` find apart.
 pub(super) fn numbers_in<U: Unit>(chars: &[U]) -> Vec<f64> {
-    let mut nums = digit_numbers(chars);
-    nums.extend(word_numbers(chars));
+    let mut nums = Vec::new();
+    let mut words: Vec<NumberWord> = Vec::new();
+    let mut ordinal = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i].ch();
+        if c.is_ascii_alphabetic() {
+            i = letter_run(chars, i, ordinal, &mut words);
+            ordinal += 1;
+        } else if opens_number(c) {
+            let (next, found) = digit_number_at(chars, i);
+            nums.extend(found);
+            i = next;
+        } else {
+            i += 1;
+        }
+    }
+    nums.extend(join_number_words(&words));
     nums.sort_by_key(|p| p.0);
     nums.into_iter().map(|(_, v)| v).collect()
 }
