@@ -296,6 +296,9 @@ pub(super) const NUMBER_WORD: u8 = 8;
 /// Word lists as one map from word to its classes, built once (immutable tables, not state).
 pub(super) struct Lexicon {
     classes: FxHashMap<&'static str, u8>,
+    /// The same map keyed by the word's bytes packed into an integer (`packed`; every word of the tables
+    /// has at most 16 letters): a token is hashed and compared as one number, not as a string.
+    by_packed: FxHashMap<u128, (&'static str, u8)>,
     /// Per first letter (a-z), bit `n` set when a number word (or "and") has `n` letters: most words are
     /// ruled out without hashing them.
     number_shapes: [u16; 26],
@@ -325,8 +328,13 @@ pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
             number_shapes[(w.as_bytes()[0] - b'a') as usize] |= 1 << w.len();
         }
     }
+    let by_packed = classes
+        .iter()
+        .filter_map(|(w, c)| Some((packed(w.as_bytes())?, (*w, *c))))
+        .collect();
     Lexicon {
         classes,
+        by_packed,
         number_shapes,
     }
 });
@@ -334,8 +342,9 @@ pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
 impl Lexicon {
     /// The word as stored in the tables and its classes; `("", 0)` for other words.
     pub(super) fn classify(&self, w: &str) -> (&'static str, u8) {
-        match self.classes.get_key_value(w) {
-            Some((k, c)) => (k, *c),
+        // No NUL in words, so packing is one-to-one; a word too long to pack is in no table.
+        match packed(w.as_bytes()).and_then(|p| self.by_packed.get(&p)) {
+            Some(&(k, c)) => (k, c),
             None => ("", 0),
         }
     }
@@ -358,6 +367,39 @@ impl Lexicon {
     }
 }
 
+/// Up to 16 bytes as one integer (zero-padded), `None` for longer words.
+fn packed(w: &[u8]) -> Option<u128> {
+    let mut b = [0u8; 16];
+    b.get_mut(..w.len())?.copy_from_slice(w);
+    Some(u128::from_le_bytes(b))
+}
+
 pub(super) fn lookup<T: Copy>(table: &[(&str, T)], w: &str) -> Option<T> {
     table.iter().find(|(k, _)| *k == w).map(|(_, v)| *v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_lookup_equals_the_string_map() {
+        // Every word of the tables is packable, so `classify` finds all of them.
+        assert_eq!(LEXICON.by_packed.len(), LEXICON.classes.len());
+        let mut words: Vec<String> = LEXICON.classes.keys().map(|w| w.to_string()).collect();
+        for w in LEXICON.classes.keys() {
+            words.push(format!("{w}s"));
+            words.push(w[..w.len() - 1].to_string());
+            words.push(w.to_ascii_uppercase());
+        }
+        words
+            .extend(["", "zebra", "12", "abcdefghijklmnop", "abcdefghijklmnopq"].map(String::from));
+        for w in &words {
+            let expected = match LEXICON.classes.get_key_value(w.as_str()) {
+                Some((k, c)) => (*k, *c),
+                None => ("", 0),
+            };
+            assert_eq!(LEXICON.classify(w), expected, "{w}");
+        }
+    }
 }
