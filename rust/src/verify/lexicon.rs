@@ -295,6 +295,8 @@ pub(super) const NUMBER_WORD: u8 = 8;
 
 /// Word lists as one map from word to its classes, built once (immutable tables, not state).
 pub(super) struct Lexicon {
+    /// The tables' words and their classes (the tests check `by_packed` against it).
+    #[cfg(test)]
     classes: FxHashMap<&'static str, u8>,
     /// The same map keyed by the word's bytes packed into an integer (`packed`; every word of the tables
     /// has at most 16 letters): a token is hashed and compared as one number, not as a string.
@@ -333,6 +335,7 @@ pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
         .filter_map(|(w, c)| Some((packed(w.as_bytes())?, (*w, *c))))
         .collect();
     Lexicon {
+        #[cfg(test)]
         classes,
         by_packed,
         number_shapes,
@@ -359,9 +362,9 @@ impl Lexicon {
 
     /// The word as stored in the tables when it is a number word (or "and", which joins them); `""`
     /// for every other word. Callers check `may_be_number_word` first (most words need no hashing).
-    pub(super) fn number_key(&self, w: &str) -> &'static str {
-        match self.classes.get_key_value(w) {
-            Some((k, c)) if c & NUMBER_WORD != 0 || *k == "and" => k,
+    pub(super) fn number_key(&self, w: &[u8]) -> &'static str {
+        match packed(w).and_then(|p| self.by_packed.get(&p)) {
+            Some(&(k, c)) if c & NUMBER_WORD != 0 || k == "and" => k,
             _ => "",
         }
     }
@@ -400,6 +403,11 @@ mod tests {
                 None => ("", 0),
             };
             assert_eq!(LEXICON.classify(w), expected, "{w}");
+            let number = match expected {
+                (k, c) if c & NUMBER_WORD != 0 || k == "and" => k,
+                _ => "",
+            };
+            assert_eq!(LEXICON.number_key(w.as_bytes()), number, "{w}");
         }
     }
 }

@@ -109,11 +109,9 @@ fn letter_run<U: Unit>(
         for (d, c) in lower.iter_mut().zip(&chars[start..i]) {
             *d = c.ch().to_ascii_lowercase() as u8;
         }
-        if let Ok(w) = std::str::from_utf8(&lower[..i - start]) {
-            let key = LEXICON.number_key(w);
-            if !key.is_empty() {
-                words.push((ordinal, start, key));
-            }
+        let key = LEXICON.number_key(&lower[..i - start]);
+        if !key.is_empty() {
+            words.push((ordinal, start, key));
         }
     }
     i
