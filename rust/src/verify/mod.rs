@@ -16,31 +16,13 @@ mod lexicon;
 mod numbers;
 #[cfg(test)]
 mod tests;
+mod unit;
 
 use lexicon::*;
 use numbers::numbers_in;
 #[cfg(test)]
 use numbers::{digit_numbers, word_numbers};
-
-/// One unit of the prose: a `char`, or a byte when the prose is ASCII (then bytes and chars are the same
-/// units at the same offsets, and every pass reads a quarter of the memory without collecting chars).
-pub(super) trait Unit: Copy {
-    fn ch(self) -> char;
-}
-
-impl Unit for char {
-    #[inline(always)]
-    fn ch(self) -> char {
-        self
-    }
-}
-
-impl Unit for u8 {
-    #[inline(always)]
-    fn ch(self) -> char {
-        self as char
-    }
-}
+use unit::Unit;
 
 /// What the verifier compares, computed once per text. Word sets and the content-word sequence hold
 /// 64-bit hashes of the words (`word_hash`), not the words: one allocation per set instead of one per

@@ -2,7 +2,7 @@
 //! ("twenty one", "three hundred", "a dozen", ordinals), each with its char offset, merged in text order.
 
 use super::lexicon::*;
-use super::Unit;
+use super::unit::Unit;
 
 fn parse_number(raw: &str) -> Option<f64> {
     let s = raw.replace(',', "");
