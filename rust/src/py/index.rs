@@ -150,14 +150,7 @@ impl PyVectorIndex {
         k: usize,
         ef: usize,
     ) -> PyResult<SearchResult<'py>> {
-        let q = query_vec(&vector);
-        let found = py.detach(|| {
-            self.inner
-                .read()
-                .map_err(poisoned)?
-                .search(&q, k, ef)
-                .map_err(to_py)
-        })?;
+        let found = self.search_pairs(py, vector, k, ef)?;
         let (ids, sims): (Vec<u64>, Vec<f32>) = found.into_iter().unzip();
         Ok((ids.into_pyarray(py), sims.into_pyarray(py)))
     }
