@@ -345,11 +345,16 @@ pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
 impl Lexicon {
     /// The word as stored in the tables and its classes; `("", 0)` for other words.
     pub(super) fn classify(&self, w: &str) -> (&'static str, u8) {
+        self.classify_bytes(w.as_bytes())
+    }
+
+    /// `classify` of a word's bytes.
+    fn classify_bytes(&self, w: &[u8]) -> (&'static str, u8) {
         // No NUL in words, so packing is one-to-one; a word too long to pack is in no table.
-        match packed(w.as_bytes()).and_then(|p| self.by_packed.get(&p)) {
-            Some(&(k, c)) => (k, c),
-            None => ("", 0),
-        }
+        packed(w)
+            .and_then(|p| self.by_packed.get(&p))
+            .copied()
+            .unwrap_or(("", 0))
     }
 
     /// False when no number word (nor "and") starts with `first` (either case) and has `len` letters.
@@ -363,8 +368,8 @@ impl Lexicon {
     /// The word as stored in the tables when it is a number word (or "and", which joins them); `""`
     /// for every other word. Callers check `may_be_number_word` first (most words need no hashing).
     pub(super) fn number_key(&self, w: &[u8]) -> &'static str {
-        match packed(w).and_then(|p| self.by_packed.get(&p)) {
-            Some(&(k, c)) if c & NUMBER_WORD != 0 || k == "and" => k,
+        match self.classify_bytes(w) {
+            (k, c) if c & NUMBER_WORD != 0 || k == "and" => k,
             _ => "",
         }
     }
