@@ -15,7 +15,7 @@
 //! Because folded content holds no line break, every line of the key is exactly one segment, so two
 //! conversations with different structure never share a key.
 
-use crate::tokens::ascii_range_mask;
+use crate::tokens::{ascii_lowercase_lanes, ascii_range_mask};
 use unicode_normalization::UnicodeNormalization;
 
 /// Characters dropped entirely: zero-width space/joiners, word joiner, BOM.
@@ -142,7 +142,7 @@ impl Segment {
                             pending = false;
                         }
                         let spread = (space >> 7) * 0xff;
-                        let folded = (ascii_lowercase(w) & !spread) | (spread & (u64::from(b' ') * ONES));
+                        let folded = (ascii_lowercase_lanes(w) & !spread) | (spread & (u64::from(b' ') * ONES));
                         // In bounds: at most `i + 1` bytes were written for the first `i` input bytes.
                         out[len..len + 8].copy_from_slice(&folded.to_le_bytes());
                         len += 8;
@@ -201,14 +201,6 @@ fn white_space_mask(w: u64) -> u64 {
     // Zero lanes of x (spaces) get no high bit from the addition; lanes are < 0x80, so nothing carries.
     let spaces = !(((x & !HIGH) + !HIGH) | x) & HIGH;
     spaces | ascii_range_mask(w, b'\t', b'\r', 0)
-}
-
-/// ASCII lower-casing of eight ASCII bytes at once.
-#[inline(always)]
-fn ascii_lowercase(w: u64) -> u64 {
-    let at_least_a = w + (0x80 - u64::from(b'A')) * ONES;
-    let above_z = w + (0x80 - u64::from(b'Z') - 1) * ONES;
-    w | ((at_least_a & !above_z & HIGH) >> 2)
 }
 
 /// The exact-cache key of a conversation text (see the module documentation).
@@ -338,7 +330,7 @@ mod tests {
                 let w = u64::from_le_bytes(w);
                 let space = (white_space_mask(w) >> (8 * lane + 7)) & 1 == 1;
                 assert_eq!(space, (b as char).is_whitespace(), "{b:#x}");
-                assert_eq!(ascii_lowercase(w).to_le_bytes()[lane], b.to_ascii_lowercase(), "{b:#x}");
+                assert_eq!(ascii_lowercase_lanes(w).to_le_bytes()[lane], b.to_ascii_lowercase(), "{b:#x}");
             }
         }
     }

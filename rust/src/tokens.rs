@@ -65,15 +65,18 @@ pub(crate) const SHORT_MAX: usize = 15;
 /// zero padding are not letters and stay as they are).
 #[inline(always)]
 pub(crate) fn lowercase_key(key: u128) -> u128 {
+    u128::from(ascii_lowercase_lanes(key as u64)) | u128::from(ascii_lowercase_lanes((key >> 64) as u64)) << 64
+}
+
+/// ASCII lower-casing of eight ASCII bytes at once (every byte < 0x80, so no addition carries into the
+/// next byte).
+#[inline(always)]
+pub(crate) fn ascii_lowercase_lanes(x: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let lower = |x: u64| -> u64 {
-        // Every byte is < 0x80, so no addition carries into the next byte.
-        let at_least_a = x + (0x80 - u64::from(b'A')) * ONES;
-        let above_z = x + (0x80 - u64::from(b'Z') - 1) * ONES;
-        x | ((at_least_a & !above_z & HIGH) >> 2)
-    };
-    u128::from(lower(key as u64)) | u128::from(lower((key >> 64) as u64)) << 64
+    let at_least_a = x + (0x80 - u64::from(b'A')) * ONES;
+    let above_z = x + (0x80 - u64::from(b'Z') - 1) * ONES;
+    x | ((at_least_a & !above_z & HIGH) >> 2)
 }
 
 /// The bytes (at most 15) zero-padded little-endian, with the length in the top byte: one u128 per
@@ -193,11 +196,7 @@ impl Encoding {
             loop {
                 let at = pieces.pos();
                 if let Some((n, key)) = cl100k_ascii_word(bytes, at) {
-                    total += if self.short.get(key).is_some() {
-                        1
-                    } else {
-                        self.count_piece(&bytes[at..at + n])
-                    };
+                    total += self.count_keyed(key, &bytes[at..at + n]);
                     pieces.resume_at(at + n);
                     continue;
                 }
@@ -217,11 +216,22 @@ impl Encoding {
     #[inline(always)]
     fn count_range(&self, bytes: &[u8], start: usize, end: usize) -> usize {
         let n = end - start;
-        // Most pieces are whole tokens: one lookup by a key read straight from the text.
-        if n <= SHORT_MAX && self.short.get(short_key_at(bytes, start, n)).is_some() {
-            1
+        if n <= SHORT_MAX {
+            // A key read straight from the text.
+            self.count_keyed(short_key_at(bytes, start, n), &bytes[start..end])
         } else {
             self.count_piece(&bytes[start..end])
+        }
+    }
+
+    /// Tokens of a piece of at most `SHORT_MAX` bytes whose `short_key` is `key`: most pieces are whole
+    /// tokens, found by one lookup.
+    #[inline(always)]
+    fn count_keyed(&self, key: u128, piece: &[u8]) -> usize {
+        if self.short.get(key).is_some() {
+            1
+        } else {
+            self.count_piece(piece)
         }
     }
 
