@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use unicode_categories::UnicodeCategories;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::tokens::{lowercase_key, short_key, short_key_at, FlatMap, SHORT_MAX};
+use crate::tokens::{ascii_range_mask, lowercase_key, short_key, short_key_at, FlatMap, SHORT_MAX};
 
 /// Longest piece kept in the u64-keyed map.
 const TINY_MAX: usize = 7;
@@ -449,7 +449,6 @@ impl WordPiece {
     }
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// High bit set in each byte of `w` that is an ASCII letter or digit. Lanes are masked to 7 bits first, so
@@ -459,15 +458,11 @@ fn alnum_mask(w: u64) -> u64 {
     alnum_and_letter_masks(w).0
 }
 
-/// `alnum_mask(w)`, and the high bit of each byte whose low seven bits are an ASCII letter: the letters
-/// among the lanes `alnum_mask` sets (other lanes may be set too: callers only use the alphanumeric ones).
+/// `alnum_mask(w)`, and the high bit of each byte that is an ASCII letter.
 #[inline(always)]
 fn alnum_and_letter_masks(w: u64) -> (u64, u64) {
-    let x = w & !HIGH;
-    let in_range = |x: u64, lo: u8, hi: u8| (x + (0x80 - u64::from(lo)) * ONES) & ((0x80 + u64::from(hi)) * ONES - x);
-    let letters = in_range(x | (0x20 * ONES), b'a', b'z');
-    let digits = in_range(x, b'0', b'9');
-    ((letters | digits) & !w & HIGH, letters & HIGH)
+    let letters = ascii_range_mask(w, b'a', b'z', 0x20);
+    (letters | ascii_range_mask(w, b'0', b'9', 0), letters)
 }
 
 /// BERT's `_is_control`: other-category characters except tab, newline and carriage return.
