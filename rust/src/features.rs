@@ -29,7 +29,7 @@
 //!   business/money, choice questions, time). Topic words (science, law, history...) were tried and
 //!   dropped: they memorise MMLU subjects and lowered subject-grouped cross-validation.
 
-use crate::tokens::{ascii_range_mask, lowercase_key, short_key, FlatMap, SHORT_MAX};
+use crate::tokens::{ascii_range_mask, loaded_key, lowercase_key, short_key, FlatMap, SHORT_MAX};
 use std::sync::OnceLock;
 
 /// Bumped whenever the meaning of any feature slot changes; the model card records it.
@@ -374,7 +374,7 @@ impl Counts {
                 self.upper += lanes_set(caps as u64) + lanes_set((caps >> 64) as u64);
                 self.word_stats(n);
                 let lower = w | (letters >> 2);
-                self.word_cues(table, (lower & lanes) | (n as u128) << 120, prev_first);
+                self.word_cues(table, loaded_key(lower, n), prev_first);
                 return start + n;
             }
         }

@@ -119,6 +119,14 @@ fn short_tokens(table: &[u8]) -> usize {
     n
 }
 
+/// `short_key` of the first `n` (<= 15) bytes of a little-endian 16-byte load `w`: its other lanes masked
+/// off, the length in the top byte.
+#[inline(always)]
+pub(crate) fn loaded_key(w: u128, n: usize) -> u128 {
+    debug_assert!(n <= SHORT_MAX);
+    (w & ((1u128 << (8 * n)) - 1)) | (n as u128) << 120
+}
+
 /// `short_key(&text[start..start + n])` (`n` <= 15) without a branch on `n` when 16 bytes of `text` are
 /// readable from `start`: one load, masked to `n` bytes (word lengths vary too much to predict).
 #[inline(always)]
@@ -128,7 +136,7 @@ pub(crate) fn short_key_at(text: &[u8], start: usize, n: usize) -> u128 {
         Some(chunk) => {
             let mut w = [0u8; 16];
             w.copy_from_slice(chunk);
-            (u128::from_le_bytes(w) & ((1u128 << (8 * n)) - 1)) | (n as u128) << 120
+            loaded_key(u128::from_le_bytes(w), n)
         }
         None => short_key(&text[start..start + n]),
     }

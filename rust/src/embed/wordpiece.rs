@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use unicode_categories::UnicodeCategories;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::tokens::{ascii_range_mask, lowercase_key, short_key, short_key_at, FlatMap, SHORT_MAX};
+use crate::tokens::{ascii_range_mask, loaded_key, lowercase_key, short_key, short_key_at, FlatMap, SHORT_MAX};
 
 /// Longest piece kept in the u64-keyed map.
 const TINY_MAX: usize = 7;
@@ -233,7 +233,7 @@ impl WordPiece {
                 let next = chunk[n];
                 if next < 0x80 && matches!(ASCII_CLASS[usize::from(next)], SPACE | PUNCT) && n <= self.max_chars_per_word
                 {
-                    let key = (lower & ((1u128 << (8 * n)) - 1)) | (n as u128) << 120;
+                    let key = loaded_key(lower, n);
                     let found = if n <= TINY_MAX {
                         self.tiny.get(key as u64 | (n as u64) << 56)
                     } else {

@@ -14,6 +14,7 @@
 //!               \s*[\r\n]+|\s+(?!\S)|\s+`  with UP = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}], LO = [\p{Ll}\p{Lm}\p{Lo}\p{M}].
 
 use std::sync::OnceLock;
+use super::loaded_key;
 
 /// \p{L}
 pub(crate) const LETTER: u8 = 1;
@@ -476,7 +477,7 @@ pub(crate) fn cl100k_ascii_word(bytes: &[u8], i: usize) -> Option<(usize, u128)>
     if n <= prefix || n >= 16 || chunk[n] >= 0x80 {
         return cl100k_ascii_number(chunk, w);
     }
-    Some((n, (w & ((1u128 << (8 * n)) - 1)) | (n as u128) << 120))
+    Some((n, loaded_key(w, n)))
 }
 
 /// ASCII bytes of `[^\s\p{L}\p{N}]`: punctuation, symbols and controls other than white space.
@@ -523,10 +524,10 @@ fn cl100k_ascii_symbols(chunk: &[u8]) -> Option<usize> {
 #[inline(always)]
 fn cl100k_ascii_number(chunk: &[u8], w: u128) -> Option<(usize, u128)> {
     if chunk[0] == b' ' && chunk[1].is_ascii_digit() {
-        return Some((1, u128::from(b' ') | 1 << 120));
+        return Some((1, loaded_key(w, 1)));
     }
     if !chunk[0].is_ascii_digit() {
-        return cl100k_ascii_symbols(chunk).map(|n| (n, (w & ((1u128 << (8 * n)) - 1)) | (n as u128) << 120));
+        return cl100k_ascii_symbols(chunk).map(|n| (n, loaded_key(w, n)));
     }
     let digits = ascii_range_mask(w as u64, b'0', b'9', 0);
     let run = ((!digits & HIGH_BITS).trailing_zeros() / 8) as usize;
@@ -534,7 +535,7 @@ fn cl100k_ascii_number(chunk: &[u8], w: u128) -> Option<(usize, u128)> {
         return None;
     }
     let n = run.min(3);
-    Some((n, (w & ((1u128 << (8 * n)) - 1)) | (n as u128) << 120))
+    Some((n, loaded_key(w, n)))
 }
 
 /// High bit set in each byte of `w` that is ASCII and, after OR-ing `fold` (0x20 folds A-Z onto a-z), lies
