@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from itertools import groupby
 from pathlib import Path
@@ -23,6 +24,11 @@ from fastroute.background import stop_task
 log = logging.getLogger("fastroute.sqlite")
 
 Statement = tuple[str, tuple[Any, ...]]
+OPEN_TIMEOUT_S = 30.0  # how long opening waits for other processes opening the same file
+
+
+def is_locked(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
 
 
 class SqliteBatchWriter:
@@ -57,9 +63,22 @@ class SqliteBatchWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        self._prepare(conn)
+        # Several worker processes open one file at once. Switching a new file to WAL needs it exclusively
+        # and SQLite answers "database is locked" at once (no busy wait), so retry until the others are done.
+        deadline = time.monotonic() + OPEN_TIMEOUT_S
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                self._prepare(conn)
+                break
+            except sqlite3.OperationalError as e:
+                if not is_locked(e) or time.monotonic() > deadline:
+                    conn.close()
+                    raise
+                if conn.in_transaction:
+                    conn.rollback()
+                time.sleep(0.01)
         self._conn = conn
 
     async def _run(self, fn: Any, *args: Any) -> Any:

@@ -107,13 +107,15 @@ async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simul
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     assert proc.stdout is not None
+    output: list[str] = []
     try:
         async with asyncio.timeout(90):
             while True:
                 line = (await proc.stdout.readline()).decode()
+                output.append(line)
                 if not line:
                     code = await proc.wait()
-                    raise AssertionError(f"fastroute serve exited (code {code}) before it was ready")
+                    raise AssertionError(f"fastroute serve exited (code {code}) before ready:\n{''.join(output)}")
                 if line.startswith("fastroute listening on "):
                     url = line.split()[-1]
                     ready_at = time.monotonic()

@@ -1,16 +1,17 @@
-"""SqliteBatchWriter: batches land in order, exactly once even when the flushing caller is cancelled."""
+"""SqliteBatchWriter: batches land in order, exactly once even when the flushing caller is cancelled; several
+processes may open one new file at once (FASTROUTE_WORKERS)."""
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import multiprocessing.synchronize
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from fastroute.sqlite_batch import SqliteBatchWriter
-
-pytestmark = pytest.mark.asyncio
 
 
 class Notes(SqliteBatchWriter):
@@ -64,3 +65,31 @@ async def test_failed_batch_is_requeued(tmp_path: Path) -> None:
     assert len(store._pending) == 1
     store._pending.clear()
     await store.close()
+
+
+def _open_and_write(path: Path, barrier: multiprocessing.synchronize.Barrier, index: int) -> None:
+    async def main() -> None:
+        store = Notes(path, name="notes", flush_interval_s=60)
+        barrier.wait()
+        await store.start()
+        store._queue("INSERT INTO notes (id, text) VALUES (?, ?)", (index, "x"))
+        await store.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_processes_opening_one_new_file_at_once_all_start(tmp_path: Path) -> None:
+    # Worker processes starting together each switch the same new file to WAL; SQLite answers the losers
+    # "database is locked" without waiting, which once stopped a worker from starting.
+    context = multiprocessing.get_context("fork")
+    for attempt in range(10):
+        path = tmp_path / f"n{attempt}.sqlite3"
+        barrier = context.Barrier(4)
+        procs = [context.Process(target=_open_and_write, args=(path, barrier, i)) for i in range(4)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        assert [proc.exitcode for proc in procs] == [0] * 4, f"attempt {attempt}"
+        assert sorted(row[0] for row in _rows(path)[0]) == [0, 1, 2, 3]

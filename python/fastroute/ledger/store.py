@@ -198,7 +198,11 @@ class SqliteLedger(SqliteBatchWriter):
         have = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
         for name, sql_type in _ADDED_COLUMNS:
             if name not in have:
-                conn.execute(f"ALTER TABLE requests ADD COLUMN {name} {sql_type}")
+                try:
+                    conn.execute(f"ALTER TABLE requests ADD COLUMN {name} {sql_type}")
+                except sqlite3.OperationalError as e:  # another worker process added it just now
+                    if "duplicate column" not in str(e):
+                        raise
 
     def append(self, record: LedgerRecord) -> None:
         """Queues a record; it reaches disk within `flush_interval_s` (or at once when a batch is full)."""

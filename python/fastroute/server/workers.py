@@ -130,9 +130,10 @@ def supervise(count: int, host: str, port: int, serve_one: ServeOne) -> int:
         ready_fd[0] = -1
         code = _wait_ready(count, ready_r, workers)
         if code is not None:
+            asked_to_stop = stopping  # before forward() below sets it
             forward(signal.SIGTERM, None)
             _reap_all(workers)
-            return 0 if stopping else code
+            return 0 if asked_to_stop else code
         display = f"[{host}]" if ":" in host else host
         log.info("%d workers are listening", count)
         print(f"fastroute listening on http://{display}:{bound}", flush=True)
