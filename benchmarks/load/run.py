@@ -213,6 +213,18 @@ def scaling_lines(report: dict[str, Any]) -> list[str]:
                 f"{projected:.2f}x projected for {n} dedicated cores from CPU per request "
                 f"({one['cpu_us_per_request']:.0f} vs {s['cpu_us_per_request']:.0f} us)."
             )
+    for row in report.get("wrk") or []:
+        one_runs = [r.get("rps", 0.0) for r in row["targets"].get("1-worker", [])]
+        for name, runs in row["targets"].items():
+            if not name.endswith("-worker") or name == "1-worker" or not one_runs:
+                continue
+            # wrk needs a fraction of the Python driver's CPU, so the N workers keep more of the cores.
+            rounds = sorted(r.get("rps", 0.0) / b for r, b in zip(runs, one_runs, strict=True) if b)
+            median = statistics.median(rounds) if rounds else float("nan")
+            out.append(
+                f"Scaling (wrk, plain, {row['connections']} connections): {name.split('-')[0]} workers / 1 worker "
+                f"per round {' / '.join(f'{r:.2f}' for r in rounds)}, median {median:.2f}x."
+            )
     return [*out, ""] if out else []
 
 
@@ -340,12 +352,15 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             if not wrk.available():
                 print("wrk not installed: skipping the wrk cross-check", file=sys.stderr)
             else:
+                wrk_runs = 0  # each run gets its own nonce range
                 for conns in (int(c) for c in args.connections.split(",")):
                     print(f"-- wrk plain x{conns}", file=sys.stderr, flush=True)
                     runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
                     for _ in range(args.rounds):
                         for t in targets:
-                            runs[t.name].append(wrk.run_wrk(t.port, conns, args.duration, drv_cpu))
+                            first = 1_000_000_000 + 10_000_000 * wrk_runs
+                            wrk_runs += 1
+                            runs[t.name].append(wrk.run_wrk(t.port, conns, args.duration, drv_cpu, first))
                     wrk_rows.append({"connections": conns, "targets": runs})
         rss = {t.name: t.peak_rss_mb() for t in targets}
         loadavg_end = " ".join(Path("/proc/loadavg").read_text().split()[:3])  # noqa: ASYNC240 (procfs, instant)

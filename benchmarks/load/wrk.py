@@ -3,7 +3,9 @@
 The Python driver shares its core with the fake upstream, which caps the "direct" figure; wrk needs far
 less CPU per request, so its direct figure is closer to what the loopback path can do. wrk cannot tie a
 response to its request, so correctness here is weaker than the driver's: status 200 and a body holding
-an answer (`"Answer to n:`), counted per response in Lua.
+an answer (`"Answer to n:`), counted per response in Lua. Each request carries its own nonce (a Lua counter
+from `first_nonce`), as the driver's do, so no answer comes from the cache (before 2026-11-29 wrk repeated
+one body and measured cache hits).
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ from driver import Workload
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[%BODY%]]
+local prefix, suffix = [==[%PREFIX%]==], [==[%SUFFIX%]==]
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
-function init(args) bad = 0 end
+function init(args) bad = 0; n = %FIRST% end
+function request()
+  n = n + 1
+  return wrk.format(nil, nil, nil, prefix .. n .. suffix)
+end
 function response(status, headers, body)
   if status ~= 200 or not string.find(body, "Answer to n:", 1, true) then bad = bad + 1 end
 end
@@ -40,11 +46,14 @@ def available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(port: int, connections: int, duration_s: float, cpus: str | None) -> dict[str, Any]:
-    """One wrk run against /v1/chat/completions; latencies in ms, RPS over wrk's own measured window."""
-    body = Workload().body(1).decode()
+def run_wrk(port: int, connections: int, duration_s: float, cpus: str | None, first_nonce: int) -> dict[str, Any]:
+    """One wrk run against /v1/chat/completions; latencies in ms, RPS over wrk's own measured window.
+    Nonces run from `first_nonce` + 1 up: give each run its own range, or repeated bodies hit the cache."""
+    marker = 987_654_321
+    prefix, _, suffix = Workload().body(marker).decode().partition(str(marker))
+    script_text = LUA.replace("%PREFIX%", prefix).replace("%SUFFIX%", suffix).replace("%FIRST%", str(first_nonce))
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(LUA.replace("%BODY%", body))
+        f.write(script_text)
         script = f.name
     try:
         cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "-s", script,
