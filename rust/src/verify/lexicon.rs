@@ -343,13 +343,14 @@ pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
 });
 
 impl Lexicon {
-    /// The word as stored in the tables and its classes; `("", 0)` for other words.
+    /// `classify_bytes` of a word.
+    #[cfg(test)]
     pub(super) fn classify(&self, w: &str) -> (&'static str, u8) {
         self.classify_bytes(w.as_bytes())
     }
 
-    /// `classify` of a word's bytes.
-    fn classify_bytes(&self, w: &[u8]) -> (&'static str, u8) {
+    /// The word (bytes) as stored in the tables and its classes; `("", 0)` for other words.
+    pub(super) fn classify_bytes(&self, w: &[u8]) -> (&'static str, u8) {
         // No NUL in words, so packing is one-to-one; a word too long to pack is in no table.
         packed(w)
             .and_then(|p| self.by_packed.get(&p))
@@ -376,10 +377,34 @@ impl Lexicon {
 }
 
 /// Up to 16 bytes as one integer (zero-padded), `None` for longer words.
+///
+/// Built from loads of the word itself: copying it into a zeroed array first made the CPU wait for the
+/// byte stores before it could read the array back as one number.
 fn packed(w: &[u8]) -> Option<u128> {
-    let mut b = [0u8; 16];
-    b.get_mut(..w.len())?.copy_from_slice(w);
-    Some(u128::from_le_bytes(b))
+    match w.len() {
+        0..=8 => Some(packed_short(w) as u128),
+        9..=16 => {
+            let (lo, hi) = w.split_at(8);
+            let lo = u64::from_le_bytes(lo.try_into().unwrap_or_default());
+            Some(lo as u128 | (packed_short(hi) as u128) << 64)
+        }
+        _ => None,
+    }
+}
+
+/// Up to 8 bytes as one integer (zero-padded): two loads that may overlap (the bytes they share are the
+/// same, so or-ing them is exact).
+fn packed_short(w: &[u8]) -> u64 {
+    let n = w.len();
+    if n >= 4 {
+        let a = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u64;
+        let b = u32::from_le_bytes([w[n - 4], w[n - 3], w[n - 2], w[n - 1]]) as u64;
+        a | b << (8 * (n - 4))
+    } else if n > 0 {
+        w[0] as u64 | (w[n / 2] as u64) << (8 * (n / 2)) | (w[n - 1] as u64) << (8 * (n - 1))
+    } else {
+        0
+    }
 }
 
 pub(super) fn lookup<T: Copy>(table: &[(&str, T)], w: &str) -> Option<T> {
@@ -389,6 +414,19 @@ pub(super) fn lookup<T: Copy>(table: &[(&str, T)], w: &str) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_equals_the_zero_padded_bytes() {
+        let word = b"abcdefghijklmnopq";
+        for n in 0..=word.len() {
+            let expected = (n <= 16).then(|| {
+                let mut b = [0u8; 16];
+                b[..n].copy_from_slice(&word[..n]);
+                u128::from_le_bytes(b)
+            });
+            assert_eq!(packed(&word[..n]), expected, "{n}");
+        }
+    }
 
     #[test]
     fn packed_lookup_equals_the_string_map() {

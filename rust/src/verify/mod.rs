@@ -4,6 +4,7 @@
 //! `python/fastroute/cache/verifier.py` (the typed wrapper) and tested in tests/unit/cache/test_verifier.py;
 //! here they run in microseconds. A `Signature` is computed once per text; `verify` compares two.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -19,7 +20,7 @@ mod tests;
 mod unit;
 
 use lexicon::*;
-use numbers::numbers_in;
+use numbers::{digit_number_at, in_text_order, number_word, numbers_in, opens_number, NumberWord};
 #[cfg(test)]
 use numbers::{digit_numbers, word_numbers};
 use unit::Unit;
@@ -38,14 +39,20 @@ pub struct Signature {
     anchors: Vec<u64>,
     code: Vec<String>,
     content: FxHashSet<u64>,
-    words: FxHashSet<u64>,
+    /// Hashes of every token, in text order (looked up only when the entities differ).
+    words: Vec<u64>,
     sequence: Vec<u64>,
 }
 
 /// FNV-1a over the bytes, then murmur3's finaliser (FNV alone clusters on short ASCII strings).
 fn word_hash(w: &str) -> u64 {
+    word_hash_bytes(w.as_bytes())
+}
+
+/// `word_hash` of a word's bytes.
+fn word_hash_bytes(w: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in w.as_bytes() {
+    for &b in w {
         h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
     }
     h ^= h >> 33;
@@ -61,14 +68,17 @@ fn norm(s: &str) -> String {
     if s.is_ascii() {
         // ASCII whitespace by `char::is_whitespace`: tab, LF, VT, FF, CR and space.
         let mut out: Vec<u8> = Vec::with_capacity(s.len());
-        for w in s.as_bytes().split(|b| matches!(b, 9..=13 | 32)) {
-            if w.is_empty() {
-                continue;
+        let mut space = false; // a space is owed before the next word
+        for &b in s.as_bytes() {
+            if matches!(b, 9..=13 | 32) {
+                space = !out.is_empty();
+            } else {
+                if space {
+                    out.push(b' ');
+                    space = false;
+                }
+                out.push(b.to_ascii_lowercase());
             }
-            if !out.is_empty() {
-                out.push(b' ');
-            }
-            out.extend(w.iter().map(u8::to_ascii_lowercase));
         }
         return String::from_utf8(out).unwrap_or_default();
     }
@@ -88,8 +98,12 @@ fn norm(s: &str) -> String {
     out
 }
 
-/// Splits out code (```fenced``` and `inline`) and returns (prose, normalised code pieces).
-fn split_code(text: &str) -> (String, Vec<String>) {
+/// Splits out code (```fenced``` and `inline`) and returns (prose, normalised code pieces); the prose is
+/// the text itself when it holds no backtick.
+fn split_code(text: &str) -> (Cow<'_, str>, Vec<String>) {
+    if !text.contains('`') {
+        return (Cow::Borrowed(text), Vec::new());
+    }
     let mut prose = String::with_capacity(text.len());
     let mut code = Vec::new();
     let mut rest = text;
@@ -115,7 +129,7 @@ fn split_code(text: &str) -> (String, Vec<String>) {
         rest = &after[1..];
     }
     prose.push_str(rest);
-    (prose, code)
+    (Cow::Owned(prose), code)
 }
 
 fn is_apostrophe(c: char) -> bool {
@@ -125,6 +139,8 @@ fn is_apostrophe(c: char) -> bool {
 /// Lower-cased word tokens (ASCII letters, one inner apostrophe), with "n't" / "cannot" split into "not".
 ///
 /// Tokens are ASCII, so all of them are written into one buffer; returns the buffer and each token's span.
+/// (`analyse_prose` finds the same tokens in its one walk; this is what the tests compare it with.)
+#[cfg(test)]
 fn tokens<U: Unit>(chars: &[U]) -> (String, Vec<(usize, usize)>) {
     let mut buf: Vec<u8> = Vec::with_capacity(chars.len() + 16);
     let mut spans = Vec::new();
@@ -209,7 +225,9 @@ fn tokens<U: Unit>(chars: &[U]) -> (String, Vec<(usize, usize)>) {
     (String::from_utf8(buf).unwrap_or_default(), spans)
 }
 
-fn options<U: Unit>(prose: &str, chars: &[U]) -> Vec<(char, String)> {
+/// Multiple-choice options: lines opening with a label, else inline "(a) ... (b) ..." marks
+/// (`parens`: where the prose holds '(').
+fn options<U: Unit>(prose: &str, chars: &[U], parens: &[usize]) -> Vec<(char, String)> {
     let mut lines = Vec::new();
     for line in prose.lines() {
         let t = line.trim_start();
@@ -231,8 +249,8 @@ fn options<U: Unit>(prose: &str, chars: &[U]) -> Vec<(char, String)> {
     }
     // Inline "(a) tea (b) coffee" (`chars` are the prose's).
     let mut marks = Vec::new();
-    for i in 0..chars.len().saturating_sub(2) {
-        if chars[i].ch() == '('
+    for &i in parens {
+        if i + 2 < chars.len()
             && matches!(chars[i + 1].ch(), 'A'..='H' | 'a'..='h')
             && chars[i + 2].ch() == ')'
             && (i == 0 || chars[i - 1].ch().is_whitespace())
@@ -260,83 +278,103 @@ fn is_entity_char(c: char) -> bool {
 }
 
 /// Capitalised phrases not opening a sentence (acronyms always count) and quoted strings, in text order.
+/// (`analyse_prose` finds the phrases in its one walk; this is what the tests compare it with.)
+#[cfg(test)]
 fn entities<U: Unit>(chars: &[U]) -> Vec<String> {
     let mut found: Vec<(usize, String)> = Vec::new();
-    let mut words: Vec<(usize, usize)> = Vec::new(); // char spans of the current phrase's words
-    let is_acronym = |(a, b): (usize, usize)| {
-        b - a > 1 && !chars[a..b].iter().any(|c| c.ch().is_ascii_lowercase())
-    };
     let mut i = 0;
     while i < chars.len() {
-        let boundary =
-            || i == 0 || !(chars[i - 1].ch().is_alphanumeric() || chars[i - 1].ch() == '_');
-        if !(chars[i].ch().is_ascii_uppercase() && boundary()) {
+        if !(chars[i].ch().is_ascii_uppercase() && entity_boundary(chars, i)) {
             i += 1;
             continue;
         }
-        let start = i;
-        words.clear();
-        loop {
-            let ws = i;
-            while i < chars.len() && is_entity_char(chars[i].ch()) {
-                i += 1;
-            }
-            words.push((ws, i));
-            let mut j = i;
-            while j < chars.len() && chars[j].ch().is_whitespace() {
-                j += 1;
-            }
-            if j > i && j < chars.len() && chars[j].ch().is_ascii_uppercase() {
-                i = j;
-            } else {
-                break;
-            }
-        }
-        // Sentence start: beginning of text, or after . ! ? : ; newline or '>' (role markers) among the
-        // four characters before (spaces, tabs and CRs skipped), or a list item's first word.
-        let before = &chars[start.saturating_sub(4)..start];
-        let last = before
-            .iter()
-            .rev()
-            .map(|c| c.ch())
-            .find(|c| !matches!(c, ' ' | '\t' | '\r'));
-        let list_item = before
-            .iter()
-            .rposition(|&c| c.ch() == '\n')
-            .is_some_and(|nl| {
-                before[nl + 1..]
-                    .iter()
-                    .map(|c| c.ch())
-                    .all(|c| c.is_whitespace() || c.is_ascii_digit() || "-*.)".contains(c))
-            });
-        let sentence_start = start == 0
-            || last.is_some_and(|c| matches!(c, '.' | '!' | '?' | ':' | ';' | '\n' | '>'))
-            || list_item;
-        let mut phrase = &words[..];
-        if sentence_start {
-            if phrase.len() == 1 && !is_acronym(phrase[0]) {
-                continue;
-            }
-            if !is_acronym(phrase[0]) {
-                phrase = &phrase[1..];
-            }
-        }
-        if phrase.len() == 1 && phrase[0].1 - phrase[0].0 == 1 && chars[phrase[0].0].ch() == 'I' {
-            continue;
-        }
-        let mut entity = String::new();
-        for (n, &(a, b)) in phrase.iter().enumerate() {
-            if n > 0 {
-                entity.push(' ');
-            }
-            // Entity characters are ASCII or U+2019, whose lower case is itself.
-            entity.extend(chars[a..b].iter().map(|c| c.ch().to_ascii_lowercase()));
-        }
-        found.push((start, entity));
+        let (end, entity) = entity_at(chars, i);
+        found.extend(entity.map(|e| (i, e)));
+        i = end;
     }
-    // Quoted strings.
-    for (open, close) in [('"', '"'), ('\u{201c}', '\u{201d}')] {
-        if !chars.iter().any(|c| c.ch() == open) {
+    let has = |q: char| chars.iter().any(|c| c.ch() == q);
+    quoted(chars, &mut found, has('"'), has('\u{201c}'));
+    in_order(found)
+}
+
+/// Whether a capitalised word at `i` may open an entity: not inside a word.
+fn entity_boundary<U: Unit>(chars: &[U], i: usize) -> bool {
+    i == 0 || !(chars[i - 1].ch().is_alphanumeric() || chars[i - 1].ch() == '_')
+}
+
+/// The capitalised phrase starting at `start` (an ASCII capital at an `entity_boundary`): where it ends,
+/// and the entity it makes, lower-cased (None at a sentence start, or for "I").
+fn entity_at<U: Unit>(chars: &[U], start: usize) -> (usize, Option<String>) {
+    let is_acronym = |(a, b): (usize, usize)| {
+        b - a > 1 && !chars[a..b].iter().any(|c| c.ch().is_ascii_lowercase())
+    };
+    // Char spans of the phrase's words (most phrases are one or two words).
+    let mut words: Vec<(usize, usize)> = Vec::with_capacity(4);
+    let mut i = start;
+    loop {
+        let ws = i;
+        while i < chars.len() && is_entity_char(chars[i].ch()) {
+            i += 1;
+        }
+        words.push((ws, i));
+        let mut j = i;
+        while j < chars.len() && chars[j].ch().is_whitespace() {
+            j += 1;
+        }
+        if j > i && j < chars.len() && chars[j].ch().is_ascii_uppercase() {
+            i = j;
+        } else {
+            break;
+        }
+    }
+    // Sentence start: beginning of text, or after . ! ? : ; newline or '>' (role markers) among the
+    // four characters before (spaces, tabs and CRs skipped), or a list item's first word.
+    let before = &chars[start.saturating_sub(4)..start];
+    let last = before
+        .iter()
+        .rev()
+        .map(|c| c.ch())
+        .find(|c| !matches!(c, ' ' | '\t' | '\r'));
+    let list_item = before
+        .iter()
+        .rposition(|&c| c.ch() == '\n')
+        .is_some_and(|nl| {
+            before[nl + 1..]
+                .iter()
+                .map(|c| c.ch())
+                .all(|c| c.is_whitespace() || c.is_ascii_digit() || "-*.)".contains(c))
+        });
+    let sentence_start = start == 0
+        || last.is_some_and(|c| matches!(c, '.' | '!' | '?' | ':' | ';' | '\n' | '>'))
+        || list_item;
+    let mut phrase = &words[..];
+    if sentence_start {
+        if phrase.len() == 1 && !is_acronym(phrase[0]) {
+            return (i, None);
+        }
+        if !is_acronym(phrase[0]) {
+            phrase = &phrase[1..];
+        }
+    }
+    if phrase.len() == 1 && phrase[0].1 - phrase[0].0 == 1 && chars[phrase[0].0].ch() == 'I' {
+        return (i, None);
+    }
+    let mut entity = String::new();
+    for (n, &(a, b)) in phrase.iter().enumerate() {
+        if n > 0 {
+            entity.push(' ');
+        }
+        // Entity characters are ASCII or U+2019, whose lower case is itself.
+        entity.extend(chars[a..b].iter().map(|c| c.ch().to_ascii_lowercase()));
+    }
+    (i, Some(entity))
+}
+
+/// Adds the quoted strings ("..." and curly quotes, up to 80 characters on one line) to `found`
+/// (`straight`, `curly`: whether the text holds an opening quote of that kind).
+fn quoted<U: Unit>(chars: &[U], found: &mut Vec<(usize, String)>, straight: bool, curly: bool) {
+    for (open, close, present) in [('"', '"', straight), ('\u{201c}', '\u{201d}', curly)] {
+        if !present {
             continue;
         }
         let mut k = 0;
@@ -365,12 +403,17 @@ fn entities<U: Unit>(chars: &[U]) -> Vec<String> {
             k += 1;
         }
     }
+}
+
+/// The entities found, in text order.
+fn in_order(mut found: Vec<(usize, String)>) -> Vec<String> {
     found.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
     found.into_iter().map(|(_, e)| e).collect()
 }
 
-/// `hashes[i]` is `word_hash(tokens[i])`.
-fn anchors(tokens: &[&str], classes: &[u8], hashes: &[u64], entities: &[String]) -> Vec<u64> {
+/// Anchor words: entity words, and the content words beside a directional word (`classes[i]` and
+/// `hashes[i]` are the token's `Lexicon` classes, with `DIGITS` for a digit token, and `word_hash`).
+fn anchors(classes: &[u8], hashes: &[u64], entities: &[String]) -> Vec<u64> {
     let ent_words: FxHashSet<u64> = entities
         .iter()
         .flat_map(|e| e.split(' '))
@@ -388,8 +431,8 @@ fn anchors(tokens: &[&str], classes: &[u8], hashes: &[u64], entities: &[String])
             push(h);
         } else if classes[i] & DIRECTION != 0 {
             for j in [i.wrapping_sub(1), i + 1] {
-                if let Some(t) = tokens.get(j) {
-                    if classes[j] & STOPWORD == 0 && !t.starts_with(|c: char| c.is_ascii_digit()) {
+                if let Some(&class) = classes.get(j) {
+                    if class & (STOPWORD | DIGITS) == 0 {
                         push(hashes[j]);
                     }
                 }
@@ -399,8 +442,8 @@ fn anchors(tokens: &[&str], classes: &[u8], hashes: &[u64], entities: &[String])
     out
 }
 
-fn stem(w: &str) -> &str {
-    for suf in ["ing", "ed", "es", "s"] {
+fn stem(w: &[u8]) -> &[u8] {
+    for suf in [&b"ing"[..], b"ed", b"es", b"s"] {
         if w.len() > suf.len() + 2 && w.ends_with(suf) {
             return &w[..w.len() - suf.len()];
         }
@@ -477,7 +520,7 @@ fn analyse(text: &str, numbers: Option<Vec<f64>>) -> Signature {
             anchors: vec![],
             code: vec![],
             content: FxHashSet::default(),
-            words: FxHashSet::default(),
+            words: vec![],
             sequence: vec![],
         };
     }
@@ -498,54 +541,230 @@ fn prose_numbers(prose: &str) -> Vec<f64> {
     }
 }
 
+/// A token's class bit beside the `Lexicon` ones: the token is a digit run.
+const DIGITS: u8 = 128;
+
+/// The per-token parts of a signature, filled token by token in text order.
+struct TokenParts {
+    /// The lower-cased tokens, one after another (every byte is ASCII).
+    buf: Vec<u8>,
+    /// Per token: its `Lexicon` classes (and `DIGITS`), and its `word_hash`.
+    classes: Vec<u8>,
+    hashes: Vec<u64>,
+    polarity: BTreeMap<&'static str, u32>,
+    sequence: Vec<u64>,
+}
+
+impl TokenParts {
+    fn with_capacity(chars: usize) -> TokenParts {
+        // About one token in four characters of prose.
+        let tokens = chars / 4 + 4;
+        TokenParts {
+            buf: Vec::with_capacity(chars + 16),
+            classes: Vec::with_capacity(tokens),
+            hashes: Vec::with_capacity(tokens),
+            polarity: BTreeMap::new(),
+            sequence: Vec::with_capacity(tokens),
+        }
+    }
+
+    /// Adds the token `buf[a..b]`; returns its `Lexicon::classify` (`("", 0)` for a digit run).
+    fn push(&mut self, a: usize, b: usize, digits: bool) -> (&'static str, u8) {
+        let t = &self.buf[a..b];
+        let (word, class) = if digits {
+            ("", 0) // no table word holds a digit
+        } else {
+            LEXICON.classify_bytes(t)
+        };
+        if class & NEGATION_OR_POLARITY != 0 {
+            *self.polarity.entry(word).or_insert(0) += 1;
+        }
+        let h = word_hash_bytes(t);
+        if class & (STOPWORD | NUMBER_WORD) == 0 && !digits {
+            let s = stem(t);
+            self.sequence.push(if s.len() == t.len() { h } else { word_hash_bytes(s) });
+        }
+        self.classes.push(class | if digits { DIGITS } else { 0 });
+        self.hashes.push(h);
+        (word, class)
+    }
+
+    /// Appends the word `w` and adds it as a token.
+    fn push_word(&mut self, w: &[u8]) -> (&'static str, u8) {
+        let a = self.buf.len();
+        self.buf.extend_from_slice(w);
+        self.push(a, self.buf.len(), false)
+    }
+}
+
 /// The rest of `analyse`: `chars` are the prose's units (bytes of ASCII prose, else its chars).
+///
+/// One walk over the prose finds the tokens (as `tokens` does), the letter runs that are number words and
+/// the digit numbers (as `numbers_in`, when `numbers` is None) and the capitalised phrases (as `entities`).
+/// Letter runs are where all three meet: a token, a number word or a phrase starts only at a letter run,
+/// and digit numbers and digit tokens hold no letter, so each pass's own position (`*_next`) can be kept
+/// apart while the walk visits every character once.
 fn analyse_prose<U: Unit>(
     prose: &str,
     chars: &[U],
     code: Vec<String>,
     numbers: Option<Vec<f64>>,
 ) -> Signature {
-    let (buf, spans) = tokens(chars);
-    let toks: Vec<&str> = spans.iter().map(|&(a, b)| &buf[a..b]).collect();
-    let mut polarity = BTreeMap::new();
-    let mut classes = Vec::with_capacity(toks.len());
-    let mut sequence: Vec<u64> = Vec::with_capacity(toks.len());
-    let mut words = FxHashSet::with_capacity_and_hasher(toks.len(), Default::default());
-    let mut hashes = Vec::with_capacity(toks.len());
-    for t in &toks {
-        let (word, class) = LEXICON.classify(t);
-        classes.push(class);
-        if class & NEGATION_OR_POLARITY != 0 {
-            *polarity.entry(word).or_insert(0) += 1;
+    let want_numbers = numbers.is_none();
+    let n = chars.len();
+    let mut parts = TokenParts::with_capacity(n);
+    let mut digit_numbers: Vec<(usize, f64)> = Vec::new();
+    let mut number_words: Vec<NumberWord> = Vec::new();
+    let mut found: Vec<(usize, String)> = Vec::new();
+    let (mut token_next, mut number_next, mut entity_next) = (0, 0, 0);
+    let mut ordinal = 0; // letter runs so far (number words join only adjacent runs)
+    let (mut straight_quote, mut curly_quote) = (false, false);
+    let mut parens: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let c = chars[i].ch();
+        if c.is_ascii_alphabetic() {
+            let start = i;
+            if i >= entity_next && c.is_ascii_uppercase() && entity_boundary(chars, i) {
+                let (end, entity) = entity_at(chars, i);
+                found.extend(entity.map(|e| (i, e)));
+                entity_next = end;
+            }
+            while i < n && chars[i].ch().is_ascii_alphabetic() {
+                i += 1;
+            }
+            let first_end = i;
+            let mut apostrophe = false;
+            if i + 1 < n && is_apostrophe(chars[i].ch()) && chars[i + 1].ch().is_ascii_alphabetic() {
+                apostrophe = true;
+                i += 1;
+                // A letter run of its own (a phrase may open here, and it counts for number words).
+                if i >= entity_next && chars[i].ch().is_ascii_uppercase() {
+                    let (end, entity) = entity_at(chars, i);
+                    found.extend(entity.map(|e| (i, e)));
+                    entity_next = end;
+                }
+                while i < n && chars[i].ch().is_ascii_alphabetic() {
+                    i += 1;
+                }
+            }
+            // The token, as `tokens` writes it.
+            let a = parts.buf.len();
+            if apostrophe {
+                parts.buf.extend(chars[start..i].iter().map(|c| {
+                    let c = c.ch();
+                    if is_apostrophe(c) {
+                        b'\''
+                    } else {
+                        c.to_ascii_lowercase() as u8
+                    }
+                }));
+            } else {
+                parts.buf.extend(chars[start..i].iter().map(|c| c.ch().to_ascii_lowercase() as u8));
+            }
+            let w = &parts.buf[a..];
+            let mut whole = None; // classify of the token, when the token is the whole letter run
+            if w.ends_with(b"n't") {
+                let stem_end = parts.buf.len() - 3;
+                if stem_end == a {
+                    parts.buf.truncate(a);
+                    parts.push_word(b"not");
+                } else {
+                    parts.push(a, stem_end, false);
+                }
+                parts.push_word(b"not");
+            } else if w == b"cannot" {
+                parts.buf.truncate(a);
+                parts.push_word(b"can");
+                parts.push_word(b"not");
+            } else if apostrophe {
+                parts.push(a, a + first_end - start, false);
+            } else {
+                whole = Some(parts.push(a, parts.buf.len(), false));
+            }
+            if want_numbers {
+                match whole {
+                    // The same table lookup as `Lexicon::number_key`.
+                    Some((word, class)) => {
+                        if class & NUMBER_WORD != 0 || word == "and" {
+                            number_words.push((ordinal, start, word));
+                        }
+                    }
+                    None => {
+                        if let Some(word) = number_word(&chars[start..first_end]) {
+                            number_words.push((ordinal, start, word));
+                        }
+                        if apostrophe {
+                            if let Some(word) = number_word(&chars[first_end + 1..i]) {
+                                number_words.push((ordinal + 1, first_end + 1, word));
+                            }
+                        }
+                    }
+                }
+            }
+            ordinal += 1 + apostrophe as usize;
+            continue;
         }
-        let h = word_hash(t);
-        if class & (STOPWORD | NUMBER_WORD) == 0 && !t.starts_with(|c: char| c.is_ascii_digit()) {
-            let s = stem(t);
-            sequence.push(if s.len() == t.len() { h } else { word_hash(s) });
+        if c.is_ascii_digit() && i >= token_next {
+            let mut j = i;
+            while j < n
+                && (chars[j].ch().is_ascii_digit()
+                    || ((chars[j].ch() == '.' || chars[j].ch() == ',')
+                        && j + 1 < n
+                        && chars[j + 1].ch().is_ascii_digit()))
+            {
+                j += 1;
+            }
+            let a = parts.buf.len();
+            parts.buf.extend(chars[i..j].iter().map(|&c| c.ch() as u8));
+            parts.push(a, parts.buf.len(), true);
+            token_next = j;
         }
-        hashes.push(h);
-        words.insert(h);
+        if want_numbers && i >= number_next && opens_number(c) {
+            let (next, value) = digit_number_at(chars, i);
+            digit_numbers.extend(value);
+            number_next = next;
+        }
+        match c {
+            '"' => straight_quote = true,
+            '\u{201c}' => curly_quote = true,
+            '(' => parens.push(i),
+            _ => {}
+        }
+        i += 1;
     }
-    let ents = entities(chars);
-    let mut entity_set = ents.clone();
-    entity_set.sort();
-    entity_set.dedup();
+    quoted(chars, &mut found, straight_quote, curly_quote);
+    let mut entities = in_order(found);
+    let anchors = anchors(&parts.classes, &parts.hashes, &entities);
+    entities.sort();
+    entities.dedup();
     Signature {
         too_long: false,
-        numbers: numbers.unwrap_or_else(|| numbers_in(chars)),
-        polarity,
-        options: options(prose, chars),
-        anchors: anchors(&toks, &classes, &hashes, &ents),
-        entities: entity_set,
+        numbers: numbers.unwrap_or_else(|| in_text_order(digit_numbers, &number_words)),
+        polarity: parts.polarity,
+        options: options(prose, chars, &parens),
+        anchors,
+        entities,
         code,
-        content: sequence.iter().copied().collect(),
-        words,
-        sequence,
+        // Built from the finished lists: their sizes are known, so the sets never grow.
+        content: parts.sequence.iter().copied().collect(),
+        words: parts.hashes,
+        sequence: parts.sequence,
     }
 }
 
+/// Every entity is made of words of the other text (`words`: its tokens' hashes).
+fn entities_in(entities: &[String], words: &[u64]) -> bool {
+    if entities.len() <= 4 {
+        // A few words to find: scanning the list costs less than building a set of it.
+        return entities.iter().all(|e| entity_in(e, |h| words.contains(&h)));
+    }
+    let words: FxHashSet<u64> = words.iter().copied().collect();
+    entities.iter().all(|e| entity_in(e, |h| words.contains(&h)))
+}
+
 /// Every letter run and digit run of `entity` (already lower-cased) is a word of the other text.
-fn entity_in(entity: &str, words: &FxHashSet<u64>) -> bool {
+fn entity_in(entity: &str, is_word: impl Fn(u64) -> bool) -> bool {
     let kind = |b: u8| {
         if b.is_ascii_lowercase() {
             1u8
@@ -567,7 +786,7 @@ fn entity_in(entity: &str, words: &FxHashSet<u64>) -> bool {
         while i < bytes.len() && kind(bytes[i]) == k {
             i += 1;
         }
-        if !words.contains(&word_hash(&entity[start..i])) {
+        if !is_word(word_hash(&entity[start..i])) {
             return false;
         }
     }
@@ -589,8 +808,7 @@ pub fn verify(query: &Signature, cached: &Signature) -> Option<&'static str> {
         return Some("R3-options");
     }
     if query.entities != cached.entities
-        && !(query.entities.iter().all(|e| entity_in(e, &cached.words))
-            && cached.entities.iter().all(|e| entity_in(e, &query.words)))
+        && !(entities_in(&query.entities, &cached.words) && entities_in(&cached.entities, &query.words))
     {
         return Some("R4-entities");
     }

@@ -24,12 +24,15 @@ fn parse_number(raw: &str) -> Option<f64> {
 }
 
 /// Only these characters can open a digit number; prose is mostly other characters.
-fn opens_number(c: char) -> bool {
+pub(super) fn opens_number(c: char) -> bool {
     matches!(c, '0'..='9' | '-' | '\u{2212}' | '.')
 }
 
 /// The digit number opened at `i` (where `opens_number` holds), if any, and where scanning resumes.
-fn digit_number_at<U: Unit>(chars: &[U], mut i: usize) -> (usize, Option<(usize, f64)>) {
+pub(super) fn digit_number_at<U: Unit>(
+    chars: &[U],
+    mut i: usize,
+) -> (usize, Option<(usize, f64)>) {
     // Not inside a word or after a dot (a digit run after a letter is part of that word).
     let prev_ok = i == 0
         || !(chars[i - 1].ch().is_alphanumeric()
@@ -90,7 +93,7 @@ pub(super) fn digit_numbers<U: Unit>(chars: &[U]) -> Vec<(usize, f64)> {
 }
 
 /// A letter run that is a number word or "and": (ordinal among all letter runs, char offset, word).
-type NumberWord = (usize, usize, &'static str);
+pub(super) type NumberWord = (usize, usize, &'static str);
 
 /// Scans the ASCII letter run starting at `i`, keeps it in `words` when it is a number word or "and"
 /// (with `ordinal`), and returns where the run ends.
@@ -100,21 +103,26 @@ fn letter_run<U: Unit>(
     ordinal: usize,
     words: &mut Vec<NumberWord>,
 ) -> usize {
-    let mut lower = [0u8; 12];
     let start = i;
     while i < chars.len() && chars[i].ch().is_ascii_alphabetic() {
         i += 1;
     }
-    if i - start <= lower.len() && LEXICON.may_be_number_word(chars[start].ch(), i - start) {
-        for (d, c) in lower.iter_mut().zip(&chars[start..i]) {
-            *d = c.ch().to_ascii_lowercase() as u8;
-        }
-        let key = LEXICON.number_key(&lower[..i - start]);
-        if !key.is_empty() {
-            words.push((ordinal, start, key));
-        }
+    if let Some(key) = number_word(&chars[start..i]) {
+        words.push((ordinal, start, key));
     }
     i
+}
+
+/// The ASCII letter run as stored in the tables when it is a number word or "and".
+pub(super) fn number_word<U: Unit>(run: &[U]) -> Option<&'static str> {
+    let mut lower = [0u8; 12];
+    if run.len() > lower.len() || !LEXICON.may_be_number_word(run[0].ch(), run.len()) {
+        return None;
+    }
+    for (d, c) in lower.iter_mut().zip(run) {
+        *d = c.ch().to_ascii_lowercase() as u8;
+    }
+    Some(LEXICON.number_key(&lower[..run.len()])).filter(|k| !k.is_empty())
 }
 
 /// Number words with char offsets: "twenty one" -> 21, "three hundred" -> 300, "a dozen" -> 12.
@@ -212,7 +220,12 @@ pub(super) fn numbers_in<U: Unit>(chars: &[U]) -> Vec<f64> {
             i += 1;
         }
     }
-    nums.extend(join_number_words(&words));
+    in_text_order(nums, &words)
+}
+
+/// The digit numbers and the joined number words (`join_number_words`), merged in text order.
+pub(super) fn in_text_order(mut nums: Vec<(usize, f64)>, words: &[NumberWord]) -> Vec<f64> {
+    nums.extend(join_number_words(words));
     nums.sort_by_key(|p| p.0);
     nums.into_iter().map(|(_, v)| v).collect()
 }
