@@ -74,6 +74,7 @@ async def measure(
 ) -> dict[str, dict[str, Any]]:
     """Alternates targets round by round; each target gets `rounds` windows of `duration_s`."""
     per: dict[str, list[LoadResult]] = {t.name: [] for t in targets}
+    inside: dict[str, list[dict[str, float]]] = {t.name: [] for t in targets if t.fastroute}
     cpu: dict[str, float] = {t.name: 0.0 for t in targets}
     workload = Workload(stream=stream)
     for _ in range(rounds):
@@ -92,7 +93,25 @@ async def measure(
             cpu[t.name] += (t.cpu_s() - c0) * duration_s / (duration_s + warmup_s)
             nonce[0] += 10_000_000
             per[t.name].append(res)
-    return {name: summarise(rs, cpu[name] if name != "direct" else None) for name, rs in per.items()}
+            if t.fastroute:
+                inside[t.name].append(await own_latency(t.port))
+    out = {name: summarise(rs, cpu[name] if name != "direct" else None) for name, rs in per.items()}
+    for name, rounds_seen in inside.items():
+        if rounds_seen:
+            out[name]["inside_rounds"] = rounds_seen
+    return out
+
+
+async def own_latency(port: int) -> dict[str, float]:
+    """fastroute's own latency window (`/admin/stats`: its last 4,096 requests, so about the round just
+    run at one connection): the time spent in fastroute itself vs the whole request as it saw it."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/admin/stats?period=15m") as resp:
+            latency = (await resp.json())["latency"]
+    keys = ("window", "overhead_p50_ms", "overhead_p99_ms", "p50_ms", "p99_ms")
+    return {k: float(latency[k]) for k in keys}
 
 
 def add_ratios(row: dict[str, dict[str, Any]]) -> None:
@@ -150,10 +169,30 @@ def table(report: dict[str, Any]) -> str:
                 f"| {s['ok']} / {s['requests']} |"
             )
     lines.append("")
+    lines += inside_lines(report)
     lines += wrk_lines(report)
     lines += scaling_lines(report)
     lines.append("Peak RSS (VmHWM): " + ", ".join(f"{k} {v:.0f} MB" for k, v in report["peak_rss_mb"].items()))
     return "\n".join(lines)
+
+
+def inside_lines(report: dict[str, Any]) -> list[str]:
+    """fastroute's own figures per round: where a tail comes from. Overhead is the request's wall time in
+    fastroute minus its wait for the upstream; the rest of the added latency is outside fastroute's code
+    (kernel, scheduling of its process and the upstream's)."""
+    out = []
+    for row in report["rows"]:
+        for name, s in row["targets"].items():
+            rounds = s.get("inside_rounds")
+            if not rounds:
+                continue
+            med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+            out.append(
+                f"- {row['mode']} x{row['connections']} {name}, as fastroute saw it (median of {len(rounds)} rounds, "
+                f"last {med['window']:.0f} requests each): its own time p50 {med['overhead_p50_ms']:.3f} / p99 "
+                f"{med['overhead_p99_ms']:.3f} ms; whole request p50 {med['p50_ms']:.1f} / p99 {med['p99_ms']:.1f} ms"
+            )
+    return ["Inside fastroute (`/admin/stats` after each round):", "", *out, ""] if out else []
 
 
 def wrk_lines(report: dict[str, Any]) -> list[str]:

@@ -38,6 +38,7 @@ class Target:
     port: int
     proc: subprocess.Popen[bytes] | None = None
     extra_pids: list[int] = field(default_factory=list)
+    fastroute: bool = False  # answers /admin/stats (its own view of its overhead)
 
     def pids(self) -> list[int]:
         """The process and its children (workers, nginx workers)."""
@@ -169,7 +170,7 @@ def start_fastroute(cpus: str | None, env: dict[str, str], log: Path, name: str 
     cmd = [*pin(cpus), sys.executable, "-m", "fastroute", "serve"]
     proc = subprocess.Popen(cmd, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO)
     _wait_http(port, proc, "fastroute", log)
-    return Target(name, port, proc)
+    return Target(name, port, proc, fastroute=True)
 
 
 NGINX_CONF = """worker_processes 1;
