@@ -352,10 +352,12 @@ impl Lexicon {
     /// The word (bytes) as stored in the tables and its classes; `("", 0)` for other words.
     pub(super) fn classify_bytes(&self, w: &[u8]) -> (&'static str, u8) {
         // No NUL in words, so packing is one-to-one; a word too long to pack is in no table.
-        packed(w)
-            .and_then(|p| self.by_packed.get(&p))
-            .copied()
-            .unwrap_or(("", 0))
+        packed(w).map_or(("", 0), |p| self.classify_packed(p))
+    }
+
+    /// `classify_bytes` of a word given `packed`.
+    pub(super) fn classify_packed(&self, p: u128) -> (&'static str, u8) {
+        self.by_packed.get(&p).copied().unwrap_or(("", 0))
     }
 
     /// False when no number word (nor "and") starts with `first` (either case) and has `len` letters.
@@ -380,7 +382,7 @@ impl Lexicon {
 ///
 /// Built from loads of the word itself: copying it into a zeroed array first made the CPU wait for the
 /// byte stores before it could read the array back as one number.
-fn packed(w: &[u8]) -> Option<u128> {
+pub(super) fn packed(w: &[u8]) -> Option<u128> {
     match w.len() {
         0..=8 => Some(packed_short(w) as u128),
         9..=16 => {

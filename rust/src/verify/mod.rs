@@ -44,17 +44,36 @@ pub struct Signature {
     sequence: Vec<u64>,
 }
 
-/// FNV-1a over the bytes, then murmur3's finaliser (FNV alone clusters on short ASCII strings).
 fn word_hash(w: &str) -> u64 {
     word_hash_bytes(w.as_bytes())
 }
 
-/// `word_hash` of a word's bytes.
+/// A word of up to 16 bytes is hashed from its packed bytes (`hash_packed`; most words, and the tokens
+/// are packed anyway for the tables), a longer one with FNV-1a over its bytes then murmur3's finaliser.
 fn word_hash_bytes(w: &[u8]) -> u64 {
+    match packed(w) {
+        Some(p) => hash_packed(p),
+        None => fnv_hash(w),
+    }
+}
+
+/// The two halves of a packed word mixed into one, then murmur3's finaliser.
+#[inline]
+fn hash_packed(p: u128) -> u64 {
+    let h = (p as u64) ^ ((p >> 64) as u64).rotate_left(29).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fmix(h.wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+}
+
+fn fnv_hash(w: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in w {
         h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
     }
+    fmix(h)
+}
+
+/// murmur3's 64-bit finaliser (FNV alone clusters on short ASCII strings).
+fn fmix(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -442,6 +461,18 @@ fn anchors(classes: &[u8], hashes: &[u64], entities: &[String]) -> Vec<u64> {
     out
 }
 
+/// `stem` of a packed word of `len` bytes: the suffix's bytes cleared.
+#[inline]
+fn stem_packed(p: u128, len: usize) -> u128 {
+    // The suffixes as packed ("ing" is 'i' | 'n' << 8 | 'g' << 16), in `stem`'s order.
+    for (suffix, n) in [(0x67_6e_69u128, 3), (0x64_65, 2), (0x73_65, 2), (0x73, 1)] {
+        if len > n + 2 && (p >> (8 * (len - n))) == suffix {
+            return p & ((1u128 << (8 * (len - n))) - 1);
+        }
+    }
+    p
+}
+
 fn stem(w: &[u8]) -> &[u8] {
     for suf in [&b"ing"[..], b"ed", b"es", b"s"] {
         if w.len() > suf.len() + 2 && w.ends_with(suf) {
@@ -571,18 +602,35 @@ impl TokenParts {
     /// Adds the token `buf[a..b]`; returns its `Lexicon::classify` (`("", 0)` for a digit run).
     fn push(&mut self, a: usize, b: usize, digits: bool) -> (&'static str, u8) {
         let t = &self.buf[a..b];
+        if let Some(p) = packed(t) {
+            return self.push_packed(p, t.len(), digits);
+        }
+        // Longer than any table word.
+        let h = fnv_hash(t);
+        if !digits {
+            let s = stem(t);
+            self.sequence.push(if s.len() == t.len() { h } else { word_hash_bytes(s) });
+        }
+        self.classes.push(if digits { DIGITS } else { 0 });
+        self.hashes.push(h);
+        ("", 0)
+    }
+
+    /// `push` of a token of `len` <= 16 bytes given `packed`.
+    #[inline]
+    fn push_packed(&mut self, p: u128, len: usize, digits: bool) -> (&'static str, u8) {
         let (word, class) = if digits {
             ("", 0) // no table word holds a digit
         } else {
-            LEXICON.classify_bytes(t)
+            LEXICON.classify_packed(p)
         };
         if class & NEGATION_OR_POLARITY != 0 {
             *self.polarity.entry(word).or_insert(0) += 1;
         }
-        let h = word_hash_bytes(t);
+        let h = hash_packed(p);
         if class & (STOPWORD | NUMBER_WORD) == 0 && !digits {
-            let s = stem(t);
-            self.sequence.push(if s.len() == t.len() { h } else { word_hash_bytes(s) });
+            let s = stem_packed(p, len);
+            self.sequence.push(if s == p { h } else { hash_packed(s) });
         }
         self.classes.push(class | if digits { DIGITS } else { 0 });
         self.hashes.push(h);
@@ -648,9 +696,18 @@ fn analyse_prose<U: Unit>(
                     i += 1;
                 }
             }
-            // The token, as `tokens` writes it.
-            let a = parts.buf.len();
-            if apostrophe {
+            // The token, as `tokens` writes it. Most are a plain run of at most 16 letters: packed (and
+            // lower-cased) straight from the prose, never written out.
+            const CANNOT: u128 = 0x74_6f_6e_6e_61_63;
+            let mut whole = None; // classify of the token, when the token is the whole letter run
+            let plain = if apostrophe { None } else { U::pack_lower(&chars[start..i]) };
+            if plain == Some(CANNOT) {
+                parts.push_word(b"can");
+                parts.push_word(b"not");
+            } else if let Some(p) = plain {
+                whole = Some(parts.push_packed(p, i - start, false));
+            } else {
+                let a = parts.buf.len();
                 parts.buf.extend(chars[start..i].iter().map(|c| {
                     let c = c.ch();
                     if is_apostrophe(c) {
@@ -659,28 +716,22 @@ fn analyse_prose<U: Unit>(
                         c.to_ascii_lowercase() as u8
                     }
                 }));
-            } else {
-                parts.buf.extend(chars[start..i].iter().map(|c| c.ch().to_ascii_lowercase() as u8));
-            }
-            let w = &parts.buf[a..];
-            let mut whole = None; // classify of the token, when the token is the whole letter run
-            if w.ends_with(b"n't") {
-                let stem_end = parts.buf.len() - 3;
-                if stem_end == a {
-                    parts.buf.truncate(a);
+                let w = &parts.buf[a..];
+                if w.ends_with(b"n't") {
+                    let stem_end = parts.buf.len() - 3;
+                    if stem_end == a {
+                        parts.buf.truncate(a);
+                        parts.push_word(b"not");
+                    } else {
+                        parts.push(a, stem_end, false);
+                    }
                     parts.push_word(b"not");
+                } else if apostrophe {
+                    parts.push(a, a + first_end - start, false);
                 } else {
-                    parts.push(a, stem_end, false);
+                    // Over 16 letters: no table word, no "cannot".
+                    whole = Some(parts.push(a, parts.buf.len(), false));
                 }
-                parts.push_word(b"not");
-            } else if w == b"cannot" {
-                parts.buf.truncate(a);
-                parts.push_word(b"can");
-                parts.push_word(b"not");
-            } else if apostrophe {
-                parts.push(a, a + first_end - start, false);
-            } else {
-                whole = Some(parts.push(a, parts.buf.len(), false));
             }
             if want_numbers {
                 match whole {

@@ -119,6 +119,24 @@ fn one_walk_finds_what_the_separate_passes_find() {
 }
 
 #[test]
+fn packed_stems_and_hashes_equal_the_byte_ones() {
+    for w in [
+        "running", "ring", "sing", "walked", "bed", "boxes", "yes", "cats", "is", "s", "ed", "ing", "things",
+        "abcdefghijklmnop", "abcdefghijklming", "a", "",
+    ] {
+        let p = packed(w.as_bytes()).unwrap();
+        let s = stem(w.as_bytes());
+        assert_eq!(stem_packed(p, w.len()), packed(s).unwrap(), "{w}");
+        assert_eq!(hash_packed(p), word_hash(w), "{w}");
+        assert_eq!(<u8 as Unit>::pack_lower(w.to_ascii_uppercase().as_bytes()), Some(p), "{w}");
+        let chars: Vec<char> = w.to_ascii_uppercase().chars().collect();
+        assert_eq!(<char as Unit>::pack_lower(&chars), Some(p), "{w}");
+    }
+    assert_eq!(<u8 as Unit>::pack_lower(&[b'a'; 17]), None);
+    assert_ne!(word_hash("abcdefghijklmnopq"), word_hash("abcdefghijklmnop"));
+}
+
+#[test]
 fn rules_fire_and_paraphrases_pass() {
     assert_eq!(
         check("What is 7 times 8?", "What is seven times eight?"),
