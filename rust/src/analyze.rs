@@ -4,7 +4,7 @@
 //! Pure: owns its (immutable) tables, does no I/O; safe to share between threads. The text is the
 //! canonical conversation text of `fastroute.prompt.conversation_text`.
 
-use crate::embed::StaticEmbedder;
+use crate::embed::{StaticEmbedder, WordPieceScan};
 use crate::tokens::{Encoding, EncodingName};
 use crate::{features, normalize};
 use std::sync::Arc;
@@ -58,18 +58,35 @@ impl Analyzer {
 
     /// Analyses one conversation text.
     pub fn analyze(&self, text: &str) -> Analysis {
+        // Most of a prompt is words after a space. The token count's scan finds them and hands each to the
+        // feature scan and the WordPiece scan, which then only read the bytes between them (each still
+        // counts exactly what it counts on its own: checked in the tests).
+        let mut feature_scan = features::FeatureScan::new(text);
+        let mut ids = Vec::new();
+        let mut wordpiece_scan = self.embedder.as_ref().map(|e| {
+            let user_start = text.len() - last_user_turn(text).len();
+            ids.reserve((text.len() - user_start) / 4 + 8);
+            WordPieceScan::new(e.tokenizer(), text, user_start)
+        });
+        let tokens = self.encoding.count_with(text, |start, len, letters, lower| {
+            feature_scan.spaced_word(start, len, letters, lower);
+            if let Some(scan) = wordpiece_scan.as_mut() {
+                scan.spaced_word(start, len, lower, &mut ids);
+            }
+        });
         let mut feats = vec![0.0f32; features::FEATURE_DIM];
-        features::extract(text, &mut feats);
-        let embedding = self.embedder.as_ref().map(|e| {
+        feature_scan.finish(&mut feats);
+        let embedding = self.embedder.as_ref().zip(wordpiece_scan).map(|(e, scan)| {
+            scan.finish(&mut ids);
             let mut v = vec![0.0f32; e.dim()];
-            e.embed_into(last_user_turn(text), &mut v);
+            e.embed_ids(&mut ids, &mut v);
             v
         });
         Analysis {
             features: feats,
             embedding,
             key: normalize::normalize_key(text),
-            tokens: self.encoding.count(text),
+            tokens,
         }
     }
 }
@@ -152,6 +169,43 @@ mod tests {
                         .sum::<usize>()
                 );
             }
+        }
+    }
+
+    /// `analyze` shares scans between its parts: each part must still equal the part computed on its own.
+    #[test]
+    fn analysis_equals_its_parts_computed_apart() {
+        let Some(embedder) = super::timing::shipped_embedder() else {
+            return;
+        };
+        let dim = embedder.dim();
+        let a = Analyzer::new(EncodingName::Cl100kBase, Some(embedder));
+        let e = a.embedder().unwrap();
+        let pieces: [&str; 30] = [
+            " ", "  ", "\n", "\n<user> ", "<user> ", "Hello", " world", " WORLD", "unaffable", " antidisestablishment",
+            " x", "12", " 7", "3.5", ".", ",", "'s", "(", "\t", "é", " café", "日本", "\u{301}", "_", "-", "?!",
+            "\x00", " abcdefghijklmnopqrstu", "Ab9", "\r\n",
+        ];
+        let mut rng = crate::xorshift::XorShift::new(0x0123_4567_89ab_cdef);
+        let mut texts: Vec<String> = (0..3_000)
+            .map(|round| {
+                // Every 50th text is longer than the feature window (head and tail scanned).
+                let len = if round % 50 == 0 { 2_000 + round } else { 1 + (round % 60) };
+                (0..len).map(|_| pieces[(rng.next() % pieces.len() as u64) as usize]).collect()
+            })
+            .collect();
+        texts.extend([80, 400, 1_600].map(|w| super::timing::bench_prompt(w, w as u64)));
+        for text in &texts {
+            let r = a.analyze(text);
+            let mut feats = vec![0.0f32; features::FEATURE_DIM];
+            features::extract(text, &mut feats);
+            let mut v = vec![0.0f32; dim];
+            e.embed_into(last_user_turn(text), &mut v);
+            let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&r.features), bits(&feats), "{text:?}");
+            assert_eq!(bits(r.embedding.as_deref().unwrap()), bits(&v), "{text:?}");
+            assert_eq!(r.key, normalize::normalize_key(text), "{text:?}");
+            assert_eq!(r.tokens, a.encoding.count(text), "{text:?}");
         }
     }
 
@@ -271,6 +325,15 @@ mod timing {
             let t_tok = best_of(|| a.encoding.count(&text));
             let t_turn = best_of(|| last_user_turn(&text).len());
             let t_all = best_of(|| a.analyze(&text).tokens);
+            // The parts one after another, each with its own scan (what `analyze` did before sharing scans).
+            let t_apart = best_of(|| {
+                let mut feats = vec![0.0f32; features::FEATURE_DIM];
+                features::extract(&text, &mut feats);
+                let mut v = vec![0.0f32; e.dim()];
+                e.embed_into(last_user_turn(&text), &mut v);
+                normalize::normalize_key(&text).len() + a.encoding.count(&text)
+            });
+            println!("  analyze {t_all:?}, parts apart {t_apart:?}");
             println!(
                 "{} bytes, {} tokens: wordpiece {t_wp:?}, embed {t_emb:?}, features {t_feat:?}, key {t_key:?}, \
                  tokens {t_tok:?}, last turn {t_turn:?}, analyze {t_all:?}",

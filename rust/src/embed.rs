@@ -13,7 +13,7 @@
 mod reference;
 mod wordpiece;
 
-pub use wordpiece::WordPiece;
+pub use wordpiece::{WordPiece, WordPieceScan};
 
 /// Converts one IEEE-754 half-precision value to f32 (no `half` dependency needed for a one-off load).
 fn f16_to_f32(h: u16) -> f32 {
@@ -123,12 +123,21 @@ impl StaticEmbedder {
     /// # Panics
     /// If `out.len() != self.dim()`.
     pub fn embed_into(&self, text: &str, out: &mut [f32]) {
-        assert_eq!(out.len(), self.dim, "output buffer has the wrong length");
         let mut ids = Vec::with_capacity(text.len() / 4 + 8);
         self.tokenizer.ids_into(text, &mut ids);
+        self.embed_ids(&mut ids, out);
+    }
+
+    /// `embed_into` of the text whose WordPiece ids (`self.tokenizer()`) are `ids`; `ids` is left without
+    /// unknown and out-of-table ids.
+    ///
+    /// # Panics
+    /// If `out.len() != self.dim()`.
+    pub fn embed_ids(&self, ids: &mut Vec<u32>, out: &mut [f32]) {
+        assert_eq!(out.len(), self.dim, "output buffer has the wrong length");
         let (unk, rows) = (self.tokenizer.unk_id(), self.rows);
         ids.retain(|&id| id != unk && (id as usize) < rows);
-        self.sum_rows(&ids, out);
+        self.sum_rows(ids, out);
         let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt();
         if norm > 0.0 {
             let inv = 1.0 / norm;

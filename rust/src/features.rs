@@ -273,30 +273,129 @@ fn letter_run(bytes: &[u8], start: usize) -> (usize, usize) {
     (i, upper)
 }
 
-impl Counts {
-    /// One pass over `part`: letter runs are taken whole (`letter_run`), every other byte one at a time.
-    /// Same counts as `reference::extract`'s byte-at-a-time scan (checked in the tests).
-    fn scan(&mut self, part: &str, offset: usize) {
-        let bytes = part.as_bytes();
-        let table = word_table();
-        // The `BIGRAMS` entry the previous word opens (0: none).
-        let mut prev_first = 0usize;
-        let mut in_number = false;
-        let mut line_start = 0usize;
-        let mut backticks = 0usize;
-        let mut i = 0usize;
-        if !bytes.is_empty() {
-            self.line_begins(bytes, 0, offset);
+/// The feature scan of one text, in stages: `Analyzer::analyze` hands it the words the token count's scan
+/// found (`spaced_word`) and it reads only the bytes between them; `extract` runs it alone. Same counts either
+/// way (checked in `analyze`'s tests).
+pub(crate) struct FeatureScan<'t> {
+    text: &'t str,
+    counts: Counts,
+    /// The part being scanned: the whole text, or the window's head, then its tail.
+    part: &'t [u8],
+    /// Where `part` starts in the text.
+    base: usize,
+    /// The window's tail while the head is scanned (empty otherwise).
+    tail: &'t str,
+    /// Bytes of `part` before `at` are counted.
+    at: usize,
+    /// The `BIGRAMS` entry the previous word opens (0: none).
+    prev_first: usize,
+    in_number: bool,
+    line_start: usize,
+    backticks: usize,
+}
+
+impl<'t> FeatureScan<'t> {
+    /// A scan of `text`'s window (`window`): its head, then its tail if it has one.
+    pub(crate) fn new(text: &'t str) -> FeatureScan<'t> {
+        let (head, tail) = window(text);
+        let mut scan = FeatureScan {
+            text,
+            counts: Counts::default(),
+            part: &[],
+            base: 0,
+            tail,
+            at: 0,
+            prev_first: 0,
+            in_number: false,
+            line_start: 0,
+            backticks: 0,
+        };
+        scan.open_part(head, 0);
+        scan
+    }
+
+    /// Starts the scan of `part`, which starts at `base` in the text.
+    fn open_part(&mut self, part: &'t str, base: usize) {
+        self.part = part.as_bytes();
+        self.base = base;
+        (self.at, self.prev_first, self.in_number, self.line_start, self.backticks) = (0, 0, false, 0, 0);
+        if !part.is_empty() {
+            // Options are only looked for in the head (offset 0): MCQ prompts are short.
+            self.counts.line_begins(self.part, 0, base);
         }
-        while i < bytes.len() {
+    }
+
+    /// Counts the rest of the part and closes it.
+    fn close_part(&mut self) {
+        let len = self.part.len();
+        self.until(len);
+        if self.line_start < len {
+            self.counts.end_line(self.part, self.line_start, len);
+        }
+        self.counts.bytes += len;
+    }
+
+    /// Closes the head and moves on to the window's tail (not yet scanned, not empty).
+    #[inline(never)]
+    fn open_tail(&mut self) {
+        debug_assert!(!self.tail.is_empty());
+        self.close_part();
+        let tail = std::mem::take(&mut self.tail);
+        self.open_part(tail, self.text.len() - tail.len());
+    }
+
+    /// The `len` ASCII letters at `start` (a space before them, a non-letter ASCII byte after them) whose
+    /// `short_key` is `key`, and `lower` the key lower-cased: counts the bytes up to them, then the word.
+    #[inline(always)]
+    pub(crate) fn spaced_word(&mut self, start: usize, len: usize, key: u128, lower: u128) {
+        // The word, the space before it and the byte after it must lie in the part (a word cut by the
+        // window's edge is the part's own to count; one outside the window is not counted).
+        let inside = |base: usize, part_len: usize| start > base && start + len < base + part_len;
+        if !inside(self.base, self.part.len()) {
+            let tail_start = self.text.len() - self.tail.len();
+            if self.tail.is_empty() || !inside(tail_start, self.tail.len()) {
+                return;
+            }
+            self.open_tail();
+        }
+        let start = start - self.base;
+        debug_assert!(self.part[start - 1] == b' ' && start >= self.at);
+        // Only the space since the last word (most words): it resets nothing the word does not reset.
+        if self.at + 1 != start {
+            self.until(start);
+        }
+        // Upper-case letters have their 0x20 bit clear; shifted up to the lane's high bit, for `lanes_set`.
+        let caps = (!key & 0x2020_2020_2020_2020_2020_2020_2020_2020 & ((1u128 << (8 * len)) - 1)) << 2;
+        let c = &mut self.counts;
+        c.upper += lanes_set(caps as u64) + lanes_set((caps >> 64) as u64);
+        c.word_stats(len);
+        c.word_cues(word_table(), lower, &mut self.prev_first);
+        self.in_number = false;
+        self.backticks = 0;
+        self.at = start + len;
+    }
+
+    /// Counts the part's bytes up to `to` (its end, or a byte after a space: no word runs across it). Letter
+    /// runs are taken whole (`Counts::word`), every other byte one at a time. Same counts as
+    /// `reference::extract`'s byte-at-a-time scan (checked in the tests).
+    #[inline(always)]
+    fn until(&mut self, to: usize) {
+        let bytes = self.part;
+        let table = word_table();
+        let offset = self.base;
+        let (mut prev_first, mut in_number, mut line_start, mut backticks) =
+            (self.prev_first, self.in_number, self.line_start, self.backticks);
+        let c = &mut self.counts;
+        let mut i = self.at;
+        while i < to {
             let b = bytes[i];
             if b.is_ascii_alphabetic() {
                 // Words separated by single spaces (most of prose) one after the other, without a trip
                 // round the byte loop for each space: a space after a word is never a line start, and
                 // resets nothing a word has not reset already.
                 loop {
-                    i = self.word(bytes, i, table, &mut prev_first);
-                    if bytes.get(i) == Some(&b' ') && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic) {
+                    i = c.word(bytes, i, table, &mut prev_first);
+                    if i + 1 < to && bytes[i] == b' ' && bytes[i + 1].is_ascii_alphabetic() {
                         i += 1;
                     } else {
                         break;
@@ -312,11 +411,11 @@ impl Counts {
                 i += 1;
                 continue;
             }
-            self.symbol(b);
+            c.symbol(b);
             if b.is_ascii_digit() {
-                self.digits += 1;
+                c.digits += 1;
                 if !in_number {
-                    self.numbers += 1;
+                    c.numbers += 1;
                     in_number = true;
                 }
             } else if !(in_number && b == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
@@ -325,33 +424,43 @@ impl Counts {
             if b == b'`' {
                 backticks += 1;
                 if backticks >= 3 {
-                    self.code_fence = true;
+                    c.code_fence = true;
                 }
             } else {
                 backticks = 0;
             }
             if matches!(b, b'.' | b'?' | b'!')
-                && self.stem_bytes.is_none()
+                && c.stem_bytes.is_none()
                 && bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace())
             {
-                self.stem_sentences += 1;
+                c.stem_sentences += 1;
             }
             if b == b'\n' {
-                self.lines += 1;
-                self.end_line(bytes, line_start, i);
+                c.lines += 1;
+                c.end_line(bytes, line_start, i);
                 line_start = i + 1;
                 if line_start < bytes.len() {
-                    self.line_begins(bytes, line_start, offset);
+                    c.line_begins(bytes, line_start, offset);
                 }
             }
             i += 1;
         }
-        if line_start < bytes.len() {
-            self.end_line(bytes, line_start, bytes.len());
-        }
-        self.bytes += bytes.len();
+        self.at = i;
+        (self.prev_first, self.in_number, self.line_start, self.backticks) =
+            (prev_first, in_number, line_start, backticks);
     }
 
+    /// Counts the rest of the window and writes the feature vector into `out` (see `extract`).
+    pub(crate) fn finish(mut self, out: &mut [f32]) {
+        if !self.tail.is_empty() {
+            self.open_tail();
+        }
+        self.close_part();
+        self.counts.write(self.text, out);
+    }
+}
+
+impl Counts {
     /// The word (run of ASCII letters) starting at `start`: length and case statistics, cue and bigram hits;
     /// returns its end. A word of up to 15 letters with 16 bytes readable is measured, counted and keyed from
     /// one load, without a loop or a branch on its length (those mispredicted on every other word).
@@ -463,42 +572,45 @@ fn ln1p(x: f64) -> f32 {
 /// If `out.len() != FEATURE_DIM`.
 pub fn extract(text: &str, out: &mut [f32]) {
     assert_eq!(out.len(), FEATURE_DIM, "feature buffer has the wrong length");
-    let (head, tail) = window(text);
-    let mut c = Counts::default();
-    c.scan(head, 0);
-    if !tail.is_empty() {
-        c.scan(tail, head.len());
-    }
-    let total = text.len() as f64;
-    let window = c.bytes.max(1) as f64;
-    let scale = if c.bytes == 0 { 1.0 } else { total / window };
-    let frac = |n: usize| (n as f64 / window) as f32;
-    let has_options = c.options >= 2;
-    let stem_bytes = if has_options { c.stem_bytes.unwrap_or(c.bytes) } else { text.len() };
-    let stem_words = if has_options { c.stem_words as f64 } else { c.words as f64 * scale };
-    let sentences = if has_options { c.stem_sentences as f64 } else { c.stem_sentences as f64 * scale };
-    out[0] = ln1p(total);
-    out[1] = ln1p(c.words as f64 * scale);
-    out[2] = ln1p(c.lines as f64 * scale);
-    out[3] = ln1p(c.numbers as f64 * scale);
-    out[4] = frac(c.digits);
-    out[5] = frac(c.math);
-    out[6] = frac(c.brackets);
-    out[7] = frac(c.upper);
-    out[8] = frac(c.punct);
-    out[9] = if c.words > 0 { (c.word_letters as f64 / c.words as f64) as f32 } else { 0.0 };
-    out[10] = if c.words > 0 { (c.long_words as f64 / c.words as f64) as f32 } else { 0.0 };
-    out[11] = if has_options { 1.0 } else { 0.0 };
-    out[12] = if has_options { ln1p(c.option_bytes as f64 / c.options as f64) } else { 0.0 };
-    out[13] = if has_options { (c.option_digit_lines as f64 / c.options as f64) as f32 } else { 0.0 };
-    out[14] = ln1p(stem_bytes as f64);
-    out[15] = ln1p(stem_words / sentences.max(1.0));
-    out[16] = ln1p(sentences);
-    out[17] = f32::from(u8::from(c.dollar));
-    out[18] = f32::from(u8::from(c.percent));
-    out[19] = f32::from(u8::from(c.code_fence));
-    for (slot, &hits) in out[N_STRUCT..].iter_mut().zip(c.cues.iter()) {
-        *slot = ln1p(f64::from(hits) * scale);
+    FeatureScan::new(text).finish(out);
+}
+
+impl Counts {
+    /// The feature vector of `text` from the counts of its window.
+    fn write(self, text: &str, out: &mut [f32]) {
+        assert_eq!(out.len(), FEATURE_DIM, "feature buffer has the wrong length");
+        let c = self;
+        let total = text.len() as f64;
+        let window = c.bytes.max(1) as f64;
+        let scale = if c.bytes == 0 { 1.0 } else { total / window };
+        let frac = |n: usize| (n as f64 / window) as f32;
+        let has_options = c.options >= 2;
+        let stem_bytes = if has_options { c.stem_bytes.unwrap_or(c.bytes) } else { text.len() };
+        let stem_words = if has_options { c.stem_words as f64 } else { c.words as f64 * scale };
+        let sentences = if has_options { c.stem_sentences as f64 } else { c.stem_sentences as f64 * scale };
+        out[0] = ln1p(total);
+        out[1] = ln1p(c.words as f64 * scale);
+        out[2] = ln1p(c.lines as f64 * scale);
+        out[3] = ln1p(c.numbers as f64 * scale);
+        out[4] = frac(c.digits);
+        out[5] = frac(c.math);
+        out[6] = frac(c.brackets);
+        out[7] = frac(c.upper);
+        out[8] = frac(c.punct);
+        out[9] = if c.words > 0 { (c.word_letters as f64 / c.words as f64) as f32 } else { 0.0 };
+        out[10] = if c.words > 0 { (c.long_words as f64 / c.words as f64) as f32 } else { 0.0 };
+        out[11] = if has_options { 1.0 } else { 0.0 };
+        out[12] = if has_options { ln1p(c.option_bytes as f64 / c.options as f64) } else { 0.0 };
+        out[13] = if has_options { (c.option_digit_lines as f64 / c.options as f64) as f32 } else { 0.0 };
+        out[14] = ln1p(stem_bytes as f64);
+        out[15] = ln1p(stem_words / sentences.max(1.0));
+        out[16] = ln1p(sentences);
+        out[17] = f32::from(u8::from(c.dollar));
+        out[18] = f32::from(u8::from(c.percent));
+        out[19] = f32::from(u8::from(c.code_fence));
+        for (slot, &hits) in out[N_STRUCT..].iter_mut().zip(c.cues.iter()) {
+            *slot = ln1p(f64::from(hits) * scale);
+        }
     }
 }
 

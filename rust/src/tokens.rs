@@ -196,6 +196,16 @@ impl Encoding {
 
     /// Exact number of tokens tiktoken's `encode_ordinary(text)` returns.
     pub fn count(&self, text: &str) -> usize {
+        self.count_with(text, |_, _, _, _| {})
+    }
+
+    /// `count`, also handing every piece that is one space and a run of ASCII letters (most cl100k pieces) to
+    /// `spaced_word(start, len, letters, lower)`: where the letters start, how many there are, their bytes
+    /// (little-endian, zero-padded) and the `short_key` of the letters lower-cased. `Analyzer::analyze`
+    /// counts and tokenises those words for the features and the embedding from here instead of finding them
+    /// again. o200k pieces are not handed over.
+    #[inline(always)]
+    pub fn count_with(&self, text: &str, mut spaced_word: impl FnMut(usize, usize, u128, u128)) -> usize {
         let bytes = text.as_bytes();
         let mut pieces = Pieces::new(text, self.pattern);
         let mut total = 0;
@@ -204,6 +214,15 @@ impl Encoding {
             loop {
                 let at = pieces.pos();
                 if let Some((n, key)) = cl100k_ascii_word(bytes, at) {
+                    // A letter piece with a space first: the other fast pieces that start with a space are one
+                    // space (n == 1) or a space and symbols.
+                    if n >= 2 && key as u8 == b' ' && ((key >> 8) as u8 | 0x20).is_ascii_lowercase() {
+                        let lanes = (1u128 << (8 * (n - 1))) - 1;
+                        let letters = (key >> 8) & lanes;
+                        // Every byte after the space is an ASCII letter: setting 0x20 lower-cases it.
+                        let lower = letters | (0x2020_2020_2020_2020_2020_2020_2020_2020 & lanes);
+                        spaced_word(at + 1, n - 1, letters, lower | ((n - 1) as u128) << 120);
+                    }
                     total += self.count_keyed(key, &bytes[at..at + n]);
                     pieces.resume_at(at + n);
                     continue;

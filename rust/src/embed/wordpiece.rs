@@ -95,6 +95,73 @@ struct Word {
     chars: usize,
 }
 
+/// WordPiece over one text in stages, for a caller that finds most of its words itself
+/// (`Analyzer::analyze` takes them from the token count's scan): `spaced_word` takes such a word, `finish`
+/// tokenises whatever the caller did not hand over. The ids equal `WordPiece::ids_into`'s.
+pub struct WordPieceScan<'a> {
+    wp: &'a WordPiece,
+    text: &'a str,
+    /// Bytes before `at` are tokenised (their ids pushed, or the word under way in `word`).
+    at: usize,
+    word: Word,
+}
+
+impl<'a> WordPieceScan<'a> {
+    /// Tokenises `text[start..]` (`start` a char boundary).
+    pub fn new(wp: &'a WordPiece, text: &'a str, start: usize) -> WordPieceScan<'a> {
+        WordPieceScan {
+            wp,
+            text,
+            at: start,
+            word: Word {
+                bytes: Vec::with_capacity(64),
+                chars: 0,
+            },
+        }
+    }
+
+    /// The `len` ASCII letters at `start`, just after a space, whose lower-cased `short_key` is `key`: tokenises
+    /// the text up to them, then looks the word up from `key` when it ends there (white space or punctuation
+    /// follows) and fits a short key. Starts before the scan's own start are ignored; calls come in text order.
+    #[inline(always)]
+    pub fn spaced_word(&mut self, start: usize, len: usize, key: u128, ids: &mut Vec<u32>) {
+        let bytes = self.text.as_bytes();
+        debug_assert!(start > 0 && bytes[start - 1] == b' ' && len <= SHORT_MAX);
+        let Some(&next) = bytes.get(start + len) else { return };
+        if start < self.at || next >= 0x80 || !matches!(ASCII_CLASS[usize::from(next)], SPACE | PUNCT) {
+            return;
+        }
+        let wp = self.wp;
+        // The space before `start` ends any word under way, so the word starts with an empty buffer, as in
+        // `ascii_word`. When that space is all that is left (most words), the last word was flushed already.
+        if self.at + 1 != start || self.word.chars != 0 {
+            wp.ids_until(self.text, &mut self.at, start, &mut self.word, ids);
+        }
+        debug_assert!(self.word.chars == 0);
+        self.at = start;
+        if len > wp.max_chars_per_word {
+            return;
+        }
+        let found = if len <= TINY_MAX {
+            wp.tiny.get(key as u64 | (len as u64) << 56)
+        } else {
+            wp.short.get(key)
+        };
+        match found {
+            Some(id) => ids.push(id),
+            None => wp.short_ascii_word_ids(key, len, ids),
+        }
+        self.at = start + len;
+    }
+
+    /// Tokenises the rest of the text.
+    pub fn finish(mut self, ids: &mut Vec<u32>) {
+        let end = self.text.len();
+        self.wp.ids_until(self.text, &mut self.at, end, &mut self.word, ids);
+        self.wp.flush(&mut self.word, ids);
+    }
+}
+
 impl WordPiece {
     /// Parses the `model` section of a Hugging Face `tokenizer.json` (WordPiece only).
     pub fn from_tokenizer_json(bytes: &[u8]) -> Result<WordPiece, String> {
@@ -169,33 +236,39 @@ impl WordPiece {
 
     /// Appends the token ids of `text` to `ids` (no `[CLS]`/`[SEP]`).
     pub fn ids_into(&self, text: &str, ids: &mut Vec<u32>) {
+        WordPieceScan::new(self, text, 0).finish(ids);
+    }
+
+    /// Tokenises `text[*at..to]` into `ids`, `word` holding the word under way; `*at` ends at `to`. `to` is the
+    /// text's end or follows a space (no word runs across it).
+    #[inline(always)]
+    fn ids_until(&self, text: &str, at: &mut usize, to: usize, word: &mut Word, ids: &mut Vec<u32>) {
         let bytes = text.as_bytes();
-        let mut word = Word {
-            bytes: Vec::with_capacity(64),
-            chars: 0,
-        };
-        let mut i = 0;
-        while i < bytes.len() {
+        debug_assert!(to == bytes.len() || bytes[to - 1] == b' ');
+        let mut i = *at;
+        while i < to {
             let b = bytes[i];
             if b < 0x80 {
                 let class = ASCII_CLASS[usize::from(b)];
                 if class == WORD && word.chars == 0 {
-                    i = self.ascii_word(bytes, i, &mut word, ids);
+                    i = self.ascii_word(bytes, i, word, ids);
                     // Words separated by single spaces, one after the other (a space between whole words
                     // only ends a word that is already flushed).
                     while word.chars == 0
-                        && bytes.get(i) == Some(&b' ')
-                        && bytes.get(i + 1).is_some_and(|&n| n < 0x80 && ASCII_CLASS[usize::from(n)] == WORD)
+                        && i + 1 < to
+                        && bytes[i] == b' '
+                        && bytes[i + 1] < 0x80
+                        && ASCII_CLASS[usize::from(bytes[i + 1])] == WORD
                     {
-                        i = self.ascii_word(bytes, i + 1, &mut word, ids);
+                        i = self.ascii_word(bytes, i + 1, word, ids);
                     }
                     continue;
                 }
                 match class {
-                    WORD => self.push(&mut word, b.to_ascii_lowercase()),
-                    SPACE => self.flush(&mut word, ids),
+                    WORD => self.push(word, b.to_ascii_lowercase()),
+                    SPACE => self.flush(word, ids),
                     PUNCT => {
-                        self.flush(&mut word, ids);
+                        self.flush(word, ids);
                         ids.push(self.ascii_single[usize::from(b)]);
                     }
                     _ => {}
@@ -205,9 +278,9 @@ impl WordPiece {
             }
             let Some(c) = text[i..].chars().next() else { break };
             i += c.len_utf8();
-            self.non_ascii(c, &mut word, ids);
+            self.non_ascii(c, word, ids);
         }
-        self.flush(&mut word, ids);
+        *at = i;
     }
 
     /// The fast path for a word that starts with an ASCII letter or digit at `start`: when the whole word is
