@@ -1,4 +1,5 @@
-"""Background asyncio tasks owned by a component: stopping one at shutdown.
+"""Background work owned by a component: stopping an asyncio task at shutdown, and a thread that yields its
+core to the event loop.
 
 Must not import aiohttp. One place for the cancel-then-wait steps every owner of a background task needs.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 
@@ -18,3 +21,17 @@ async def stop_task(task: asyncio.Task[Any] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def yield_to_others() -> None:
+    """Makes the calling thread run only when its core has nothing else to do (Linux `SCHED_IDLE`; any
+    thread may lower its own priority). Elsewhere, or if refused, nothing changes."""
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def idle_thread(name: str) -> ThreadPoolExecutor:
+    """One worker thread at idle priority: work queued here never delays the event loop's thread on a
+    shared core. Only for work whose backlog is bounded elsewhere, since a busy core starves it."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=yield_to_others)

@@ -32,6 +32,8 @@ class CacheSettings:
         ef_search: HNSW search breadth (`FASTROUTE_CACHE_EF_SEARCH`). At 100k entries ef 16 found the exact
             nearest cached prompt for 99.2 % of queries with a neighbour above 0.85 (ef 48: 99.65 %) in
             half the time; a missed neighbour is only a cache miss.
+        indexer_idle: HNSW inserts run in a thread at idle CPU priority, so they never delay the event loop
+            on a shared core (`FASTROUTE_CACHE_INDEXER_IDLE`; see `BackgroundIndexer`).
         redis_url: with a URL, entries live in Redis and replicas share them (`FASTROUTE_REDIS_URL`).
         redis_prefix: key prefix in Redis (`FASTROUTE_CACHE_REDIS_PREFIX`).
     """
@@ -45,6 +47,7 @@ class CacheSettings:
     semantic_temperature_max: float = 0.0
     candidates: int = 4
     ef_search: int = 16
+    indexer_idle: bool = True
     redis_url: str | None = field(default=None, repr=False)
     redis_prefix: str = "fastroute:cache"
 
@@ -63,6 +66,7 @@ class CacheSettings:
             ),
             candidates=env_int(env, "FASTROUTE_CACHE_CANDIDATES", d.candidates, minimum=1, maximum=64),
             ef_search=env_int(env, "FASTROUTE_CACHE_EF_SEARCH", d.ef_search, minimum=1, maximum=4096),
+            indexer_idle=env_bool(env, "FASTROUTE_CACHE_INDEXER_IDLE", d.indexer_idle),
             redis_url=env_opt_str(env, "FASTROUTE_REDIS_URL"),
             redis_prefix=env_opt_str(env, "FASTROUTE_CACHE_REDIS_PREFIX") or d.redis_prefix,
         )

@@ -62,7 +62,7 @@ class CacheStage(Stage):
             from fastroute.cache.replication import RedisReplication
 
             self._replication = RedisReplication(cache, settings.redis_url, settings.redis_prefix)
-        self._indexer = BackgroundIndexer(cache)
+        self._indexer = BackgroundIndexer(cache, idle=settings.indexer_idle)
         # request id -> what on_finish needs to store the answer (keys computed once, in on_routed)
         self._pending: dict[str, tuple[CacheScope, str, RequestKeys]] = {}
 

@@ -1,15 +1,20 @@
-"""Deferred HNSW indexing: waiting vectors are searched exhaustively, removed entries never come back."""
+"""Deferred HNSW indexing: waiting vectors are searched exhaustively, removed entries never come back, and the
+inserts run off the loop's thread at idle priority."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
 from fastroute._native import StaticEmbedder, normalize_key
 from fastroute.cache import CacheScope, CacheSettings, SemanticCache, fingerprint_request
 from fastroute.cache.indexer import BackgroundIndexer
+from fastroute.cache.vectors import IndexBatch
 from fastroute.embedding import EMBEDDING_DIM, load_embedder
 from tests.unit.cache.test_semantic_cache import Analysis
 
@@ -90,3 +95,32 @@ def test_a_burst_beyond_the_waiting_cap_is_indexed_at_once(embedder: StaticEmbed
     assert get(cache, "<user> question 3 about the topic number 21") == "exact:3"
     cache.flush_index()
     assert cache.unindexed == 0 and sum(len(index) for index in cache._indexes.values()) == 40
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling classes")
+async def test_inserts_run_in_a_thread_that_yields_the_core_to_the_event_loop(embedder: StaticEmbedder) -> None:
+    cache = SemanticCache(CacheSettings(), embedder.embed, EMBEDDING_DIM)
+    seen: list[tuple[int, int]] = []  # (thread id, scheduling policy) of every batch
+    original = IndexBatch.run
+
+    def spy(batch: IndexBatch) -> None:
+        seen.append((threading.get_native_id(), os.sched_getscheduler(0)))
+        original(batch)
+
+    for idle, policy in ((True, os.SCHED_IDLE), (False, os.SCHED_OTHER)):
+        indexer = BackgroundIndexer(cache, idle=idle)
+        await indexer.start()
+        try:
+            with mock.patch.object(IndexBatch, "run", spy):
+                for i in range(3):
+                    put(cache, f"<user> idle {idle} question {i} about topic {i * 11}", str(i))
+                for _ in range(200):
+                    if cache.unindexed == 0 and seen:
+                        break
+                    await asyncio.sleep(0.01)
+        finally:
+            await indexer.close()
+        assert seen and {p for _, p in seen} == {policy}
+        assert all(tid != threading.get_native_id() for tid, _ in seen)  # never on the loop's thread
+        seen.clear()
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the loop's thread keeps its class
