@@ -23,7 +23,7 @@ from fastroute.providers.http import (
     read_json,
     transport_error,
 )
-from fastroute.providers.wire import UpstreamResponse
+from fastroute.providers.wire_response import UpstreamResponse
 
 ANTHROPIC_VERSION = "2023-06-01"
 

@@ -14,7 +14,8 @@ import orjson
 
 from fastroute.errors import UpstreamError, UpstreamTimeout
 from fastroute.providers.base import CallTimeouts
-from fastroute.providers.wire import OriginPool, Timeouts, UpstreamResponse
+from fastroute.providers.wire import OriginPool, Timeouts
+from fastroute.providers.wire_response import UpstreamResponse
 
 
 class SessionPool:

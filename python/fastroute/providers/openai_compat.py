@@ -19,7 +19,7 @@ from fastroute.providers.http import (
     read_json,
     transport_error,
 )
-from fastroute.providers.wire import UpstreamResponse
+from fastroute.providers.wire_response import UpstreamResponse
 
 
 def usage_from(data: Mapping[str, Any]) -> Usage | None:

@@ -1,4 +1,4 @@
-"""Whole-event SSE parsing (`_Body.sse_events` over `sse_frames`) against the line-by-line reference parser,
+"""Whole-event SSE parsing (`ResponseBody.sse_events` over `sse_frames`) against the line-by-line reference parser,
 on random event streams cut into random network reads."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastroute.providers.sse_frames import event_end, parse_event
-from fastroute.providers.wire import _Body
+from fastroute.providers.wire_response import ResponseBody
 
 
 def reference_events(raw: bytes) -> list[tuple[str | None, bytes]]:
@@ -42,7 +42,7 @@ class FeedingConnection:
 
     def __init__(self, pieces: list[bytes]) -> None:
         self.pieces = pieces
-        self.body: _Body | None = None
+        self.body: ResponseBody | None = None
         self.waiting: Any = None
 
     def resume(self) -> None: ...
@@ -60,7 +60,7 @@ class FeedingConnection:
 
 async def whole_event_parse(pieces: list[bytes]) -> list[tuple[str | None, bytes]]:
     conn = FeedingConnection(pieces)
-    body = _Body(conn)  # type: ignore[arg-type]
+    body = ResponseBody(conn)  # type: ignore[arg-type]
     conn.body = body
     return [event async for event in body.sse_events()]
 

@@ -1,0 +1,178 @@
+"""What an upstream answered, as the lean HTTP/1.1 client (`wire`) hands it over: status, headers, and a body
+whose decoded bytes are delivered as they arrive (read whole, line by line, or as server-sent events).
+
+Owns buffering and flow control of one response body (reading pauses above `PAUSE_ABOVE` undelivered
+bytes); the socket and HTTP framing stay in `wire`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from fastroute.providers.sse_frames import Event, event_end, parse_event
+
+if TYPE_CHECKING:
+    from fastroute.providers.wire import _Connection
+
+PAUSE_ABOVE = 1024 * 1024  # undelivered body bytes before reading from the socket pauses
+RESUME_BELOW = 64 * 1024
+
+
+class Headers(Mapping[str, str]):
+    """Response headers, looked up case-insensitively; a repeated header's values are joined with ", "."""
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self, by_lower_name: dict[str, str]) -> None:
+        self._by_name = by_lower_name
+
+    def __getitem__(self, name: str) -> str:
+        return self._by_name[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._by_name!r})"
+
+
+class ResponseBody:
+    """Where a response's decoded body bytes wait for the reader; line iteration is `async for`."""
+
+    __slots__ = ("_conn", "_data", "_done", "_error", "_waiter")
+
+    def __init__(self, conn: _Connection) -> None:
+        self._conn = conn
+        self._data = bytearray()
+        self._done = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def feed(self, data: bytes | bytearray) -> None:
+        self._data += data
+        self._wake()
+        if len(self._data) > PAUSE_ABOVE:
+            self._conn.pause()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        conn = self._conn
+        conn.resume()
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        conn.wait_for_bytes(waiter)
+        try:
+            await waiter
+        finally:
+            conn.waiting = None
+
+    async def read_all(self) -> bytes:
+        while not self._done:
+            await self._wait()
+        if self._error is not None:
+            raise self._error
+        data = bytes(self._data)
+        self._data.clear()
+        return data
+
+    def has_event(self) -> bool:
+        """True when the body has ended or a whole server-sent event (ended by a blank line) is buffered."""
+        data = self._data
+        return self._done or b"\n\n" in data or b"\r\n\r\n" in data
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._lines()
+
+    async def sse_events(self) -> AsyncIterator[Event]:
+        """The body's server-sent events as they arrive, a whole event per step (rules: `sse_frames`)."""
+        data = self._data
+        while True:
+            end, sep = event_end(data)
+            if end >= 0:
+                block = bytes(data[:end])
+                del data[: end + sep]
+                if len(data) < RESUME_BELOW:
+                    self._conn.resume()
+                event = parse_event(block)
+                if event is not None:
+                    yield event
+                continue
+            if self._done:
+                if self._error is not None:
+                    raise self._error
+                event = parse_event(bytes(data)) if data else None
+                data.clear()
+                if event is not None:
+                    yield event
+                return
+            await self._wait()
+
+    async def _lines(self) -> AsyncIterator[bytes]:
+        data = self._data
+        while True:
+            end = data.find(b"\n")
+            if end >= 0:
+                line = bytes(data[: end + 1])
+                del data[: end + 1]
+                if len(data) < RESUME_BELOW:
+                    self._conn.resume()
+                yield line
+                continue
+            if self._done:
+                if self._error is not None:
+                    raise self._error
+                if data:
+                    line = bytes(data)
+                    data.clear()
+                    yield line
+                return
+            await self._wait()
+
+
+class UpstreamResponse:
+    """The answer's status and headers; the body is read with `read()` or line by line via `content`.
+
+    Exactly one of `release()` (body fully read: the connection goes back to the pool) or `close()`
+    must end it; `release()` on an unfinished body closes the connection instead.
+    """
+
+    __slots__ = ("_conn", "content", "headers", "reason", "status")
+
+    def __init__(self, conn: _Connection, status: int, reason: str, headers: Headers) -> None:
+        self._conn = conn
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.content = ResponseBody(conn)
+
+    async def read(self) -> bytes:
+        return await self.content.read_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._conn.response is not self
+
+    def release(self) -> None:
+        if self._conn.response is self:
+            self._conn.end_response(reuse=self.content._done and self.content._error is None)
+
+    def close(self) -> None:
+        if self._conn.response is self:
+            self._conn.end_response(reuse=False)
