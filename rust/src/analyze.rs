@@ -5,7 +5,7 @@
 //! canonical conversation text of `fastroute.prompt.conversation_text`.
 
 use crate::embed::{StaticEmbedder, WordPieceScan};
-use crate::tokens::{Encoding, EncodingName};
+use crate::tokens::{Encoding, EncodingName, FlatMap};
 use crate::{features, normalize};
 use std::sync::Arc;
 
@@ -32,13 +32,41 @@ pub struct Analyzer {
     encoding: &'static Encoding,
     /// Shared (`Arc`) so the semantic cache can embed with the same 15.6 MB table instead of loading its own.
     embedder: Option<Arc<StaticEmbedder>>,
+    /// Every token of the encoding that is a space and ASCII letters (41,055 in cl100k), by its `short_key`:
+    /// the WordPiece id of its letters as one word (`NO_PIECE` if none) and their `features::word_info` above.
+    /// One lookup for the three parts that look such a word up (2 MB).
+    spaced_words: FlatMap<u128, u64>,
 }
+
+/// `spaced_words` value of a word that is not one WordPiece piece.
+const NO_PIECE: u32 = u32::MAX;
 
 impl Analyzer {
     pub fn new(encoding: EncodingName, embedder: Option<StaticEmbedder>) -> Analyzer {
+        let encoding = Encoding::get(encoding);
+        let words: Vec<(u128, u128, usize)> = encoding
+            .short_token_keys()
+            .filter_map(|key| {
+                let n = (key >> 120) as usize;
+                let bytes = key.to_le_bytes();
+                (n >= 2 && bytes[0] == b' ' && bytes[1..n].iter().all(u8::is_ascii_alphabetic)).then(|| {
+                    let lanes = (1u128 << (8 * (n - 1))) - 1;
+                    let lower = ((key >> 8) | 0x2020_2020_2020_2020_2020_2020_2020_2020) & lanes;
+                    (key, lower | ((n - 1) as u128) << 120, n - 1)
+                })
+            })
+            .collect();
+        // Only the cl100k count hands words over (`Encoding::count_with`).
+        let words = if encoding.name() == EncodingName::Cl100kBase { words } else { Vec::new() };
+        let mut spaced_words = FlatMap::dense(words.len());
+        for (key, lower, len) in words {
+            let piece = embedder.as_ref().and_then(|e| e.tokenizer().whole_word(lower, len)).unwrap_or(NO_PIECE);
+            spaced_words.insert(key, u64::from(piece) | u64::from(features::word_info(lower)) << 32);
+        }
         Analyzer {
-            encoding: Encoding::get(encoding),
+            encoding,
             embedder: embedder.map(Arc::new),
+            spaced_words,
         }
     }
 
@@ -68,11 +96,17 @@ impl Analyzer {
             ids.reserve((text.len() - user_start) / 4 + 8);
             WordPieceScan::new(e.tokenizer(), text, user_start)
         });
-        let tokens = self.encoding.count_with(text, |start, len, letters, lower| {
-            feature_scan.spaced_word(start, len, letters, lower);
+        let tokens = self.encoding.count_with(text, |start, len, letters, lower, piece| {
+            // One lookup tells the count, the features and WordPiece about the word, when the piece is a token.
+            let (token, whole, info) = match self.spaced_words.get(piece) {
+                Some(v) => (true, Some(v as u32).filter(|&id| id != NO_PIECE), (v >> 32) as u32),
+                None => (false, None, features::word_info(lower)),
+            };
+            feature_scan.spaced_word(start, len, letters, info);
             if let Some(scan) = wordpiece_scan.as_mut() {
-                scan.spaced_word(start, len, lower, &mut ids);
+                scan.spaced_word(start, len, lower, whole, &mut ids);
             }
+            token
         });
         let mut feats = vec![0.0f32; features::FEATURE_DIM];
         feature_scan.finish(&mut feats);
@@ -181,6 +215,7 @@ mod tests {
         let dim = embedder.dim();
         let a = Analyzer::new(EncodingName::Cl100kBase, Some(embedder));
         let e = a.embedder().unwrap();
+        let plain = Analyzer::new(EncodingName::Cl100kBase, None);
         let pieces: [&str; 30] = [
             " ", "  ", "\n", "\n<user> ", "<user> ", "Hello", " world", " WORLD", "unaffable", " antidisestablishment",
             " x", "12", " 7", "3.5", ".", ",", "'s", "(", "\t", "é", " café", "日本", "\u{301}", "_", "-", "?!",
@@ -205,6 +240,9 @@ mod tests {
             assert_eq!(bits(&r.features), bits(&feats), "{text:?}");
             assert_eq!(bits(r.embedding.as_deref().unwrap()), bits(&v), "{text:?}");
             assert_eq!(r.key, normalize::normalize_key(text), "{text:?}");
+            assert_eq!(r.tokens, a.encoding.count(text), "{text:?}");
+            let r = plain.analyze(text);
+            assert_eq!(bits(&r.features), bits(&feats), "{text:?}");
             assert_eq!(r.tokens, a.encoding.count(text), "{text:?}");
         }
     }

@@ -176,6 +176,13 @@ fn word_table() -> &'static FlatMap<u128, u32> {
     })
 }
 
+/// What a lower-cased word (by `short_key`) contributes to the cue and bigram counts, for
+/// `FeatureScan::spaced_word` (packed as in `word_table`).
+#[inline(always)]
+pub(crate) fn word_info(lower: u128) -> u32 {
+    word_table().get(lower).unwrap_or(NO_WORD_INFO)
+}
+
 /// Byte ranges scanned for `text`: the whole text, or a head and a tail of `WINDOW_BYTES / 2` each.
 fn window(text: &str) -> (&str, &str) {
     head_and_tail(text, WINDOW_BYTES)
@@ -344,10 +351,10 @@ impl<'t> FeatureScan<'t> {
         self.open_part(tail, self.text.len() - tail.len());
     }
 
-    /// The `len` ASCII letters at `start` (a space before them, a non-letter ASCII byte after them) whose
-    /// `short_key` is `key`, and `lower` the key lower-cased: counts the bytes up to them, then the word.
+    /// The `len` ASCII letters at `start` (a space before them, a non-letter ASCII byte after them), `key` their
+    /// bytes and `info` their `word_info`: counts the bytes up to them, then the word.
     #[inline(always)]
-    pub(crate) fn spaced_word(&mut self, start: usize, len: usize, key: u128, lower: u128) {
+    pub(crate) fn spaced_word(&mut self, start: usize, len: usize, key: u128, info: u32) {
         // The word, the space before it and the byte after it must lie in the part (a word cut by the
         // window's edge is the part's own to count; one outside the window is not counted).
         let inside = |base: usize, part_len: usize| start > base && start + len < base + part_len;
@@ -369,7 +376,7 @@ impl<'t> FeatureScan<'t> {
         let c = &mut self.counts;
         c.upper += lanes_set(caps as u64) + lanes_set((caps >> 64) as u64);
         c.word_stats(len);
-        c.word_cues(word_table(), lower, &mut self.prev_first);
+        c.count_info(info, &mut self.prev_first);
         self.in_number = false;
         self.backticks = 0;
         self.at = start + len;
@@ -513,7 +520,12 @@ impl Counts {
     /// Cue and bigram hits of one lower-cased word (by key); misses go to the trash slot `cues[N_CUES]`.
     #[inline(always)]
     fn word_cues(&mut self, table: &FlatMap<u128, u32>, key: u128, prev_first: &mut usize) {
-        let info = table.get(key).unwrap_or(NO_WORD_INFO);
+        self.count_info(table.get(key).unwrap_or(NO_WORD_INFO), prev_first);
+    }
+
+    /// `word_cues` of a word whose `word_info` is `info`.
+    #[inline(always)]
+    fn count_info(&mut self, info: u32, prev_first: &mut usize) {
         self.cues[(info & 0xff) as usize] += 1;
         let completes = (info >> 16) >> *prev_first & 1 == 1;
         self.cues[if completes { BIGRAM_GROUP[*prev_first] } else { N_CUES }] += 1;

@@ -189,6 +189,11 @@ impl Encoding {
         self.name
     }
 
+    /// The `short_key` of every token of at most `SHORT_MAX` bytes.
+    pub(crate) fn short_token_keys(&self) -> impl Iterator<Item = u128> + '_ {
+        self.short.iter().map(|(key, _)| key)
+    }
+
     /// Number of tokens in the vocabulary (special tokens excluded).
     pub fn vocab_size(&self) -> usize {
         self.short.len() + self.long.len()
@@ -196,16 +201,17 @@ impl Encoding {
 
     /// Exact number of tokens tiktoken's `encode_ordinary(text)` returns.
     pub fn count(&self, text: &str) -> usize {
-        self.count_with(text, |_, _, _, _| {})
+        self.count_with(text, |_, _, _, _, _| false)
     }
 
     /// `count`, also handing every piece that is one space and a run of ASCII letters (most cl100k pieces) to
-    /// `spaced_word(start, len, letters, lower)`: where the letters start, how many there are, their bytes
-    /// (little-endian, zero-padded) and the `short_key` of the letters lower-cased. `Analyzer::analyze`
-    /// counts and tokenises those words for the features and the embedding from here instead of finding them
-    /// again. o200k pieces are not handed over.
+    /// `spaced_word(start, len, letters, lower, piece)`: where the letters start, how many there are, their
+    /// bytes (little-endian, zero-padded), the `short_key` of the letters lower-cased and the piece's own
+    /// `short_key` (the space included). It returns true when it knows the piece to be one token (the count
+    /// then skips its own lookup). `Analyzer::analyze` counts and tokenises those words for the features and
+    /// the embedding from here instead of finding them again. o200k pieces are not handed over.
     #[inline(always)]
-    pub fn count_with(&self, text: &str, mut spaced_word: impl FnMut(usize, usize, u128, u128)) -> usize {
+    pub fn count_with(&self, text: &str, mut spaced_word: impl FnMut(usize, usize, u128, u128, u128) -> bool) -> usize {
         let bytes = text.as_bytes();
         let mut pieces = Pieces::new(text, self.pattern);
         let mut total = 0;
@@ -221,7 +227,11 @@ impl Encoding {
                         let letters = (key >> 8) & lanes;
                         // Every byte after the space is an ASCII letter: setting 0x20 lower-cases it.
                         let lower = letters | (0x2020_2020_2020_2020_2020_2020_2020_2020 & lanes);
-                        spaced_word(at + 1, n - 1, letters, lower | ((n - 1) as u128) << 120);
+                        if spaced_word(at + 1, n - 1, letters, lower | ((n - 1) as u128) << 120, key) {
+                            total += 1;
+                            pieces.resume_at(at + n);
+                            continue;
+                        }
                     }
                     total += self.count_keyed(key, &bytes[at..at + n]);
                     pieces.resume_at(at + n);

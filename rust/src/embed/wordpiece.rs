@@ -121,10 +121,11 @@ impl<'a> WordPieceScan<'a> {
     }
 
     /// The `len` ASCII letters at `start`, just after a space, whose lower-cased `short_key` is `key`: tokenises
-    /// the text up to them, then looks the word up from `key` when it ends there (white space or punctuation
-    /// follows) and fits a short key. Starts before the scan's own start are ignored; calls come in text order.
+    /// the text up to them, then the word when it ends there (white space or punctuation follows): `whole` if
+    /// the caller knows it (`WordPiece::whole_word`), else looked up or split from `key`. Starts before the
+    /// scan's own start are ignored; calls come in text order.
     #[inline(always)]
-    pub fn spaced_word(&mut self, start: usize, len: usize, key: u128, ids: &mut Vec<u32>) {
+    pub fn spaced_word(&mut self, start: usize, len: usize, key: u128, whole: Option<u32>, ids: &mut Vec<u32>) {
         let bytes = self.text.as_bytes();
         debug_assert!(start > 0 && bytes[start - 1] == b' ' && len <= SHORT_MAX);
         let Some(&next) = bytes.get(start + len) else { return };
@@ -142,12 +143,7 @@ impl<'a> WordPieceScan<'a> {
         if len > wp.max_chars_per_word {
             return;
         }
-        let found = if len <= TINY_MAX {
-            wp.tiny.get(key as u64 | (len as u64) << 56)
-        } else {
-            wp.short.get(key)
-        };
-        match found {
+        match whole.or_else(|| wp.whole_word(key, len)) {
             Some(id) => ids.push(id),
             None => wp.short_ascii_word_ids(key, len, ids),
         }
@@ -224,6 +220,16 @@ impl WordPiece {
             wp.ascii_single[usize::from(b)] = wp.lookup(&[b], false).unwrap_or(wp.unk_id);
         }
         Ok(wp)
+    }
+
+    /// The id of the word-initial piece whose `short_key` is `key` (`len` bytes, at most `SHORT_MAX`), if any.
+    #[inline(always)]
+    pub(crate) fn whole_word(&self, key: u128, len: usize) -> Option<u32> {
+        if len <= TINY_MAX {
+            self.tiny.get(key as u64 | (len as u64) << 56)
+        } else {
+            self.short.get(key)
+        }
     }
 
     pub fn vocab_size(&self) -> usize {

@@ -131,6 +131,11 @@ impl<K: FlatKey, V: Copy + Default> FlatMap<K, V> {
         (k == key && key != K::EMPTY).then_some(v)
     }
 
+    /// Every (key, value) pair, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (K, V)> + '_ {
+        self.slots.iter().copied().filter(|(k, _)| *k != K::EMPTY)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len
     }
