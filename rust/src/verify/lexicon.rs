@@ -301,9 +301,9 @@ pub(super) struct Lexicon {
     /// The same map keyed by the word's bytes packed into an integer (`packed`; every word of the tables
     /// has at most 16 letters): a token is hashed and compared as one number, not as a string.
     by_packed: FxHashMap<u128, (&'static str, u8)>,
-    /// Per first letter (a-z), bit `n` set when a number word (or "and") has `n` letters: most words are
-    /// ruled out without hashing them.
-    number_shapes: [u16; 26],
+    /// Per first two letters (`shape_slot`), bit `n` set when a number word (or "and") starting with them
+    /// has `n` letters: most words are ruled out without hashing them ("the", "for", "on" and "an" too).
+    number_shapes: [u16; 26 * 27],
 }
 
 pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
@@ -324,10 +324,11 @@ pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
     for table in [ORDINALS, SPECIAL] {
         add(&table.iter().map(|p| p.0).collect::<Vec<_>>(), NUMBER_WORD);
     }
-    let mut number_shapes = [0u16; 26];
+    let mut number_shapes = [0u16; 26 * 27];
     for (w, class) in &classes {
         if class & NUMBER_WORD != 0 || *w == "and" {
-            number_shapes[(w.as_bytes()[0] - b'a') as usize] |= 1 << w.len();
+            let b = w.as_bytes();
+            number_shapes[shape_slot(b[0], b.get(1).copied().unwrap_or(0))] |= 1 << w.len();
         }
     }
     let by_packed = classes
@@ -343,39 +344,42 @@ pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
 });
 
 impl Lexicon {
-    /// `classify_bytes` of a word.
+    /// The word as stored in the tables and its classes; `("", 0)` for other words.
     #[cfg(test)]
     pub(super) fn classify(&self, w: &str) -> (&'static str, u8) {
-        self.classify_bytes(w.as_bytes())
-    }
-
-    /// The word (bytes) as stored in the tables and its classes; `("", 0)` for other words.
-    pub(super) fn classify_bytes(&self, w: &[u8]) -> (&'static str, u8) {
         // No NUL in words, so packing is one-to-one; a word too long to pack is in no table.
-        packed(w).map_or(("", 0), |p| self.classify_packed(p))
+        packed(w.as_bytes()).map_or(("", 0), |p| self.classify_packed(p))
     }
 
-    /// `classify_bytes` of a word given `packed`.
+    /// `classify` of a word given `packed`.
     pub(super) fn classify_packed(&self, p: u128) -> (&'static str, u8) {
         self.by_packed.get(&p).copied().unwrap_or(("", 0))
     }
 
-    /// False when no number word (nor "and") starts with `first` (either case) and has `len` letters.
-    pub(super) fn may_be_number_word(&self, first: char, len: usize) -> bool {
-        let c = first.to_ascii_lowercase();
-        c.is_ascii_lowercase()
-            && len < 16
-            && self.number_shapes[(c as u8 - b'a') as usize] & (1 << len) != 0
+    /// False when no number word (nor "and") has `len` letters and starts with `first` and `second`
+    /// (ASCII letters, either case; `second` is 0 for a one-letter word).
+    pub(super) fn may_be_number_word(&self, first: u8, second: u8, len: usize) -> bool {
+        len < 16 && self.number_shapes[shape_slot(first | 0x20, second | 0x20)] & (1 << len) != 0
     }
 
     /// The word as stored in the tables when it is a number word (or "and", which joins them); `""`
     /// for every other word. Callers check `may_be_number_word` first (most words need no hashing).
-    pub(super) fn number_key(&self, w: &[u8]) -> &'static str {
-        match self.classify_bytes(w) {
+    pub(super) fn number_key(&self, packed: u128) -> &'static str {
+        match self.classify_packed(packed) {
             (k, c) if c & NUMBER_WORD != 0 || k == "and" => k,
             _ => "",
         }
     }
+}
+
+/// The `number_shapes` slot of a lower-case word's first two letters (`second` 0 or 0x20: none).
+fn shape_slot(first: u8, second: u8) -> usize {
+    let first = first.wrapping_sub(b'a') as usize % 26;
+    let second = match second {
+        0 | 0x20 => 26,
+        c => c.wrapping_sub(b'a') as usize % 26,
+    };
+    first * 27 + second
 }
 
 /// Up to 16 bytes as one integer (zero-padded), `None` for longer words.
@@ -452,7 +456,9 @@ mod tests {
                 (k, c) if c & NUMBER_WORD != 0 || k == "and" => k,
                 _ => "",
             };
-            assert_eq!(LEXICON.number_key(w.as_bytes()), number, "{w}");
+            if let Some(p) = packed(w.as_bytes()) {
+                assert_eq!(LEXICON.number_key(p), number, "{w}");
+            }
         }
     }
 }

@@ -678,9 +678,7 @@ fn analyse_prose<U: Unit>(
                 found.extend(entity.map(|e| (i, e)));
                 entity_next = end;
             }
-            while i < n && chars[i].ch().is_ascii_alphabetic() {
-                i += 1;
-            }
+            i = U::letters_end(chars, i);
             let first_end = i;
             let mut apostrophe = false;
             if i + 1 < n && is_apostrophe(chars[i].ch()) && chars[i + 1].ch().is_ascii_alphabetic() {
@@ -692,9 +690,7 @@ fn analyse_prose<U: Unit>(
                     found.extend(entity.map(|e| (i, e)));
                     entity_next = end;
                 }
-                while i < n && chars[i].ch().is_ascii_alphabetic() {
-                    i += 1;
-                }
+                i = U::letters_end(chars, i);
             }
             // The token, as `tokens` writes it. Most are a plain run of at most 16 letters: packed (and
             // lower-cased) straight from the prose, never written out.

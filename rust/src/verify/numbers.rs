@@ -104,9 +104,7 @@ fn letter_run<U: Unit>(
     words: &mut Vec<NumberWord>,
 ) -> usize {
     let start = i;
-    while i < chars.len() && chars[i].ch().is_ascii_alphabetic() {
-        i += 1;
-    }
+    i = U::letters_end(chars, i);
     if let Some(key) = number_word(&chars[start..i]) {
         words.push((ordinal, start, key));
     }
@@ -114,15 +112,14 @@ fn letter_run<U: Unit>(
 }
 
 /// The ASCII letter run as stored in the tables when it is a number word or "and".
+#[inline]
 pub(super) fn number_word<U: Unit>(run: &[U]) -> Option<&'static str> {
-    let mut lower = [0u8; 12];
-    if run.len() > lower.len() || !LEXICON.may_be_number_word(run[0].ch(), run.len()) {
+    // No number word has more than 12 letters.
+    let second = run.get(1).map_or(0, |c| c.ch() as u8);
+    if run.len() > 12 || !LEXICON.may_be_number_word(run[0].ch() as u8, second, run.len()) {
         return None;
     }
-    for (d, c) in lower.iter_mut().zip(run) {
-        *d = c.ch().to_ascii_lowercase() as u8;
-    }
-    Some(LEXICON.number_key(&lower[..run.len()])).filter(|k| !k.is_empty())
+    Some(LEXICON.number_key(U::pack_lower(run)?)).filter(|k| !k.is_empty())
 }
 
 /// Number words with char offsets: "twenty one" -> 21, "three hundred" -> 300, "a dozen" -> 12.

@@ -137,6 +137,23 @@ fn packed_stems_and_hashes_equal_the_byte_ones() {
 }
 
 #[test]
+fn letter_runs_end_where_the_chars_say() {
+    // The byte version reads eight bytes at a time; it must stop where the char version stops.
+    let text = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ@[`{ 09 z.Zq_aa'b\x7f\x01xyzzyabcdefgh";
+    let bytes = text.as_bytes();
+    let chars: Vec<char> = text.chars().collect();
+    for i in 0..bytes.len() {
+        assert_eq!(<u8 as Unit>::letters_end(bytes, i), <char as Unit>::letters_end(&chars, i), "{i}");
+    }
+    let all: Vec<u8> = (0u8..128).collect();
+    for i in 0..all.len() {
+        let expected = if all[i].is_ascii_alphabetic() { i + 1 } else { i };
+        let end = <u8 as Unit>::letters_end(&all, i);
+        assert!(end >= expected && all[i..end].iter().all(u8::is_ascii_alphabetic), "{i}");
+    }
+}
+
+#[test]
 fn rules_fire_and_paraphrases_pass() {
     assert_eq!(
         check("What is 7 times 8?", "What is seven times eight?"),

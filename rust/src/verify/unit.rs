@@ -7,6 +7,15 @@ pub(crate) trait Unit: Copy {
 
     /// A run of ASCII letters, lower-cased and packed as `lexicon::packed` packs a word; None beyond 16.
     fn pack_lower(run: &[Self]) -> Option<u128>;
+
+    /// Where the run of ASCII letters starting at `i` ends (the first non-letter at or after `i`).
+    #[inline]
+    fn letters_end(units: &[Self], mut i: usize) -> usize {
+        while i < units.len() && units[i].ch().is_ascii_alphabetic() {
+            i += 1;
+        }
+        i
+    }
 }
 
 impl Unit for char {
@@ -41,5 +50,27 @@ impl Unit for u8 {
             n => (1u128 << (8 * n)) - 1,
         };
         super::lexicon::packed(run).map(|p| p | (0x2020_2020_2020_2020_2020_2020_2020_2020 & bits))
+    }
+
+    /// Eight bytes at a time (the prose is ASCII, so no byte has its top bit set and the per-byte sums
+    /// below never carry into the next byte).
+    #[inline]
+    fn letters_end(units: &[u8], mut i: usize) -> usize {
+        const LOW: u64 = 0x0101_0101_0101_0101;
+        while let Some(chunk) = units.get(i..i + 8) {
+            let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default()) | (0x20 * LOW);
+            // Top bit of each byte: set when the byte (lower-cased) is >= 'a', and when it is > 'z'.
+            let from_a = x + (0x80 - b'a' as u64) * LOW;
+            let past_z = x + (0x80 - b'z' as u64 - 1) * LOW;
+            let other = !(from_a & !past_z) & (0x80 * LOW);
+            if other != 0 {
+                return i + (other.trailing_zeros() / 8) as usize;
+            }
+            i += 8;
+        }
+        while i < units.len() && units[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        i
     }
 }
