@@ -37,6 +37,7 @@ __all__ = [
     "ngram_buckets",
     "ngram_vector",
     "normalize_key",
+    "prompt_numbers_digest",
     "prompt_signature",
     "verify_signatures",
 ]
@@ -176,6 +177,8 @@ class TableEntry:
     def body_len(self) -> int: ...
     @property
     def size(self) -> int: ...
+    @property
+    def numbers(self) -> int: ...
 
 @final
 class EntryTable:
@@ -197,6 +200,7 @@ class EntryTable:
         turn_len: int,
         body_len: int,
         size: int,
+        numbers: int = 0,
     ) -> tuple[int, tuple[int, TableEntry] | None]: ...
     def find(self, key_hash: int) -> int | None: ...
     def get(self, id: int) -> TableEntry | None: ...
@@ -217,7 +221,10 @@ MAX_SUBSTITUTED_WORDS: Final[int]
 class PromptSignature:
     """Opaque: what the verifier compares (numbers, negations, options, entities, order, code, words)."""
 
+    def numbers_digest(self) -> int: ...
+
 def prompt_signature(text: str) -> PromptSignature: ...
+def prompt_numbers_digest(text: str) -> int: ...
 def verify_signatures(query: PromptSignature, cached: PromptSignature) -> str | None: ...
 
 # --- PII scanning (rust/src/py/pii.rs) ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! `EntryTable`: the response cache's per-entry bookkeeping in ~90 bytes an entry (exact-key lookup,
+//! `EntryTable`: the response cache's per-entry bookkeeping in ~100 bytes an entry (exact-key lookup,
 //! LRU order, expiry order, where the entry's bytes live), instead of several Python objects each.
 //!
 //! Pure data structure, no I/O: the caller keeps the entry's bytes elsewhere (the cache's body log) and
@@ -24,6 +24,9 @@ pub struct Entry {
     pub body_len: u32,
     /// Bytes accounted for this entry against the cache's bound.
     pub size: u32,
+    /// The verifier's `numbers_digest` of the entry's turn (0: unknown): most semantic neighbours are
+    /// ruled out by it without reading the turn.
+    pub numbers: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -285,6 +288,7 @@ mod tests {
             turn_len: 4,
             body_len: 5,
             size,
+            numbers: key_hash ^ 7,
         }
     }
 

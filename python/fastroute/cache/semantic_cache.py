@@ -32,7 +32,7 @@ from fastroute.cache.names import NameTable
 from fastroute.cache.settings import CacheSettings
 from fastroute.cache.types import AnalysisLike, CacheEntry, CacheHit, CacheScope, RequestKeys, Vector
 from fastroute.cache.vectors import IndexBatch, pack_single, single_id, unpack_single
-from fastroute.cache.verifier import Signature, signature, verify
+from fastroute.cache.verifier import MAX_VERIFIABLE_CHARS, Signature, numbers_digest, signature, verify
 
 __all__ = ["SemanticCache"]
 
@@ -220,6 +220,9 @@ class SemanticCache:
         single = self._singles.get(keys.partition) if index is None else None
         if single is None and (index is None or not (len(index) or waiting)):
             return None
+        if len(keys.turn) > MAX_VERIFIABLE_CHARS:  # the verifier never passes it (R7): no embedding, no search
+            self.counters["semantic_bypass_size"] += 1
+            return None
         vector = self._vector(analysis, keys.turn)
         if vector is None:
             return None
@@ -235,6 +238,7 @@ class SemanticCache:
             candidates.sort(key=lambda c: -c[1])
             del candidates[s.candidates :]
         query_sig: Signature | None = None
+        query_numbers = 0
         tenant = self._names.find(scope.tenant)
         for local_id, sim in candidates:
             if sim < s.similarity:
@@ -244,6 +248,11 @@ class SemanticCache:
                 continue
             if query_sig is None:
                 query_sig = signature(keys.turn)
+                query_numbers = query_sig.numbers_digest()
+            if row.numbers and query_numbers and row.numbers != query_numbers:
+                # Different numbers (what most neighbours fail on): ruled out without reading the entry.
+                self.counters["verifier_R1-numbers"] += 1
+                continue
             sig, record = self._signature(local_id, row)
             failed = verify(query_sig, sig)
             if failed is not None:
@@ -328,6 +337,7 @@ class SemanticCache:
         if old is not None:
             self._remove(old)
         key_bytes, turn_bytes = entry.key.encode(), turn.encode("utf-8", "surrogatepass")
+        numbers = numbers_digest(turn) if with_vector else 0
         try:
             loc = self._log.append(key_bytes + turn_bytes + body)
         except OSError as e:  # e.g. a full disk: the answer is not cached, the request is unaffected
@@ -345,6 +355,7 @@ class SemanticCache:
             len(turn_bytes),
             len(body),
             entry.size,
+            numbers,
         )
         entry.local_id = local_id
         if with_vector:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from fastroute import _native
 
-__all__ = ["MAX_SUBSTITUTED_WORDS", "MAX_VERIFIABLE_CHARS", "Signature", "signature", "verify"]
+__all__ = ["MAX_SUBSTITUTED_WORDS", "MAX_VERIFIABLE_CHARS", "Signature", "numbers_digest", "signature", "verify"]
 
 MAX_VERIFIABLE_CHARS: int = _native.MAX_VERIFIABLE_CHARS
 MAX_SUBSTITUTED_WORDS: int = _native.MAX_SUBSTITUTED_WORDS
@@ -51,6 +51,13 @@ def signature(text: str) -> Signature:
     """`text` ready for `verify`, which analyses it (numbers, negations, options, entities, anchors, code,
     words) as far as a verdict needs, once."""
     return _native.prompt_signature(text)
+
+
+def numbers_digest(text: str) -> int:
+    """A digest of `text`'s numbers (rule R1), kept with a stored prompt instead of its signature: when it
+    and the query's `Signature.numbers_digest()` are both non-zero and differ, `verify` fails on R1, so
+    the stored prompt need not be read. 0 for a text too long to verify (R7 comes first)."""
+    return _native.prompt_numbers_digest(text)
 
 
 def verify(query: Signature, cached: Signature) -> str | None:

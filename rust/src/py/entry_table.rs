@@ -18,6 +18,7 @@ pub struct PyTableEntry {
     turn_len: u32,
     body_len: u32,
     size: u32,
+    numbers: u64,
 }
 
 impl From<Entry> for PyTableEntry {
@@ -33,6 +34,7 @@ impl From<Entry> for PyTableEntry {
             turn_len: e.turn_len,
             body_len: e.body_len,
             size: e.size,
+            numbers: e.numbers,
         }
     }
 }
@@ -69,9 +71,10 @@ impl PyEntryTable {
     }
 
     /// Adds an entry as the most recently used; returns `(id, replaced)` where `replaced` is
-    /// `(old_id, old_entry)` when an entry with the same key hash was held (it is removed).
+    /// `(old_id, old_entry)` when an entry with the same key hash was held (it is removed). `numbers` is
+    /// the verifier's `prompt_numbers_digest` of the entry's turn (0: unknown).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (key_hash, partition, tenant, created, expires, loc, key_len, turn_len, body_len, size))]
+    #[pyo3(signature = (key_hash, partition, tenant, created, expires, loc, key_len, turn_len, body_len, size, numbers=0))]
     fn insert(
         &mut self,
         key_hash: u64,
@@ -84,6 +87,7 @@ impl PyEntryTable {
         turn_len: u32,
         body_len: u32,
         size: u32,
+        numbers: u64,
     ) -> PyResult<(u64, Option<(u64, PyTableEntry)>)> {
         if self.inner.len() >= (u32::MAX - 1) as usize {
             return Err(PyValueError::new_err("entry table is full"));
@@ -99,6 +103,7 @@ impl PyEntryTable {
             turn_len,
             body_len,
             size,
+            numbers,
         };
         let (id, old) = self.inner.insert(entry);
         Ok((id, old.map(|(old_id, e)| (old_id, e.into()))))

@@ -516,11 +516,38 @@ impl LazySignature {
         }
     }
 
+    /// `digest_numbers` of the prompt's numbers (computed once), or 0 for a prompt too long to verify
+    /// (R7 comes before R1). Two prompts whose digests are both non-zero and differ fail on R1.
+    pub fn numbers_digest(&self) -> u64 {
+        if self.too_long {
+            0
+        } else {
+            digest_numbers(self.numbers())
+        }
+    }
+
     /// The whole signature (computed on first use; numbers already found are reused).
     pub fn full(&self) -> &Signature {
         self.full
             .get_or_init(|| analyse(&self.text, self.numbers.get().cloned()))
     }
+}
+
+/// A digest of a number sequence: equal sequences give equal digests (-0 counts as 0, as `==` says), so
+/// two different digests mean different numbers (rule R1). Never 0 (which callers use for "unknown").
+fn digest_numbers(numbers: &[f64]) -> u64 {
+    let mut h = numbers.len() as u64;
+    for &x in numbers {
+        let bits = if x == 0.0 { 0 } else { x.to_bits() };
+        h = fmix(h.rotate_left(23) ^ bits).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    }
+    fmix(h).max(1)
+}
+
+/// The digest of `text`'s numbers (`LazySignature::numbers_digest`), for a cache to keep with a stored
+/// prompt instead of its signature: a lookup then rules out most neighbours (R1) without reading them.
+pub fn numbers_digest(text: &str) -> u64 {
+    LazySignature::new(text.to_string()).numbers_digest()
 }
 
 /// `verify` on lazily computed signatures: the numbers first, everything else only when they agree.

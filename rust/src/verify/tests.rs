@@ -154,6 +154,29 @@ fn letter_runs_end_where_the_chars_say() {
 }
 
 #[test]
+fn different_number_digests_mean_the_numbers_rule_fails() {
+    let texts = [
+        "add 2 and 3", "add 2 and 4", "add 3 and 2", "add two and three", "no numbers here", "-0 or 0",
+        "0 or 0", "1/2 cup", "half a cup", "", "1,000", "1000", "10%", "0.1",
+    ];
+    let long = "x ".repeat(MAX_VERIFIABLE_CHARS);
+    for a in texts.iter().copied().chain([long.as_str()]) {
+        for b in texts.iter().copied().chain([long.as_str()]) {
+            let (da, db) = (numbers_digest(a), numbers_digest(b));
+            let verdict = verify(&signature(a), &signature(b));
+            if da != 0 && db != 0 && da != db {
+                assert_eq!(verdict, Some("R1-numbers"), "{a:?} vs {b:?}");
+            }
+            if verdict != Some("R1-numbers") && verdict != Some("R7-size") {
+                assert_eq!(da, db, "{a:?} vs {b:?}");
+            }
+        }
+    }
+    assert_eq!(numbers_digest(&long), 0);
+    assert_ne!(numbers_digest("add 2 and 3"), numbers_digest("add 3 and 2"));
+}
+
+#[test]
 fn rules_fire_and_paraphrases_pass() {
     assert_eq!(
         check("What is 7 times 8?", "What is seven times eight?"),

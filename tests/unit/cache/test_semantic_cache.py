@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from fastroute._native import StaticEmbedder, normalize_key
+from fastroute._native import StaticEmbedder, TableEntry, normalize_key
 from fastroute.cache import CacheScope, CacheSettings, SemanticCache, fingerprint_request
 from fastroute.cache.body_log import BodyLog
 from fastroute.cache.keys import exact_key, partition_key, split_conversation
@@ -302,3 +302,38 @@ def test_a_compaction_that_cannot_read_leaves_the_store_and_the_entries_intact(
     assert len(cache) == 2
     assert get(cache, "<user> the pinned question about invoices") == "exact:pinned"
     assert get(cache, "<user> the last question") == "exact:last"
+
+
+def test_neighbours_with_other_numbers_are_ruled_out_without_reading_them(embedder: StaticEmbedder) -> None:
+    cache = make(embedder)
+    put(cache, "<user> How many apples are in 3 baskets of 12 apples?", answer="36")
+    put(cache, "<user> How many apples are in 5 baskets of 12 apples?", answer="60")
+    reads: list[int] = []
+    read = cache._read
+
+    def counted(row: TableEntry) -> bytes:
+        reads.append(row.loc)
+        return read(row)
+
+    cache._read = counted  # type: ignore[method-assign]
+    assert get(cache, "<user> How many apples are in 4 baskets of 12 apples?") is None
+    assert reads == [] and cache.counters["verifier_R1-numbers"] == 2  # both neighbours, neither read
+    assert get(cache, "<user> How many apples are there in 5 baskets of 12 apples?") == "semantic:60"
+    assert len(reads) == 1  # the hit's record: read once for its signature and its answer
+
+
+def test_a_turn_too_long_to_verify_is_neither_embedded_nor_searched(embedder: StaticEmbedder) -> None:
+    embedded: list[str] = []
+
+    def embed(text: str) -> npt.NDArray[np.float32]:
+        embedded.append(text)
+        return embedder.embed(text)
+
+    cache = SemanticCache(CacheSettings(), embed, EMBEDDING_DIM)
+    long = "<user> " + "Summarise this sentence please. " * 200  # > MAX_VERIFIABLE_CHARS
+    put(cache, long)
+    put(cache, "<user> Summarise this sentence please.")
+    embedded.clear()
+    assert get(cache, long + " Thanks.") is None
+    assert embedded == [] and cache.counters["semantic_bypass_size"] == 1
+    assert get(cache, long) == "exact:x"  # the exact level still serves it

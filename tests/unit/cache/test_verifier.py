@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fastroute.cache.verifier import MAX_VERIFIABLE_CHARS, signature, verify
+from fastroute.cache.verifier import MAX_VERIFIABLE_CHARS, numbers_digest, signature, verify
 
 
 def check(a: str, b: str) -> str | None:
@@ -109,3 +109,12 @@ def test_r8_too_many_substituted_words() -> None:
     a = "Scenario: I helped an old lady cross the busy street today. Was that wrong?"
     b = "Scenario: I stole money from my neighbour's purse yesterday evening. Was that wrong?"
     assert check(a, b) == "R8-substitution"
+
+
+def test_number_digests_differ_only_where_the_numbers_rule_fails() -> None:
+    texts = ["Add 2 and 3", "Add two and three", "Add 3 and 2", "Add 2 and 4", "No numbers", "Half of 10%", "0.5 of .1"]
+    for a in texts:
+        assert numbers_digest(a) == signature(a).numbers_digest() != 0
+        for b in texts:
+            assert (numbers_digest(a) != numbers_digest(b)) == (check(a, b) == "R1-numbers"), (a, b)
+    assert numbers_digest("w " * MAX_VERIFIABLE_CHARS) == 0  # too long: R7, not R1
