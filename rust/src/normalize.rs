@@ -132,20 +132,21 @@ impl Segment {
                     w.copy_from_slice(chunk);
                     let w = u64::from_le_bytes(w);
                     let space = white_space_mask(w);
-                    // No two white-space bytes in a row, none last (its successor is unknown), none first
-                    // after white space already owed.
+                    // No two white-space bytes in a row, none first after white space already owed.
                     let first = if pending { 0x80 } else { 0 };
-                    if space & (space << 8 | first | 1 << 63) == 0 {
+                    if space & (space << 8 | first) == 0 {
                         if pending {
                             out[len] = b' ';
                             len += 1;
-                            pending = false;
                         }
                         let spread = (space >> 7) * 0xff;
                         let folded = (ascii_lowercase_lanes(w) & !spread) | (spread & (u64::from(b' ') * ONES));
                         // In bounds: at most `i + 1` bytes were written for the first `i` input bytes.
                         out[len..len + 8].copy_from_slice(&folded.to_le_bytes());
-                        len += 8;
+                        // White space last is owed rather than written (its successor is unknown): the space
+                        // written for it is overwritten or cut off.
+                        pending = space >> 63 == 1;
+                        len += 8 - usize::from(pending);
                         i += 8;
                         continue;
                     }
@@ -203,11 +204,25 @@ fn white_space_mask(w: u64) -> u64 {
     spaces | ascii_range_mask(w, b'\t', b'\r', 0)
 }
 
+/// `text.split('\n')`, the breaks found by memchr's SIMD search (`str::split` reads a word at a time).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', text.as_bytes())
+        .map(Some)
+        .chain(std::iter::once(None))
+        .map(move |end| {
+            let end = end.unwrap_or(text.len());
+            let line = &text[start..end];
+            start = end + 1;
+            line
+        })
+}
+
 /// The exact-cache key of a conversation text (see the module documentation).
 pub fn normalize_key(text: &str) -> String {
     let mut out: Vec<u8> = Vec::with_capacity(text.len() + 8);
     let mut segment = Segment::open(&out, false);
-    for (n, line) in text.split('\n').enumerate() {
+    for (n, line) in lines(text).enumerate() {
         if let Some(len) = marker_len(line.as_bytes()) {
             segment.close(&mut out);
             if !out.is_empty() {
@@ -332,6 +347,13 @@ mod tests {
                 assert_eq!(space, (b as char).is_whitespace(), "{b:#x}");
                 assert_eq!(ascii_lowercase_lanes(w).to_le_bytes()[lane], b.to_ascii_lowercase(), "{b:#x}");
             }
+        }
+    }
+
+    #[test]
+    fn lines_split_like_str_split() {
+        for text in ["", "\n", "a", "a\n", "\na", "a\n\nb\n", "é\n日本\n\n"] {
+            assert_eq!(lines(text).collect::<Vec<_>>(), text.split('\n').collect::<Vec<_>>(), "{text:?}");
         }
     }
 
