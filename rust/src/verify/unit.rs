@@ -45,11 +45,11 @@ impl Unit for u8 {
     #[inline]
     fn pack_lower(run: &[u8]) -> Option<u128> {
         // Setting bit 5 of an ASCII letter lower-cases it; the padding's zero bytes must stay zero.
-        let bits = match run.len() {
-            16 => u128::MAX,
-            n => (1u128 << (8 * n)) - 1,
-        };
-        super::lexicon::packed(run).map(|p| p | (0x2020_2020_2020_2020_2020_2020_2020_2020 & bits))
+        // (`packed` is None past 16 bytes; the mask is only built for a packed word, so the shift stays in range.)
+        super::lexicon::packed(run).map(|p| {
+            let bits = if run.len() >= 16 { u128::MAX } else { (1u128 << (8 * run.len())) - 1 };
+            p | (0x2020_2020_2020_2020_2020_2020_2020_2020 & bits)
+        })
     }
 
     /// Eight bytes at a time (the prose is ASCII, so no byte has its top bit set and the per-byte sums
