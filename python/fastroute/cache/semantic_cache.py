@@ -4,8 +4,9 @@ Pure CPU and memory: no network, no asyncio (Redis sharing is `fastroute.cache.r
 `insert_entry` and drains `outbox`). Lookups and stores are synchronous and take microseconds, so the
 gateway calls them straight from the event loop.
 
-Memory: per entry the process keeps ~90 bytes of bookkeeping (`fastroute._native.EntryTable`: exact-key
-hash, LRU and expiry order, times, ids of its tenant and partition) and its vector inside the HNSW index
+Memory: per entry the process keeps ~100 bytes of bookkeeping (`fastroute._native.EntryTable`: exact-key
+hash, LRU and expiry order, times, ids of its tenant and partition, the digest of its turn's numbers, which
+rules most semantic neighbours out without reading them) and its vector inside the HNSW index
 (int8 + one scale). The bytes a hit needs (exact key, last user turn for the verifier, the answer's JSON) are appended
 to a `BodyLog` (anonymous files, served from the OS page cache). The conversation text, the parsed answer
 and the float32 embedding live only in the transient `CacheEntry` that `store` returns and replication
