@@ -2,7 +2,9 @@
 //!
 //! Test-only. It produced the feature vectors the shipped router (feature version 2) was trained on.
 
-use super::{bigram_cue, option_line, window, CUE_GROUPS, FEATURE_DIM, N_CUES, N_STRUCT, PIPES};
+use super::counts::option_line;
+use super::cue_table::bigram_cue;
+use super::{window, CUE_GROUPS, FEATURE_DIM, N_CUES, N_STRUCT, PIPES};
 
 /// The cue group of a lower-cased word: the first group listing it.
 fn cue_group_linear(word: &[u8]) -> Option<usize> {

@@ -1,7 +1,11 @@
 //! Feature extraction tests: every slot written and finite, slot meanings, the window, parity with the
 //! byte-at-a-time reference scan.
 
+use super::counts::{lanes_set, HIGH};
+use super::cue_table::{word_table, NO_WORD_INFO};
+use super::vector::ln1p;
 use super::*;
+use crate::tokens::{lowercase_key, short_key, SHORT_MAX};
 
 fn feats(text: &str) -> Vec<f32> {
     let mut out = vec![f32::NAN; FEATURE_DIM];
