@@ -1,6 +1,14 @@
 //! Tests of the verifier (rules, numbers, entities) and a timing probe.
 
 use super::*;
+use super::code::split_code;
+use super::entities::{anchors, entities};
+use super::lexicon::{packed, LEXICON};
+use super::numbers::{digit_numbers, numbers_in, word_numbers};
+use super::options::options;
+use super::tokens::tokens;
+use super::unit::Unit;
+use super::words::{hash_packed, stem, stem_packed, word_hash};
 
 fn check(a: &str, b: &str) -> Option<&'static str> {
     verify(&signature(a), &signature(b))
