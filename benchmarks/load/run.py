@@ -71,6 +71,7 @@ async def measure(
     duration_s: float,
     warmup_s: float,
     nonce: list[int],
+    inside_view: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Alternates targets round by round; each target gets `rounds` windows of `duration_s`."""
     per: dict[str, list[LoadResult]] = {t.name: [] for t in targets}
@@ -93,7 +94,7 @@ async def measure(
             cpu[t.name] += (t.cpu_s() - c0) * duration_s / (duration_s + warmup_s)
             nonce[0] += 10_000_000
             per[t.name].append(res)
-            if t.fastroute:
+            if inside_view and t.fastroute:
                 inside[t.name].append(await own_latency(t.port))
     out = {name: summarise(rs, cpu[name] if name != "direct" else None) for name, rs in per.items()}
     for name, rounds_seen in inside.items():
@@ -381,7 +382,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         for mode in args.modes.split(","):
             for conns in (int(c) for c in args.connections.split(",")):
                 print(f"-- {mode} x{conns}: {', '.join(t.name for t in targets)}", file=sys.stderr, flush=True)
-                row = await measure(targets, mode == "stream", conns, args.rounds, args.duration, args.warmup, nonce)
+                row = await measure(
+                    targets, mode == "stream", conns, args.rounds, args.duration, args.warmup, nonce, args.inside
+                )
                 add_ratios(row)
                 rows.append({"mode": mode, "connections": conns, "targets": row})
         wrk_rows = []
@@ -453,6 +456,11 @@ def main(argv: list[str]) -> int:
         "--one-worker-core", default=None, metavar="CPU",
         help="with --unpinned --workers-compare: pin the 1-worker target to this core (one worker on one core "
         "vs N workers on every core; the driver and upstream float in both cases)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--inside", action="store_true",
+        help="after each round read fastroute's own latency window (/admin/stats): its own time vs the whole "
+        "request; each report's ledger queries raise the peak RSS by ~5-12 MB, so the RSS line is then not comparable",
     )  # fmt: skip
     parser.add_argument("--wrk", action="store_true", help="also measure plain mode with wrk (if installed)")
     parser.add_argument("--no-policy", action="store_true", help="run without the all-features policy file")
