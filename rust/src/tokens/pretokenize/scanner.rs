@@ -146,6 +146,32 @@ impl Pieces<'_> {
         i + first_len
     }
 
+    /// The alternatives both patterns end with, for the char `c0` (flags `f0`, `l0` bytes) at `i`: `\p{N}{1,3}`,
+    /// then ` ?[^\s\p{L}\p{N}]+` followed by any of `symbol_tail` (cl100k `[\r\n]*`, o200k `[\r\n/]*`), then
+    /// white space (`end_anchor`: see `whitespace`).
+    #[inline]
+    fn numbers_symbols_or_space(
+        &self,
+        i: usize,
+        c0: char,
+        f0: u8,
+        l0: usize,
+        symbol_tail: &[u8],
+        end_anchor: bool,
+    ) -> usize {
+        if f0 & NUMBER != 0 {
+            return self.digits(i);
+        }
+        let q = if c0 == ' ' { i + 1 } else { i };
+        if let Some((_, fq, _)) = self.at(q) {
+            if fq & (SPACE | LETTER | NUMBER) == 0 {
+                let e = self.run_without(q, SPACE | LETTER | NUMBER);
+                return self.run_bytes(e, symbol_tail);
+            }
+        }
+        self.whitespace(i, l0, end_anchor)
+    }
+
     pub(super) fn next_cl100k(&self, i: usize) -> usize {
         let Some((c0, f0, l0)) = self.at(i) else { return i };
         if c0 == '\'' {
@@ -163,17 +189,7 @@ impl Pieces<'_> {
                 }
             }
         }
-        if f0 & NUMBER != 0 {
-            return self.digits(i);
-        }
-        let q = if c0 == ' ' { i + 1 } else { i };
-        if let Some((_, fq, _)) = self.at(q) {
-            if fq & (SPACE | LETTER | NUMBER) == 0 {
-                let e = self.run_without(q, SPACE | LETTER | NUMBER);
-                return self.run_bytes(e, b"\r\n");
-            }
-        }
-        self.whitespace(i, l0, true)
+        self.numbers_symbols_or_space(i, c0, f0, l0, b"\r\n", true)
     }
 
     /// `[UP]*[LO]+` from `s` with the regex's backtracking: the longest UP run, then back off one char
@@ -233,16 +249,6 @@ impl Pieces<'_> {
                 }
             }
         }
-        if f0 & NUMBER != 0 {
-            return self.digits(i);
-        }
-        let q = if c0 == ' ' { i + 1 } else { i };
-        if let Some((_, fq, _)) = self.at(q) {
-            if fq & (SPACE | LETTER | NUMBER) == 0 {
-                let e = self.run_without(q, SPACE | LETTER | NUMBER);
-                return self.run_bytes(e, b"\r\n/");
-            }
-        }
-        self.whitespace(i, l0, false)
+        self.numbers_symbols_or_space(i, c0, f0, l0, b"\r\n/", false)
     }
 }
