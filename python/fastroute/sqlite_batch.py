@@ -27,8 +27,9 @@ Statement = tuple[str, tuple[Any, ...]]
 OPEN_TIMEOUT_S = 30.0  # how long opening waits for other processes opening the same file
 
 
-def is_locked(error: sqlite3.OperationalError) -> bool:
-    return "locked" in str(error) or "busy" in str(error)
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY ("database is locked") or SQLITE_LOCKED, including their extended codes."""
+    return error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class SqliteBatchWriter:
@@ -73,7 +74,7 @@ class SqliteBatchWriter:
                 self._prepare(conn)
                 break
             except sqlite3.OperationalError as e:
-                if not is_locked(e) or time.monotonic() > deadline:
+                if not _is_busy(e) or time.monotonic() > deadline:
                     conn.close()
                     raise
                 if conn.in_transaction:
