@@ -4,7 +4,7 @@
 //! Pure: owns its (immutable) tables, does no I/O; safe to share between threads. The text is the
 //! canonical conversation text of `fastroute.prompt.conversation_text`.
 
-use crate::embed::{StaticEmbedder, WordPieceScan};
+use crate::embed::{StaticEmbedder, WordPieceScan, EMBED_WINDOW};
 use crate::tokens::{Encoding, EncodingName, FlatMap};
 use crate::{features, normalize};
 use std::sync::Arc;
@@ -19,7 +19,8 @@ const USER_LINE: &str = "\n<user> ";
 pub struct Analysis {
     /// The complexity classifier's feature vector (`features::FEATURE_DIM` slots, `FEATURE_VERSION`).
     pub features: Vec<f32>,
-    /// Unit embedding of the last user turn (see `last_user_turn`); `None` without an embedding table.
+    /// Unit embedding of the last user turn (see `last_user_turn`; its first `EMBED_WINDOW` WordPiece ids,
+    /// as `StaticEmbedder::embed_into`); `None` without an embedding table.
     pub embedding: Option<Vec<f32>>,
     /// The exact-cache key (`normalize::normalize_key` of the whole text).
     pub key: String,
@@ -93,8 +94,9 @@ impl Analyzer {
         let mut ids = Vec::new();
         let mut wordpiece_scan = self.embedder.as_ref().map(|e| {
             let user_start = text.len() - last_user_turn(text).len();
-            ids.reserve((text.len() - user_start) / 4 + 8);
-            WordPieceScan::new(e.tokenizer(), text, user_start)
+            ids.reserve(((text.len() - user_start) / 4 + 8).min(EMBED_WINDOW + 16));
+            // The scan stops once it has the embedding's window of ids (`StaticEmbedder::embed_into` too).
+            WordPieceScan::new(e.tokenizer(), text, user_start, EMBED_WINDOW)
         });
         let tokens = self.encoding.count_with(text, |start, len, letters, lower, piece| {
             // One lookup tells the count, the features and WordPiece about the word, when the piece is a token.
@@ -238,6 +240,10 @@ mod tests {
             e.embed_into(last_user_turn(text), &mut v);
             let bits = |x: &[f32]| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&r.features), bits(&feats), "{text:?}");
+            assert_eq!(bits(r.embedding.as_deref().unwrap()), bits(&v), "{text:?}");
+            // Both stop at the window: the same as the window of the whole turn's ids.
+            let mut all = e.tokenizer().ids(last_user_turn(text));
+            e.embed_ids(&mut all, &mut v);
             assert_eq!(bits(r.embedding.as_deref().unwrap()), bits(&v), "{text:?}");
             assert_eq!(r.key, normalize::normalize_key(text), "{text:?}");
             assert_eq!(r.tokens, a.encoding.count(text), "{text:?}");

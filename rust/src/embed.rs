@@ -1,5 +1,7 @@
 //! Static (distilled) token-embedding table applied to BERT WordPiece tokens: the semantic-cache embedding.
 //!
+//! A text's embedding is the normalised sum of the rows of its first `EMBED_WINDOW` WordPiece ids.
+//!
 //! Pure: reads the tokenizer and the table from owned byte buffers, never touches files or the environment.
 //!
 //! The table stays fp16 in memory (15.6 MB for 30,522 x 256 rather than 31 MB as f32), in the caller's own
@@ -14,6 +16,12 @@ mod reference;
 mod wordpiece;
 
 pub use wordpiece::{WordPiece, WordPieceScan};
+
+/// How many WordPiece ids of a text the embedding averages: the first 254, as the teacher
+/// (`all-MiniLM-L6-v2`, `max_seq_length` 256 with `[CLS]` and `[SEP]`) sees them; what follows is not read.
+/// Unknown ids count, as they take a place in the teacher's window too. Bounds the cost of a long prompt
+/// (tokenising and summing rows stop here) and is part of the table's meaning (models/embedding/CARD.md).
+pub const EMBED_WINDOW: usize = 254;
 
 /// Converts one IEEE-754 half-precision value to f32 (no `half` dependency needed for a one-off load).
 fn f16_to_f32(h: u16) -> f32 {
@@ -118,24 +126,26 @@ impl StaticEmbedder {
         (*self.table).as_ref()
     }
 
-    /// Writes the L2-normalised sum of the token rows of `text` into `out` (all zeros if no known token).
+    /// Writes the L2-normalised sum of the rows of the first `EMBED_WINDOW` WordPiece ids of `text` into `out`
+    /// (all zeros if none is known). The text past the window is not read.
     ///
     /// # Panics
     /// If `out.len() != self.dim()`.
     pub fn embed_into(&self, text: &str, out: &mut [f32]) {
-        let mut ids = Vec::with_capacity(text.len() / 4 + 8);
-        self.tokenizer.ids_into(text, &mut ids);
+        let mut ids = Vec::with_capacity((text.len() / 4 + 8).min(EMBED_WINDOW + 16));
+        WordPieceScan::new(&self.tokenizer, text, 0, EMBED_WINDOW).finish(&mut ids);
         self.embed_ids(&mut ids, out);
     }
 
-    /// `embed_into` of the text whose WordPiece ids (`self.tokenizer()`) are `ids`; `ids` is left without
-    /// unknown and out-of-table ids.
+    /// `embed_into` of the text whose WordPiece ids (`self.tokenizer()`) are `ids` (all of them, or at least
+    /// the first `EMBED_WINDOW`); `ids` is left cut to the window, without unknown and out-of-table ids.
     ///
     /// # Panics
     /// If `out.len() != self.dim()`.
     pub fn embed_ids(&self, ids: &mut Vec<u32>, out: &mut [f32]) {
         assert_eq!(out.len(), self.dim, "output buffer has the wrong length");
         let (unk, rows) = (self.tokenizer.unk_id(), self.rows);
+        ids.truncate(EMBED_WINDOW);
         ids.retain(|&id| id != unk && (id as usize) < rows);
         self.sum_rows(ids, out);
         let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -299,6 +309,63 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(e.embed("zzz"), vec![0.0; dim]);
         assert!(StaticEmbedder::from_bytes(&tiny_tokenizer(), &table[..10], dim).is_err());
+    }
+
+    #[test]
+    fn embedding_reads_only_the_window() {
+        let dim = 4;
+        let table: Vec<u8> = (0..15 * dim as u16)
+            .flat_map(|k| f32_to_f16_test(f32::from(k % 7 + 1) / 16.0).to_le_bytes())
+            .collect();
+        let e = StaticEmbedder::from_bytes(&tiny_tokenizer(), &table, dim).unwrap();
+        let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // "unaffable" is three ids: the window ends inside it, and [UNK] ("zzz") takes a place in it.
+        let heads = [
+            "hello ".repeat(EMBED_WINDOW),
+            "zzz unaffable ".repeat(EMBED_WINDOW / 4 + 1),
+            "hello ".repeat(EMBED_WINDOW - 1),
+        ];
+        for head in heads {
+            let mut ids = e.tokenizer().ids(&head);
+            let tails = [" world", " cafe, world", "", " 中"];
+            let embeddings: Vec<_> = tails.iter().map(|t| bits(e.embed(&format!("{head}{t}")))).collect();
+            let mut all = e.tokenizer().ids(&format!("{head}{}", tails[0]));
+            let mut v = vec![0.0; dim];
+            e.embed_ids(&mut all, &mut v);
+            assert_eq!(bits(v), embeddings[0]);
+            if ids.len() >= EMBED_WINDOW {
+                assert!(embeddings.iter().all(|b| *b == embeddings[0]));
+            } else {
+                // Room for the tail's first ids: the texts differ inside the window.
+                assert_ne!(embeddings[0], embeddings[1]);
+            }
+            ids.truncate(EMBED_WINDOW);
+            let mut v = vec![0.0; dim];
+            e.embed_ids(&mut ids, &mut v);
+            assert_eq!(bits(v), bits(e.embed(&head)));
+        }
+        // Shorter texts still read everything.
+        assert_ne!(bits(e.embed("hello hello world")), bits(e.embed("hello hello cafe")));
+    }
+
+    #[test]
+    fn a_scan_with_a_limit_gives_the_first_ids() {
+        let mut tokenizers = vec![tiny_tokenizer()];
+        tokenizers.extend(shipped_tokenizer());
+        let corpus = varied_corpus();
+        // Long texts too: runs of the corpus joined by spaces and line breaks.
+        let long: Vec<String> = corpus.chunks(40).map(|c| c.join(" \n")).collect();
+        for json in tokenizers {
+            let wp = WordPiece::from_tokenizer_json(&json).unwrap();
+            for text in corpus.iter().chain(&long) {
+                let all = wp.ids(text);
+                for limit in [0, 1, 2, 3, 7, 20, 100, EMBED_WINDOW] {
+                    let mut ids = Vec::new();
+                    WordPieceScan::new(&wp, text, 0, limit).finish(&mut ids);
+                    assert_eq!(ids, all[..all.len().min(limit)], "{limit} {text:?}");
+                }
+            }
+        }
     }
 
     /// Texts that exercise every branch of the tokenizer: ASCII classes, accents, CJK, controls, long words.

@@ -163,7 +163,7 @@ impl WordPiece {
 
     /// Appends the token ids of `text` to `ids` (no `[CLS]`/`[SEP]`).
     pub fn ids_into(&self, text: &str, ids: &mut Vec<u32>) {
-        WordPieceScan::new(self, text, 0).finish(ids);
+        WordPieceScan::new(self, text, 0, usize::MAX).finish(ids);
     }
 
     /// Token ids of `text` as a vector (tests and debugging; the hot path uses `ids_into`).

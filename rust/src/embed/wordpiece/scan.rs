@@ -10,18 +10,22 @@ use crate::tokens::{loaded_key, lowercase_key, short_key_at, SHORT_MAX};
 
 /// WordPiece over one text in stages, for a caller that finds most of its words itself
 /// (`Analyzer::analyze` takes them from the token count's scan): `spaced_word` takes such a word, `finish`
-/// tokenises whatever the caller did not hand over. The ids equal `WordPiece::ids_into`'s.
+/// tokenises whatever the caller did not hand over. The ids equal the first `limit` of `WordPiece::ids_into`'s:
+/// a word's ids are pushed only once the word is complete, so the ids out so far are always a prefix of the
+/// whole text's, and the scan stops reading once `limit` are out.
 pub struct WordPieceScan<'a> {
     wp: &'a WordPiece,
     text: &'a str,
     /// Bytes before `at` are tokenised (their ids pushed, or the word under way in `word`).
     at: usize,
     word: Word,
+    /// How many ids the caller wants (`usize::MAX`: all), counted in the `ids` buffer, which starts empty.
+    limit: usize,
 }
 
 impl<'a> WordPieceScan<'a> {
-    /// Tokenises `text[start..]` (`start` a char boundary).
-    pub fn new(wp: &'a WordPiece, text: &'a str, start: usize) -> WordPieceScan<'a> {
+    /// Tokenises `text[start..]` (`start` a char boundary) into at most `limit` ids.
+    pub fn new(wp: &'a WordPiece, text: &'a str, start: usize, limit: usize) -> WordPieceScan<'a> {
         WordPieceScan {
             wp,
             text,
@@ -30,7 +34,14 @@ impl<'a> WordPieceScan<'a> {
                 bytes: Vec::with_capacity(64),
                 chars: 0,
             },
+            limit,
         }
+    }
+
+    /// Whether `limit` ids are out: the rest of the text cannot change them.
+    #[inline(always)]
+    pub fn is_full(&self, ids: &[u32]) -> bool {
+        ids.len() >= self.limit
     }
 
     /// The `len` ASCII letters at `start`, just after a space, whose lower-cased `short_key` is `key`: tokenises
@@ -42,14 +53,17 @@ impl<'a> WordPieceScan<'a> {
         let bytes = self.text.as_bytes();
         debug_assert!(start > 0 && bytes[start - 1] == b' ' && len <= SHORT_MAX);
         let Some(&next) = bytes.get(start + len) else { return };
-        if start < self.at || next >= 0x80 || !matches!(ASCII_CLASS[usize::from(next)], SPACE | PUNCT) {
+        if ids.len() >= self.limit || start < self.at || next >= 0x80 || !matches!(ASCII_CLASS[usize::from(next)], SPACE | PUNCT) {
             return;
         }
         let wp = self.wp;
         // The space before `start` ends any word under way, so the word starts with an empty buffer, as in
         // `ascii_word`. When that space is all that is left (most words), the last word was flushed already.
         if self.at + 1 != start || self.word.chars != 0 {
-            wp.ids_until(self.text, &mut self.at, start, &mut self.word, ids);
+            wp.ids_until(self.text, &mut self.at, start, &mut self.word, ids, self.limit);
+            if ids.len() >= self.limit {
+                return;
+            }
         }
         debug_assert!(self.word.chars == 0);
         self.at = start;
@@ -63,23 +77,28 @@ impl<'a> WordPieceScan<'a> {
         self.at = start + len;
     }
 
-    /// Tokenises the rest of the text.
+    /// Tokenises the rest of the text (up to `limit` ids in all) and leaves `ids` at most `limit` long.
     pub fn finish(mut self, ids: &mut Vec<u32>) {
         let end = self.text.len();
-        self.wp.ids_until(self.text, &mut self.at, end, &mut self.word, ids);
-        self.wp.flush(&mut self.word, ids);
+        self.wp
+            .ids_until(self.text, &mut self.at, end, &mut self.word, ids, self.limit);
+        if ids.len() < self.limit {
+            self.wp.flush(&mut self.word, ids);
+        }
+        ids.truncate(self.limit);
     }
 }
 
 impl WordPiece {
-    /// Tokenises `text[*at..to]` into `ids`, `word` holding the word under way; `*at` ends at `to`. `to` is the
+    /// Tokenises `text[*at..to]` into `ids`, `word` holding the word under way; `*at` ends at `to`, or earlier
+    /// once `ids` holds `limit` ids (it may then hold a few more: a word's ids come out together). `to` is the
     /// text's end or follows a space (no word runs across it).
     #[inline(always)]
-    fn ids_until(&self, text: &str, at: &mut usize, to: usize, word: &mut Word, ids: &mut Vec<u32>) {
+    fn ids_until(&self, text: &str, at: &mut usize, to: usize, word: &mut Word, ids: &mut Vec<u32>, limit: usize) {
         let bytes = text.as_bytes();
         debug_assert!(to == bytes.len() || bytes[to - 1] == b' ');
         let mut i = *at;
-        while i < to {
+        while i < to && ids.len() < limit {
             let b = bytes[i];
             if b < 0x80 {
                 let class = ASCII_CLASS[usize::from(b)];
@@ -89,6 +108,7 @@ impl WordPiece {
                     // only ends a word that is already flushed).
                     while word.chars == 0
                         && i + 1 < to
+                        && ids.len() < limit
                         && bytes[i] == b' '
                         && bytes[i + 1] < 0x80
                         && ASCII_CLASS[usize::from(bytes[i + 1])] == WORD
