@@ -188,8 +188,10 @@ def _record(row: sqlite3.Row) -> LedgerRecord:
 class SqliteLedger(SqliteBatchWriter):
     """SQLite in WAL mode at `path`; appends are batched every `flush_interval_s` or `batch_size` records."""
 
-    def __init__(self, path: Path, *, flush_interval_s: float = 0.2, batch_size: int = 512) -> None:
-        super().__init__(path, name="ledger", flush_interval_s=flush_interval_s)
+    def __init__(
+        self, path: Path, *, flush_interval_s: float = 0.2, batch_size: int = 512, idle: bool = False
+    ) -> None:
+        super().__init__(path, name="ledger", flush_interval_s=flush_interval_s, idle=idle)
         self.batch_size = batch_size
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
