@@ -103,7 +103,8 @@ def test_shared_embedder_gives_the_analysis_embedding(
 ) -> None:
     embedder = embedding_analyzer.embedder
     assert embedder is not None and embedder.dim == embedding_analyzer.embedding_dim
-    for turn in ("How do I bake bread?", "Café 東京 résumé: 12,345 tokens!", ""):
+    long_turn = "Our quarterly report covers sales, hiring and the new office; it runs long. " * 40 + "Summarize it."
+    for turn in ("How do I bake bread?", "Café 東京 résumé: 12,345 tokens!", "", long_turn):
         analysis = embedding_analyzer.analyze(conversation_text([{"role": "user", "content": turn}]))
         assert analysis.embedding is not None
         np.testing.assert_array_equal(embedder.embed(turn), analysis.embedding)

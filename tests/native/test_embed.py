@@ -53,6 +53,30 @@ def test_wordpiece_matches_tokenizers_package(embedder: StaticEmbedder) -> None:
         assert embedder.token_ids(text) == expected, text
 
 
+EMBED_WINDOW = 254  # rust/src/embed.rs: the teacher's max_seq_length 256 less [CLS] and [SEP]
+_REPORT = "The quarterly report covers sales in the north, hiring plans and the move to the new office. "
+
+
+def test_embedding_reads_only_the_teachers_window(embedder: StaticEmbedder) -> None:
+    words = (_REPORT * 30).split(" ")
+    doc = " ".join(words)
+    ids = embedder.token_ids(doc)
+    assert len(ids) > EMBED_WINDOW + 50
+    tokenizers = pytest.importorskip("tokenizers")
+    teacher = tokenizers.Tokenizer.from_file(str(TOKENIZER))
+    teacher.enable_truncation(EMBED_WINDOW + 2)
+    assert teacher.encode(doc).ids[1:-1] == ids[:EMBED_WINDOW]
+    # The shortest run of words with a full window embeds like the whole text; one word fewer does not.
+    cut = next(n for n in range(len(words)) if len(embedder.token_ids(" ".join(words[:n]))) >= EMBED_WINDOW)
+    whole = embedder.embed(doc)
+    np.testing.assert_array_equal(embedder.embed(" ".join(words[:cut])), whole)
+    assert not np.array_equal(embedder.embed(" ".join(words[: cut - 1])), whole)
+    # What follows the window is not read: two questions after one long document embed alike.
+    np.testing.assert_array_equal(
+        embedder.embed(doc + " Summarize it for a manager."), embedder.embed(doc + " Which risks does it name?")
+    )
+
+
 def test_vectors_are_unit_and_deterministic(embedder: StaticEmbedder) -> None:
     v = embedder.embed("What is the capital of France?")
     assert v.dtype == np.float32 and v.shape == (EMBEDDING_DIM,)
