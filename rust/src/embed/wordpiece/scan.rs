@@ -8,6 +8,9 @@ use super::classes::{ASCII_CLASS, HIGH, PUNCT, SPACE, WORD};
 use super::{Word, WordPiece, TINY_MAX};
 use crate::tokens::{loaded_key, lowercase_key, short_key_at, SHORT_MAX};
 
+/// Bytes a limited scan reads between two looks at how many ids it has (`WordPieceScan::finish`).
+const STRETCH: usize = 256;
+
 /// WordPiece over one text in stages, for a caller that finds most of its words itself
 /// (`Analyzer::analyze` takes them from the token count's scan): `spaced_word` takes such a word, `finish`
 /// tokenises whatever the caller did not hand over. The ids equal the first `limit` of `WordPiece::ids_into`'s:
@@ -60,10 +63,7 @@ impl<'a> WordPieceScan<'a> {
         // The space before `start` ends any word under way, so the word starts with an empty buffer, as in
         // `ascii_word`. When that space is all that is left (most words), the last word was flushed already.
         if self.at + 1 != start || self.word.chars != 0 {
-            wp.ids_until(self.text, &mut self.at, start, &mut self.word, ids, self.limit);
-            if ids.len() >= self.limit {
-                return;
-            }
+            wp.ids_until(self.text, &mut self.at, start, &mut self.word, ids);
         }
         debug_assert!(self.word.chars == 0);
         self.at = start;
@@ -79,9 +79,19 @@ impl<'a> WordPieceScan<'a> {
 
     /// Tokenises the rest of the text (up to `limit` ids in all) and leaves `ids` at most `limit` long.
     pub fn finish(mut self, ids: &mut Vec<u32>) {
-        let end = self.text.len();
-        self.wp
-            .ids_until(self.text, &mut self.at, end, &mut self.word, ids, self.limit);
+        let bytes = self.text.as_bytes();
+        let end = bytes.len();
+        // With a limit, in stretches of about `STRETCH` bytes that end after a space (no word runs across),
+        // so that a long text stops soon after its `limit`th id without a test in the per-byte loop.
+        while self.at < end && ids.len() < self.limit {
+            let to = match bytes.get(self.at + STRETCH..) {
+                Some(rest) if self.limit != usize::MAX => {
+                    memchr::memchr(b' ', rest).map_or(end, |k| self.at + STRETCH + k + 1)
+                }
+                _ => end,
+            };
+            self.wp.ids_until(self.text, &mut self.at, to, &mut self.word, ids);
+        }
         if ids.len() < self.limit {
             self.wp.flush(&mut self.word, ids);
         }
@@ -90,15 +100,14 @@ impl<'a> WordPieceScan<'a> {
 }
 
 impl WordPiece {
-    /// Tokenises `text[*at..to]` into `ids`, `word` holding the word under way; `*at` ends at `to`, or earlier
-    /// once `ids` holds `limit` ids (it may then hold a few more: a word's ids come out together). `to` is the
+    /// Tokenises `text[*at..to]` into `ids`, `word` holding the word under way; `*at` ends at `to`. `to` is the
     /// text's end or follows a space (no word runs across it).
     #[inline(always)]
-    fn ids_until(&self, text: &str, at: &mut usize, to: usize, word: &mut Word, ids: &mut Vec<u32>, limit: usize) {
+    fn ids_until(&self, text: &str, at: &mut usize, to: usize, word: &mut Word, ids: &mut Vec<u32>) {
         let bytes = text.as_bytes();
         debug_assert!(to == bytes.len() || bytes[to - 1] == b' ');
         let mut i = *at;
-        while i < to && ids.len() < limit {
+        while i < to {
             let b = bytes[i];
             if b < 0x80 {
                 let class = ASCII_CLASS[usize::from(b)];
@@ -108,7 +117,6 @@ impl WordPiece {
                     // only ends a word that is already flushed).
                     while word.chars == 0
                         && i + 1 < to
-                        && ids.len() < limit
                         && bytes[i] == b' '
                         && bytes[i + 1] < 0x80
                         && ASCII_CLASS[usize::from(bytes[i + 1])] == WORD
