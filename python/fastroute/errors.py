@@ -131,7 +131,8 @@ class Overloaded(FastrouteError):
 
 
 class StateUnavailable(FastrouteError):
-    """Shared governance state (Redis) is unreachable: budgets cannot be checked, so refuse (fail closed)."""
+    """Shared governance state (Redis, or the workers' shared table) is unreachable or full: budgets cannot be
+    checked, so refuse (fail closed)."""
 
     status = 503
     error_type = "server_error"

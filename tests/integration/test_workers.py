@@ -1,6 +1,6 @@
 """`FASTROUTE_WORKERS=2` against a real `python -m fastroute serve`: two processes share the port, both
-serve, a dead worker is replaced, SIGTERM stops them all with exit code 0, and the ledger they share
-holds one record per request."""
+serve, a dead worker is replaced, SIGTERM stops them all with exit code 0, the ledger they share holds
+one record per request, and without Redis a rate limit holds across both workers (their shared table)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-async def burst(url: str, n: int) -> list[int]:
+async def burst(url: str, n: int, headers: dict[str, str] | None = None) -> list[int]:
     """`n` requests, each on a fresh connection (so the kernel picks a worker for each)."""
     body = {"model": "auto", "messages": [{"role": "user", "content": "Say something about workers."}]}
     statuses = []
@@ -73,7 +73,7 @@ async def burst(url: str, n: int) -> list[int]:
         sem = asyncio.Semaphore(8)
 
         async def one() -> None:
-            async with sem, session.post(f"{url}/v1/chat/completions", json=body) as resp:
+            async with sem, session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as resp:
                 await resp.read()
                 statuses.append(resp.status)
 
@@ -90,9 +90,11 @@ async def requests_counted(url: str) -> float:
                if s.name == "fastroute_requests_total")  # fmt: skip
 
 
-async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simulator: str) -> None:
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path, config: dict[str, object]) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """`python -m fastroute serve` with 2 workers on `config`: (the supervisor process, its URL)."""
     path = tmp_path / "fastroute.yaml"
-    path.write_text(yaml.safe_dump(serve_config(simulator)))
+    path.write_text(yaml.safe_dump(config))
     env = {
         **os.environ,
         "FASTROUTE_CONFIG": str(path),
@@ -102,6 +104,7 @@ async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simul
         "FASTROUTE_LOG_LEVEL": "warning",
         "FASTROUTE_REQUEST_LOG": "off",
     }
+    env.pop("FASTROUTE_REDIS_URL", None)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "fastroute", "serve", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -117,9 +120,20 @@ async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simul
                     code = await proc.wait()
                     raise AssertionError(f"fastroute serve exited (code {code}) before ready:\n{''.join(output)}")
                 if line.startswith("fastroute listening on "):
-                    url = line.split()[-1]
-                    ready_at = time.monotonic()
                     break
+        yield proc, line.split()[-1]
+    finally:
+        if proc.returncode is None:
+            for pid in children(proc.pid):  # workers first: they hold the output pipe open
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            await proc.wait()
+
+
+async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simulator: str) -> None:
+    async with serving(tmp_path, serve_config(simulator)) as (proc, url):
+        ready_at = time.monotonic()
         workers = children(proc.pid)
         assert len(workers) == 2
         before = {pid: cpu_ticks(pid) for pid in workers}
@@ -151,10 +165,16 @@ async def test_two_workers_share_the_port_respawn_and_stop(tmp_path: Path, simul
         assert not any(alive(pid) for pid in replaced)
         # Shared state: both workers (and the replacement) append to one ledger, and nothing is lost.
         assert ledger_rows(tmp_path / "data" / "ledger.sqlite3") == 340
-    finally:
-        if proc.returncode is None:
-            for pid in children(proc.pid):  # workers first: they hold the output pipe open
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            proc.kill()
-            await proc.wait()
+
+
+async def test_a_rate_limit_holds_across_workers_without_redis(tmp_path: Path, simulator: str) -> None:
+    config = serve_config(simulator)
+    config["policy"] = {"applications": {"limited": {"rpm": 30}}}
+    async with serving(tmp_path, config) as (proc, url):
+        workers = children(proc.pid)
+        before = {pid: cpu_ticks(pid) for pid in workers}
+        statuses = await burst(url, 80, headers={"x-fastroute-app": "limited"})
+        assert all(cpu_ticks(pid) > before[pid] for pid in workers)  # both workers took requests
+        # One sliding minute of 30 for the application, whichever worker answered (each alone would allow 30).
+        assert statuses.count(200) == 30
+        assert statuses.count(429) == 50

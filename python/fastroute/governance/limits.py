@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from fastroute.catalogue import Catalogue, ModelEntry
 from fastroute.errors import BudgetExceeded, PolicyViolation, RateLimited
 from fastroute.governance.policy import PERIOD_TTL_S, Budget, budget_key
+from fastroute.governance.shared_table import SharedTableStore
 from fastroute.governance.state import RATE_WINDOW_S, Line, MemoryStore, StateStore
 from fastroute.governance.tenants import RequestGovernance, governance_of, note
 from fastroute.ledger import Ledger
@@ -221,21 +222,27 @@ def seconds_until_reset(label: str, now: datetime) -> int:
     return max(1, math.ceil((nxt - now).total_seconds()))
 
 
-async def seed_from_ledger(store: MemoryStore, ledger: Ledger, now: datetime) -> int:
-    """Adds the ledger's spend of this month (and today) to the budget counters; returns rows used."""
+async def seed_from_ledger(store: MemoryStore | SharedTableStore, ledger: Ledger, now: datetime) -> int:
+    """Adds the ledger's spend of this month (and today) to the budget counters; returns rows used (0 when a
+    shared table was already seeded by another worker)."""
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     rows = await ledger.spend(since=month_start, group_by=("app", "department", "day"))
     today = now.strftime("%Y-%m-%d")
     used = 0
+    increments: list[tuple[str, float, float]] = []
     for row in rows:
         cost = float(row["cost_usd"] or 0.0)
         if cost <= 0:
             continue
         used += 1
         for scope, name in (("applications", row["app"]), ("departments", row["department"])):
-            store.add_spent(budget_key(scope, name, "month", now), cost, PERIOD_TTL_S["month"])
+            increments.append((budget_key(scope, name, "month", now), cost, PERIOD_TTL_S["month"]))
             if row["day"] == today:
-                store.add_spent(budget_key(scope, name, "day", now), cost, PERIOD_TTL_S["day"])
+                increments.append((budget_key(scope, name, "day", now), cost, PERIOD_TTL_S["day"]))
+    if isinstance(store, SharedTableStore):
+        return used if store.seed(increments) else 0
+    for key, cost, ttl_s in increments:
+        store.add_spent(key, cost, ttl_s)
     return used
 
 
@@ -272,8 +279,9 @@ class BudgetStage(Stage):
         return found
 
     async def start(self) -> None:
-        """In-process state starts empty: refill this month's spend from the ledger so a restart keeps it."""
-        if isinstance(self.store, MemoryStore) and self.ledger is not None:
+        """In-process state (and the workers' shared table) starts empty: refill this month's spend from the
+        ledger so a restart keeps it."""
+        if isinstance(self.store, MemoryStore | SharedTableStore) and self.ledger is not None:
             await seed_from_ledger(self.store, self.ledger, datetime.now(UTC))
 
     async def on_routed(self, ctx: RequestContext) -> None:

@@ -1,5 +1,5 @@
 """`GovernanceRuntime`: the live policy, the shared state store and their background tasks, started and
-closed together (by `TenantStage`). Chooses Redis or in-process state from settings.
+closed together (by `TenantStage`). Chooses Redis, the workers' shared table or in-process state.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastroute.governance.pii import PiiScanner
 from fastroute.governance.policy import PERIOD_TTL_S, Budget, Policy, budget_key
 from fastroute.governance.policy_load import parse_policy
 from fastroute.governance.settings import GovernanceSettings
+from fastroute.governance.shared_table import SharedTableStore
 from fastroute.governance.state import Line, MemoryStore, StateStore
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class GovernanceRuntime:
         policy_path: Path | None = None,
         policy_text: str | None = None,
         redis_url: str | None = None,
+        shared_table: Path | None = None,
     ) -> None:
         def compile_policy(text: str, source: str) -> Policy:
             return parse_policy(text, source=source, catalogue=catalogue, scanner_factory=PiiScanner)
@@ -48,6 +50,8 @@ class GovernanceRuntime:
         self.redis_url = redis_url
         self.store: StateStore = MemoryStore()
         self.bus: RedisPolicyBus | None = None
+        if shared_table is not None and not redis_url:  # FASTROUTE_WORKERS > 1 on one host
+            self.store = SharedTableStore(shared_table)
         if redis_url:  # redis-py is imported only when it is used (about 8 MB and 0.2 s at start-up)
             from fastroute.governance.redis_store import RedisPolicyBus, RedisStore
 

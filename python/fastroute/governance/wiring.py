@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 from aiohttp import web
@@ -24,6 +25,12 @@ from fastroute.ledger import Ledger, LedgerStage, SqliteLedger
 from fastroute.observability.sources import BudgetStatus
 from fastroute.pipeline import Stage
 from fastroute.settings import Settings
+
+
+def shared_table_path(settings: Settings) -> Path:
+    """Where the worker processes of one host share budgets and rate limits without Redis (see
+    `SharedTableStore`; written anew by the supervisor at each start)."""
+    return settings.data_dir / "governance-state.table"
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ def build_governance(
         policy_path=policy_path,
         policy_text=inline if inline is not None else policy_text,
         redis_url=settings.redis_url,
+        shared_table=shared_table_path(settings) if settings.server.workers > 1 else None,
     )
     # A reservation must outlive the longest request it covers, or a slow stream's budget hold would lapse.
     reservation_ttl_s = max(settings.governance.reservation_ttl_s, settings.upstream.total_timeout_s + 30)

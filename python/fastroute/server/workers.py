@@ -5,10 +5,11 @@ waits until each is listening, then forwards SIGTERM/SIGINT and respawns a worke
 builds its own app after the fork (no event loop, thread pool or model session crosses a fork) and
 binds its own listening socket on the port; the kernel spreads new connections across them.
 
-What is shared between workers: only what lives outside the process. Budgets, rate limits and circuit
-breakers are shared through Redis when `FASTROUTE_REDIS_URL` is set (else each worker keeps its own);
-the ledger is one SQLite file (WAL) all workers append to. Per-worker: the semantic cache, latency
-statistics and Prometheus metrics (scrape each worker, or read the ledger-backed stats).
+What is shared between workers: only what lives outside the process. Budgets and rate limits are shared
+through Redis when `FASTROUTE_REDIS_URL` is set, else through a memory-mapped table under the data directory
+that the supervisor creates before forking (`governance.shared_table`); circuit breakers are shared through
+Redis only. The ledger is one SQLite file (WAL) all workers append to; Prometheus counts are published to each
+other (one `/metrics` answer counts every worker). Per worker: the semantic cache and latency statistics.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def reserve_port(host: str, port: int) -> socket.socket:
 
 def serve_workers(settings: Settings, secrets: Mapping[str, str]) -> int:
     """Runs `settings.server.workers` gateway processes until SIGTERM/SIGINT; returns the exit code."""
+    from fastroute.governance.shared_table import SharedTableStore
+    from fastroute.governance.wiring import shared_table_path
     from fastroute.server.app import create_app
     from fastroute.server.composition import metrics_share_dir
     from fastroute.server.run import bind_socket, run, serve_until_stopped
@@ -70,10 +73,8 @@ def serve_workers(settings: Settings, secrets: Mapping[str, str]) -> int:
         run(main)
 
     if settings.redis_url is None:
-        log.warning(
-            "%d workers without FASTROUTE_REDIS_URL: budgets, rate limits and breakers are per worker",
-            settings.server.workers,
-        )
+        # Twice the workers: a respawned worker takes a free column while its predecessor's is still claimed.
+        SharedTableStore.create(shared_table_path(settings), columns=2 * settings.server.workers)
     shutil.rmtree(metrics_share_dir(settings), ignore_errors=True)  # counts of a previous run are not ours
     return supervise(settings.server.workers, settings.server.host, settings.server.port, serve_one)
 

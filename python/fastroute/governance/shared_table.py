@@ -1,0 +1,305 @@
+"""`SharedTableStore`: budget counters and rate windows shared by the worker processes of one host
+(`FASTROUTE_WORKERS=N` without Redis), in a memory-mapped file guarded by a file lock.
+
+The same idea as nginx's shared-memory zones for `limit_req`: one fixed-size table every worker maps, each
+operation a few microseconds under an exclusive `flock` (released by the kernel if a worker dies holding it).
+The supervisor creates the file empty before forking (`SharedTableStore.create`); each worker maps it in
+`start()`, after the fork, and claims a column of its own.
+
+Layout: a header (magic, version, capacity, columns, a "seeded from the ledger" flag), one pid per column,
+then `capacity` slots found by open addressing on a 64-bit key hash. A slot holds the key hash, its expiry,
+three numbers and one (amount, valid-until) pair per column:
+- a budget counter: settled spend (shared by all) plus each worker's live reservations. A worker keeps its
+  own reservations in memory (with their expiries, as `MemoryStore` does) and writes its exact total into its
+  column, so a crashed worker's holds lapse by their valid-until and a new worker claiming the column clears it;
+- a rate window: the minute's index, the previous and the current minute's amounts (the sliding minute of
+  `MemoryStore`).
+Expired slots keep their hash (a tombstone for probing) until a new key reuses them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import mmap
+import os
+import struct
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from fastroute.errors import StateUnavailable
+from fastroute.governance.state import RATE_WINDOW_S, Line, _Counter
+
+MAGIC = b"FRSTATE1"
+_HEADER = struct.Struct("<8sIIII")  # magic, capacity, columns, seeded, reserved
+_HEADER_SIZE = 64
+_SLOT_HEAD = struct.Struct("<Qdddd")  # key hash, expires, a, b, c
+_PAIR = struct.Struct("<dd")  # (amount, valid until) per column
+DEFAULT_CAPACITY = 16_384
+
+
+def _key_hash(key: str) -> int:
+    """A 64-bit hash of the key, the same in every process (never 0: 0 marks an empty slot)."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") or 1
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SharedTableStore:
+    """`StateStore` over the host-wide table at `path` (see the module text)."""
+
+    def __init__(
+        self, path: Path, *, columns: int = 16, clock: Callable[[], float] = time.time, pid: int | None = None
+    ) -> None:
+        self.path = path
+        self.columns_if_created = columns  # when no supervisor created the table (a single `create_app`)
+        self._clock = clock
+        self._pid = os.getpid() if pid is None else pid  # the column's owner (tests stand in live pids)
+        self._fd = -1
+        self._map: mmap.mmap | None = None
+        self._capacity = 0
+        self._columns = 0
+        self._slot_size = 0
+        self._slots_at = 0
+        self.column = -1
+        self._mine: dict[str, _Counter] = {}  # line key -> this worker's live reservations
+        self._settled: set[str] = set()
+
+    @staticmethod
+    def create(path: Path, columns: int, capacity: int = DEFAULT_CAPACITY, *, replace: bool = True) -> None:
+        """Writes an empty table: anew (the supervisor, once before the workers start), or with
+        `replace=False` only if none exists yet (atomic: of several processes creating it at once, one wins)."""
+        if columns < 1 or capacity < 16:
+            raise ValueError("a shared table needs at least one column and 16 slots")
+        size = _HEADER_SIZE + 8 * columns + capacity * (_SLOT_HEAD.size + _PAIR.size * columns)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+        with tmp.open("wb") as f:
+            f.write(_HEADER.pack(MAGIC, capacity, columns, 0, 0).ljust(_HEADER_SIZE, b"\0"))
+            f.truncate(size)
+        if replace:
+            tmp.replace(path)
+            return
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+
+    async def start(self) -> None:
+        if self._map is not None:
+            return
+        try:
+            self.create(self.path, self.columns_if_created, replace=False)
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError as e:
+            raise StateUnavailable(f"shared state table {self.path} cannot be opened: {e}") from e
+        self._fd = fd
+        self._map = mmap.mmap(fd, 0)
+        magic, capacity, columns, _, _ = _HEADER.unpack_from(self._map, 0)
+        if magic != MAGIC:
+            await self.close()
+            raise StateUnavailable(f"{self.path} is not a fastroute shared state table")
+        self._capacity, self._columns = capacity, columns
+        self._slot_size = _SLOT_HEAD.size + _PAIR.size * columns
+        self._slots_at = _HEADER_SIZE + 8 * columns
+        with self._locked():
+            self.column = self._claim_column()
+
+    async def close(self) -> None:
+        if self._map is not None:
+            if self.column >= 0:  # give the column back, holding nothing
+                with self._locked() as m:
+                    self._clear_column(m, self.column, 0)
+                self.column = -1
+            self._map.close()
+            self._map = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    # --- the table ---
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[mmap.mmap]:
+        assert self._map is not None, "shared state store not started"
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield self._map
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _claim_column(self) -> int:
+        """A column whose owner is gone (or never was): ours now, with whatever it held cleared."""
+        m = self._map
+        assert m is not None
+        for col in range(self._columns):
+            (pid,) = struct.unpack_from("<q", m, _HEADER_SIZE + 8 * col)
+            if pid == self._pid or not _pid_alive(pid):
+                self._clear_column(m, col, self._pid)
+                return col
+        raise StateUnavailable(f"shared state table {self.path}: every one of its {self._columns} columns is taken")
+
+    def _clear_column(self, m: mmap.mmap, col: int, owner: int) -> None:
+        struct.pack_into("<q", m, _HEADER_SIZE + 8 * col, owner)
+        for slot in range(self._capacity):
+            _PAIR.pack_into(m, self._pair_at(slot, col), 0.0, 0.0)
+
+    def _slot_at(self, slot: int) -> int:
+        return self._slots_at + slot * self._slot_size
+
+    def _pair_at(self, slot: int, col: int) -> int:
+        return self._slot_at(slot) + _SLOT_HEAD.size + _PAIR.size * col
+
+    def _find(self, m: mmap.mmap, key: str, ttl_s: float, now: float) -> int:
+        """The slot of `key`, created (zeroed, expiring after `ttl_s`) if absent or expired."""
+        h = _key_hash(key)
+        start = h % self._capacity
+        reusable = -1
+        for step in range(self._capacity):
+            slot = (start + step) % self._capacity
+            at = self._slot_at(slot)
+            got, expires, _, _, _ = _SLOT_HEAD.unpack_from(m, at)
+            if got == h:
+                if expires <= now:
+                    self._reset(m, slot, h, now + ttl_s)
+                return slot
+            if got == 0:
+                break
+            if reusable < 0 and expires <= now:
+                reusable = slot
+        else:
+            slot = -1
+        if reusable >= 0:
+            slot = reusable
+        if slot < 0:
+            raise StateUnavailable(f"shared state table {self.path} is full ({self._capacity} live counters)")
+        self._reset(m, slot, h, now + ttl_s)
+        return slot
+
+    def _reset(self, m: mmap.mmap, slot: int, h: int, expires: float) -> None:
+        _SLOT_HEAD.pack_into(m, self._slot_at(slot), h, expires, 0.0, 0.0, 0.0)
+        for col in range(self._columns):
+            _PAIR.pack_into(m, self._pair_at(slot, col), 0.0, 0.0)
+
+    def _reserved(self, m: mmap.mmap, slot: int, now: float) -> float:
+        """Live reservations of every worker on this slot."""
+        total = 0.0
+        for col in range(self._columns):
+            amount, until = _PAIR.unpack_from(m, self._pair_at(slot, col))
+            if until > now:
+                total += amount
+        return total
+
+    def _publish(self, m: mmap.mmap, slot: int, key: str, now: float) -> None:
+        """Writes this worker's live reservations on `key` into its column."""
+        mine = self._mine.get(key)
+        if mine is None:
+            _PAIR.pack_into(m, self._pair_at(slot, self.column), 0.0, 0.0)
+            return
+        total = mine.live_reserved(now)
+        until = max((exp for _, exp in mine.reserved.values()), default=0.0)
+        _PAIR.pack_into(m, self._pair_at(slot, self.column), total, until)
+        if not mine.reserved:
+            del self._mine[key]
+
+    # --- StateStore ---
+
+    async def reserve(self, rid: str, lines: Sequence[Line], amount: float, ttl_s: float) -> int | None:
+        now = self._clock()
+        with self._locked() as m:
+            slots = [self._find(m, line.key, line.ttl_s, now) for line in lines]
+            for i, (line, slot) in enumerate(zip(lines, slots, strict=True)):
+                spent = _SLOT_HEAD.unpack_from(m, self._slot_at(slot))[2]
+                if spent + self._reserved(m, slot, now) + amount > line.limit + 1e-12:
+                    return i
+            for line, slot in zip(lines, slots, strict=True):
+                self._mine.setdefault(line.key, _Counter()).add(rid, amount, now + ttl_s)
+                self._publish(m, slot, line.key, now)
+        return None
+
+    async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
+        if rid in self._settled:
+            return
+        self._settled.add(rid)
+        if len(self._settled) > 100_000:
+            self._settled.clear()
+        now = self._clock()
+        with self._locked() as m:
+            for line in lines:
+                slot = self._find(m, line.key, line.ttl_s, now)
+                mine = self._mine.get(line.key)
+                if mine is not None:
+                    mine.drop(rid)
+                self._publish(m, slot, line.key, now)
+                self._add(m, slot, 2, actual)
+
+    def seed(self, increments: Sequence[tuple[str, float, float]]) -> bool:
+        """Adds settled spend (key, amount, ttl) once per table: the first worker to seed from the ledger does
+        it, the others (and respawned workers) find the flag set. Returns whether this call seeded."""
+        now = self._clock()
+        with self._locked() as m:
+            if _HEADER.unpack_from(m, 0)[3]:
+                return False
+            for key, amount, ttl_s in increments:
+                self._add(m, self._find(m, key, ttl_s, now), 2, amount)
+            magic, capacity, columns, _, spare = _HEADER.unpack_from(m, 0)
+            _HEADER.pack_into(m, 0, magic, capacity, columns, 1, spare)
+        return True
+
+    def _add(self, m: mmap.mmap, slot: int, field: int, amount: float) -> None:
+        at = self._slot_at(slot)
+        values = list(_SLOT_HEAD.unpack_from(m, at))
+        values[field] += amount
+        _SLOT_HEAD.pack_into(m, at, *values)
+
+    async def levels(self, lines: Sequence[Line]) -> list[tuple[float, float]]:
+        now = self._clock()
+        with self._locked() as m:
+            slots = [self._find(m, line.key, line.ttl_s, now) for line in lines]
+            return [(_SLOT_HEAD.unpack_from(m, self._slot_at(s))[2], self._reserved(m, s, now)) for s in slots]
+
+    def _window(self, m: mmap.mmap, key: str, now: float) -> tuple[int, float]:
+        """The slot of rate window `key`, rolled to the current minute, and its sliding-minute level."""
+        slot = self._find(m, key, 2 * RATE_WINDOW_S, now)
+        at = self._slot_at(slot)
+        h, _, idx_f, prev, cur = _SLOT_HEAD.unpack_from(m, at)
+        idx = int(now // RATE_WINDOW_S)
+        if int(idx_f) == idx - 1:
+            prev, cur = cur, 0.0
+        elif int(idx_f) != idx:
+            prev, cur = 0.0, 0.0
+        _SLOT_HEAD.pack_into(m, at, h, now + 2 * RATE_WINDOW_S, float(idx), prev, cur)
+        frac = (now % RATE_WINDOW_S) / RATE_WINDOW_S
+        return slot, prev * (1.0 - frac) + cur
+
+    async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
+        now = self._clock()
+        with self._locked() as m:
+            windows = [self._window(m, line.key, now) for line in lines]
+            for i, (line, (_, level)) in enumerate(zip(lines, windows, strict=True)):
+                if level + amount > line.limit:
+                    return i
+            for slot, _ in windows:
+                self._add(m, slot, 4, amount)
+        return None
+
+    async def rate_add(self, lines: Sequence[Line], amount: float) -> None:
+        now = self._clock()
+        with self._locked() as m:
+            for line in lines:
+                slot, _ = self._window(m, line.key, now)
+                self._add(m, slot, 4, amount)
