@@ -228,7 +228,7 @@ class SharedTableStore:
 
     def _reserved(self, m: mmap.mmap, slot: int, now: float) -> float:
         """Live reservations of every worker on this slot."""
-        pairs = self._pairs.unpack_from(m, self._pair_at(slot, 0))
+        pairs: tuple[float, ...] = self._pairs.unpack_from(m, self._pair_at(slot, 0))
         return sum(amount for amount, until in zip(pairs[::2], pairs[1::2], strict=True) if until > now)
 
     def _publish(self, m: mmap.mmap, slot: int, key: str, now: float) -> None:
