@@ -41,11 +41,10 @@ impl Hnsw {
                 .iter()
                 .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
         }
-        for block in &self.upper {
-            block
-                .iter()
-                .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
-        }
+        // Each node's upper blocks in node order: `upper` holds them so already.
+        self.upper
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
         out
     }
 
@@ -121,17 +120,22 @@ impl Hnsw {
             h.data0.extend_from_slice(links);
             h.data0.extend_from_slice(v);
         }
-        for i in 0..n {
-            h.upper.push(r.u32s(h.levels[i] as usize * (h.m + 1))?);
+        let mut words = 0usize;
+        for &level in &h.levels {
+            h.upper_at.push(
+                u32::try_from(words).map_err(|_| IndexError::Corrupt("upper layers too large"))?,
+            );
+            words += level as usize * (h.m + 1);
         }
+        h.upper = r.u32s(words)?;
         if r.pos != bytes.len() {
             return Err(IndexError::Corrupt("trailing bytes"));
         }
         // Validate links so a corrupt buffer cannot index out of bounds later.
-        let ok_up = h.upper.iter().all(|b| {
-            b.chunks_exact(h.m + 1)
-                .all(|c| c[0] as usize <= h.m && c[1..].iter().all(|&x| (x as usize) < n))
-        });
+        let ok_up = h
+            .upper
+            .chunks_exact(h.m + 1)
+            .all(|c| c[0] as usize <= h.m && c[1..].iter().all(|&x| (x as usize) < n));
         if !ok0 || !ok_up {
             return Err(IndexError::Corrupt("link out of range"));
         }

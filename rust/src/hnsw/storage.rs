@@ -1,6 +1,7 @@
 //! Where an `Hnsw` keeps each node: its vector (f32, f16 or int8 + scale) and its links per layer, in the
-//! flat arrays `data0` (layer 0: link count, links, vector) and `upper` (higher layers), plus the distance
-//! from a query to a stored node. Accessors only; the graph algorithms live in `mod.rs`.
+//! flat arrays `data0` (layer 0: link count, links, vector) and `upper` (higher layers, found through
+//! `upper_at`), plus the distance from a query to a stored node. Accessors only; the graph algorithms
+//! live in `mod.rs`.
 
 use super::kernels::{dot, dot_f16, dot_i8, f16_slice_to_f32, f32_to_f16, QueryI16};
 use super::{Hnsw, Precision};
@@ -149,10 +150,9 @@ impl Hnsw {
             let n = self.data0[base] as usize;
             &self.data0[base + 1..base + 1 + n]
         } else {
-            let block = &self.upper[node as usize];
-            let base = (level - 1) * (self.m + 1);
-            let n = block[base] as usize;
-            &block[base + 1..base + 1 + n]
+            let base = self.upper_at[node as usize] as usize + (level - 1) * (self.m + 1);
+            let n = self.upper[base] as usize;
+            &self.upper[base + 1..base + 1 + n]
         }
     }
 
@@ -162,10 +162,9 @@ impl Hnsw {
             self.data0[base] = ns.len() as u32;
             self.data0[base + 1..base + 1 + ns.len()].copy_from_slice(ns);
         } else {
-            let base = (level - 1) * (self.m + 1);
-            let block = &mut self.upper[node as usize];
-            block[base] = ns.len() as u32;
-            block[base + 1..base + 1 + ns.len()].copy_from_slice(ns);
+            let base = self.upper_at[node as usize] as usize + (level - 1) * (self.m + 1);
+            self.upper[base] = ns.len() as u32;
+            self.upper[base + 1..base + 1 + ns.len()].copy_from_slice(ns);
         }
     }
 }

@@ -254,3 +254,51 @@ fn int8_index_finds_the_same_neighbours_in_a_quarter_of_the_memory_and_round_tri
         );
     }
 }
+
+#[test]
+fn persisted_upper_layers_are_each_nodes_blocks_in_node_order() {
+    // The format's last section: for every node in slot order, `level` blocks of m + 1 words
+    // (count, links), whatever the in-memory layout.
+    let (dim, m) = (8, 4);
+    let data = unit_vectors(1500, dim, 11);
+    let mut h = Hnsw::new(dim, m, 40, 2000);
+    for (i, v) in data.iter().enumerate() {
+        h.insert(i as u64, v).unwrap();
+    }
+    assert!(h.max_level >= 2, "the test needs several upper layers");
+    let words: usize = h.levels.iter().map(|&l| l as usize * (m + 1)).sum();
+    let bytes = h.to_bytes();
+    let tail: Vec<u32> = bytes[bytes.len() - words * 4..]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let mut at = 0;
+    for node in 0..h.labels.len() as u32 {
+        for level in 1..=h.levels[node as usize] as usize {
+            let links = h.links(node, level);
+            assert_eq!(tail[at] as usize, links.len());
+            assert_eq!(&tail[at + 1..at + 1 + links.len()], links);
+            at += m + 1;
+        }
+    }
+    assert_eq!(at, words);
+    let again = Hnsw::from_bytes(&bytes).unwrap();
+    assert_eq!(again.to_bytes(), bytes);
+}
+
+#[test]
+fn visited_marks_stay_right_across_their_generation_wrap() {
+    // One-byte generations wrap every 255 searches on a thread; results must not change when they do.
+    let dim = 16;
+    let data = unit_vectors(800, dim, 5);
+    let mut h = Hnsw::new(dim, 8, 50, 1000);
+    for (i, v) in data.iter().enumerate() {
+        h.insert(i as u64, v).unwrap();
+    }
+    let first: Vec<_> = data.iter().take(10).map(|q| h.search(q, 5, 20).unwrap()).collect();
+    for round in 0..70 {
+        for (q, want) in data.iter().zip(&first) {
+            assert_eq!(&h.search(q, 5, 20).unwrap(), want, "round {round}");
+        }
+    }
+}
