@@ -31,6 +31,11 @@ Rules (each has a test in tests/unit/cache/test_verifier.py):
      words differ) fail here; paraphrases on the development set swapped a median of 3 (90th pct 6).
      (Requiring the swapped words to embed close together was tried: the static table could not tell
      synonyms from unrelated words, so that rule was dropped.)
+  R9 ask: texts sharing a long context (`SHARED_CONTEXT_WORDS` = 24 content words or more, at their start
+     and end together: a pasted document, a long template) must have the same content words outside it.
+     What differs there is the ask ("<doc> Summarize it" vs "<doc> List its risks"); the shared context
+     dominates the embedding (cosine 0.999+) and leaves it within R8's budget, which was measured on short
+     paraphrases. It removed the development set's one false hit and no hit.
   R4 (permutation): the same content words in another order ("dog bites man") is a miss.
   R7 size: texts longer than `MAX_VERIFIABLE_CHARS` are never served semantically (only exactly): small
      edits inside long documents move the embedding too little to be caught.

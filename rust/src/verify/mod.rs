@@ -1,4 +1,4 @@
-//! The semantic-cache verifier: may a cached prompt's answer be served for a new prompt? (rules R1-R8)
+//! The semantic-cache verifier: may a cached prompt's answer be served for a new prompt? (rules R1-R9)
 //!
 //! Pure: text in, verdict out. The rules and their rationale are documented in
 //! `python/fastroute/cache/verifier.py` (the typed wrapper) and tested in tests/unit/cache/test_verifier.py;
@@ -12,6 +12,8 @@ use rustc_hash::FxHashSet;
 
 pub const MAX_VERIFIABLE_CHARS: usize = 4000;
 pub const MAX_SUBSTITUTED_WORDS: usize = 6;
+/// Content words two texts share at their start and end (a document, a long template) from which on R9 holds.
+pub const SHARED_CONTEXT_WORDS: usize = 24;
 
 mod code;
 mod entities;
@@ -86,5 +88,24 @@ pub fn verify(query: &Signature, cached: &Signature) -> Option<&'static str> {
     if q_only.max(c_only) > MAX_SUBSTITUTED_WORDS {
         return Some("R8-substitution");
     }
+    if ask_differs(&query.sequence, &cached.sequence) {
+        return Some("R9-ask");
+    }
     None
+}
+
+/// R9: two texts that share a long context (`SHARED_CONTEXT_WORDS` content words or more at their start and
+/// end together) must not differ in what lies between: that is the ask ("... summarize it" vs "... list its
+/// risks"), and the shared context dominates the embedding and R8's budget, which was measured on short
+/// paraphrases. The words outside the shared context must be the same set.
+fn ask_differs(query: &[u64], cached: &[u64]) -> bool {
+    let prefix = query.iter().zip(cached).take_while(|(a, b)| a == b).count();
+    let room = query.len().min(cached.len()) - prefix;
+    let suffix = query.iter().rev().zip(cached.iter().rev()).take(room).take_while(|(a, b)| a == b).count();
+    if prefix + suffix < SHARED_CONTEXT_WORDS {
+        return false;
+    }
+    let q: FxHashSet<u64> = query[prefix..query.len() - suffix].iter().copied().collect();
+    let c: FxHashSet<u64> = cached[prefix..cached.len() - suffix].iter().copied().collect();
+    q != c
 }

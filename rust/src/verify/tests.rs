@@ -240,6 +240,45 @@ fn rules_fire_and_paraphrases_pass() {
 }
 
 #[test]
+fn a_different_ask_around_a_shared_document_is_a_miss() {
+    let doc = "The deployment guide describes how releases roll out across regions. Each region keeps a queue \
+               of pending releases and an operator approves each release once canary hosts report healthy \
+               latency. A failed canary pauses the release, restores the previous build and pages the owning \
+               team with the failing checks attached. ";
+    let ask = |a: &str| format!("{doc}{a}");
+    // Before R9 these passed R8 (two and three content words on one side only; its budget is six).
+    assert_eq!(
+        check(
+            &ask("Summarize the text above for a manager."),
+            &ask("List the risks that the text above mentions.")
+        ),
+        Some("R9-ask")
+    );
+    // The ask first, then the document: the shared part is the suffix.
+    assert_eq!(
+        check(
+            &format!("Shorten this text: {doc}"),
+            &format!("Find the spelling mistakes in: {doc}")
+        ),
+        Some("R9-ask")
+    );
+    // The same ask (filler added) is still served.
+    assert_eq!(
+        check(
+            &ask("Summarize the text above for a manager."),
+            &ask("Could you please summarize the text above for a manager?")
+        ),
+        None
+    );
+    assert_eq!(check(&ask("Summarize it."), &format!("  {}", ask("Summarize it."))), None);
+    // Short texts share no long context: R8's budget still applies to them alone.
+    assert_eq!(
+        check("How do I reset my password?", "How do I change my password?"),
+        None
+    );
+}
+
+#[test]
 fn arbitrary_text_never_panics() {
     for t in [
         "", "`", "```", "(a)", "\"", "“x", "-", "-.5", "1/0", "½ ² ٣", "A) ", "(", "I", "9,",

@@ -66,13 +66,9 @@ def test_a_long_turn_still_hits_itself_with_another_opening(embedder: StaticEmbe
     assert hit is not None and hit.kind == "semantic"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap, before the window too (similarity 0.9991 then, 1.0 now): a shared document dominates "
-    "the mean of rows and the verifier lets up to 6 substituted content words through (R8), so two different "
-    "asks after one document are served from each other; see benchmarks/micro/results/analyze-2026-11-29d.md",
-)
 def test_two_asks_after_one_long_document_are_not_served_from_each_other(embedder: StaticEmbedder) -> None:
+    # The shared document dominates the embedding (similarity 0.9991 before the window, 1.0 with it) and the
+    # asks differ in fewer content words than R8 allows; R9 (rust/src/verify/mod.rs) tells them apart.
     cache = _cache_with(embedder, DOCUMENT + "Summarize the text above for a manager.")
     other = DOCUMENT + "List the risks that the text above mentions."
     assert cache.lookup(SCOPE, Analysis(normalize_key(other)), FP, other) is None
