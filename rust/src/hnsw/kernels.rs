@@ -216,24 +216,37 @@ impl QueryI16 {
     }
 
     fn quantize(q: &[f32]) -> Option<QueryI16> {
-        let mut peak = 0.0f32;
-        for &x in q {
-            if !x.is_finite() {
-                return None;
+        // Eight running peaks, with comparisons instead of `f32::max` (whose NaN rule keeps a reduction
+        // scalar): the loop vectorises, and the largest |x| is the same whatever the order.
+        let mut peaks = [0.0f32; 8];
+        let mut finite = true;
+        let chunks = q.chunks_exact(8);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for (p, &x) in peaks.iter_mut().zip(c) {
+                let a = x.abs();
+                finite &= a < f32::INFINITY; // false for NaN too
+                *p = if a > *p { a } else { *p };
             }
-            peak = peak.max(x.abs());
         }
-        if peak <= 0.0 {
+        for &x in rest {
+            let a = x.abs();
+            finite &= a < f32::INFINITY;
+            peaks[0] = if a > peaks[0] { a } else { peaks[0] };
+        }
+        let peak = peaks.iter().fold(0.0f32, |m, &p| if p > m { p } else { m });
+        if !finite || peak <= 0.0 {
             return None;
         }
         let inv = QUERY_I16_PEAK / peak;
         // Rounded half away from zero by hand: `f32::round` is a libm call per component without SSE4.1.
-        // |x * inv| <= peak * inv, i.e. 16383 up to one rounding, so the truncation stays within range.
+        // |x * inv| <= peak * inv, i.e. 16383 up to one rounding, so the truncation stays within range
+        // (through i32, which converts eight at a time; the saturating cast to i16 does not).
         let values = q
             .iter()
             .map(|&x| {
                 let y = x * inv;
-                (y + 0.5f32.copysign(y)) as i16
+                (y + 0.5f32.copysign(y)) as i32 as i16
             })
             .collect();
         Some(QueryI16 {
@@ -462,6 +475,64 @@ mod tests {
         assert_eq!(q.dot(&b), total as f32 * q.scale);
         assert!(QueryI16::new(&[0.0, 0.0]).is_none());
         assert!(QueryI16::new(&[f32::NAN, 1.0]).is_none());
+    }
+
+    /// The quantisation as first written (scalar `f32::max`, saturating cast to i16).
+    fn quantize_reference(q: &[f32]) -> Option<(f32, Vec<i16>)> {
+        let mut peak = 0.0f32;
+        for &x in q {
+            if !x.is_finite() {
+                return None;
+            }
+            peak = peak.max(x.abs());
+        }
+        if peak <= 0.0 {
+            return None;
+        }
+        let inv = QUERY_I16_PEAK / peak;
+        let values = q
+            .iter()
+            .map(|&x| {
+                let y = x * inv;
+                (y + 0.5f32.copysign(y)) as i16
+            })
+            .collect();
+        Some((peak / QUERY_I16_PEAK, values))
+    }
+
+    #[test]
+    fn quantized_query_equals_the_scalar_reference() {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        };
+        for n in [1usize, 7, 8, 9, 16, 255, 256, 384] {
+            for peak_at in [0, n / 2, n - 1] {
+                let mut q: Vec<f32> = (0..n).map(|_| next()).collect();
+                q[peak_at] = -0.75; // the peak anywhere, negative
+                let got = QueryI16::quantize(&q).map(|x| (x.scale, x.values));
+                assert_eq!(got, quantize_reference(&q), "n={n} peak at {peak_at}");
+            }
+        }
+        let mut q = vec![0.25f32; 20];
+        q[19] = 0.5 + 0.5 / QUERY_I16_PEAK; // halves round away from zero
+        q[3] = -0.25;
+        assert_eq!(
+            QueryI16::quantize(&q).map(|x| (x.scale, x.values)),
+            quantize_reference(&q)
+        );
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for at in [0, 8, 12] {
+                let mut q = vec![0.1f32; 13];
+                q[at] = bad;
+                assert!(QueryI16::quantize(&q).is_none(), "{bad} at {at}");
+            }
+        }
+        assert!(QueryI16::quantize(&[0.0; 9]).is_none());
+        assert!(QueryI16::quantize(&[]).is_none());
     }
 
     #[test]
