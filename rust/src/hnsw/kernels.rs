@@ -200,6 +200,8 @@ pub(super) struct QueryI16 {
 /// within i32 up to `QUERY_I16_MAX_DIM` (the lanes are added as i64).
 const QUERY_I16_PEAK: f32 = 16383.0;
 pub(super) const QUERY_I16_MAX_DIM: usize = 4096;
+/// Up to this many components the whole sum of products stays within i32 (1024 * 16383 * 128 < 2^31).
+const I32_SUM_MAX_DIM: usize = 1024;
 
 impl QueryI16 {
     /// None unless the CPU has AVX2 (the f32 kernel is used otherwise), the query fits
@@ -305,13 +307,19 @@ unsafe fn dot_i16_i8_avx2(q: &[i16], b: &[i8]) -> i64 {
         acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(b0, q0));
         i += 16;
     }
-    // A lane holds at most dim/8 products (within i32 up to `QUERY_I16_MAX_DIM`); the whole sum may not.
-    let mut lanes = [0i32; 8];
-    _mm256_storeu_si256(
-        lanes.as_mut_ptr() as *mut __m256i,
-        _mm256_add_epi32(acc0, acc1),
-    );
-    let mut s: i64 = lanes.iter().map(|&x| i64::from(x)).sum();
+    let acc = _mm256_add_epi32(acc0, acc1);
+    let mut s: i64 = if n <= I32_SUM_MAX_DIM {
+        // The whole sum fits i32: added across lanes in registers.
+        let x = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
+        let x = _mm_add_epi32(x, _mm_shuffle_epi32::<0b01_00_11_10>(x));
+        let x = _mm_add_epi32(x, _mm_shuffle_epi32::<0b10_11_00_01>(x));
+        i64::from(_mm_cvtsi128_si32(x))
+    } else {
+        // A lane holds at most dim/8 products (within i32 up to `QUERY_I16_MAX_DIM`); the sum may not.
+        let mut lanes = [0i32; 8];
+        _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc);
+        lanes.iter().map(|&x| i64::from(x)).sum()
+    };
     while i < n {
         s += i64::from(*pq.add(i)) * i64::from(*pb.add(i));
         i += 1;
@@ -452,7 +460,7 @@ mod tests {
 
     #[test]
     fn i16_query_kernel_agrees() {
-        for n in [1usize, 15, 16, 17, 31, 32, 33, 48, 384] {
+        for n in [1usize, 15, 16, 17, 31, 32, 33, 48, 384, 1023, 1024, 1025, 1040] {
             let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) / 13.0).collect();
             let b: Vec<i8> = (0..n)
                 .map(|i| ((i * 37 % 256) as i32 - 128) as i8)
@@ -466,6 +474,16 @@ mod tests {
             );
             let bound: f32 = b.iter().map(|&x| f32::from(x).abs()).sum::<f32>() * q.scale / 2.0;
             assert!((q.dot(&b) - exact).abs() <= bound * 1.01 + 1e-4, "n={n}");
+        }
+        // The largest products summed in i32 (up to `I32_SUM_MAX_DIM`) and in i64 beyond it.
+        for n in [I32_SUM_MAX_DIM, I32_SUM_MAX_DIM + 16] {
+            let q = QueryI16::quantize(&vec![-1.0f32; n]).unwrap();
+            let b = vec![127i8; n];
+            assert_eq!(dot_i16_i8_portable(&q.values, &b), -16383 * 127 * n as i64);
+            assert_eq!(q.dot(&b), (-16383 * 127 * n as i64) as f32 * q.scale, "n={n}");
+            let q = QueryI16::quantize(&vec![1.0f32; n]).unwrap();
+            let b = vec![-128i8; n];
+            assert_eq!(q.dot(&b), (-16383 * 128 * n as i64) as f32 * q.scale, "n={n}");
         }
         // The largest products at the largest dimension stay within i32.
         let a = vec![1.0f32; QUERY_I16_MAX_DIM];
