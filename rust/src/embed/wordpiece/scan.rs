@@ -79,23 +79,30 @@ impl<'a> WordPieceScan<'a> {
 
     /// Tokenises the rest of the text (up to `limit` ids in all) and leaves `ids` at most `limit` long.
     pub fn finish(mut self, ids: &mut Vec<u32>) {
-        let bytes = self.text.as_bytes();
-        let end = bytes.len();
-        // With a limit, in stretches of about `STRETCH` bytes that end after a space (no word runs across),
-        // so that a long text stops soon after its `limit`th id without a test in the per-byte loop.
-        while self.at < end && ids.len() < self.limit {
-            let to = match bytes.get(self.at + STRETCH..) {
-                Some(rest) if self.limit != usize::MAX => {
-                    memchr::memchr(b' ', rest).map_or(end, |k| self.at + STRETCH + k + 1)
-                }
-                _ => end,
-            };
-            self.wp.ids_until(self.text, &mut self.at, to, &mut self.word, ids);
+        let end = self.text.len();
+        if self.limit != usize::MAX && end - self.at > STRETCH {
+            self.stretches(ids);
         }
         if ids.len() < self.limit {
+            self.wp.ids_until(self.text, &mut self.at, end, &mut self.word, ids);
             self.wp.flush(&mut self.word, ids);
         }
         ids.truncate(self.limit);
+    }
+
+    /// Tokenises a long rest in stretches of about `STRETCH` bytes that end after a space (no word runs
+    /// across), until `limit` ids are out or a stretch's worth is left: a long text stops soon after its
+    /// `limit`th id without a test in the per-byte loop. Apart from `finish`'s own call, so that a short text
+    /// (most) goes through one plain `ids_until` as an unlimited scan does.
+    #[inline(never)]
+    fn stretches(&mut self, ids: &mut Vec<u32>) {
+        let bytes = self.text.as_bytes();
+        let end = bytes.len();
+        while ids.len() < self.limit && end - self.at > STRETCH {
+            let from = self.at + STRETCH;
+            let to = memchr::memchr(b' ', &bytes[from..]).map_or(end, |k| from + k + 1);
+            self.wp.ids_until(self.text, &mut self.at, to, &mut self.word, ids);
+        }
     }
 }
 
