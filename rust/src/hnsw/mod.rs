@@ -68,9 +68,28 @@ impl PartialOrd for Cand {
     }
 }
 
-/// Min-heap adapter.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Near(std::cmp::Reverse<Cand>);
+impl Cand {
+    /// The candidate as one integer ordered as `Cand` is (distance by `total_cmp`, then node): the search's
+    /// heaps compare and move one u64 instead of an f32 and a u32.
+    #[inline]
+    fn key(self) -> u64 {
+        let bits = self.dist.to_bits() as i32;
+        // `f32::total_cmp`'s mapping to i32 order, then to u32 order.
+        let ordered = (bits ^ (((bits >> 31) as u32) >> 1) as i32) as u32 ^ 0x8000_0000;
+        (u64::from(ordered) << 32) | u64::from(self.node)
+    }
+
+    #[inline]
+    fn from_key(key: u64) -> Cand {
+        let ordered = ((key >> 32) as u32 ^ 0x8000_0000) as i32;
+        // The mapping flips the low 31 bits of negative values only, so applying it again undoes it.
+        let bits = ordered ^ (((ordered >> 31) as u32) >> 1) as i32;
+        Cand {
+            dist: f32::from_bits(bits as u32),
+            node: key as u32,
+        }
+    }
+}
 
 /// Per-thread search state reused between searches: visited marks (generation-stamped, so the array is
 /// cleared only when the one-byte generation wraps, every 255 searches; a byte a node keeps the marks of
@@ -79,8 +98,9 @@ struct Near(std::cmp::Reverse<Cand>);
 struct Scratch {
     marks: Vec<u8>,
     gen: u8,
-    frontier: BinaryHeap<Near>,
-    best: BinaryHeap<Cand>,
+    /// `Cand::key`s: the nearest unexpanded first, and the `ef` best found, farthest first.
+    frontier: BinaryHeap<std::cmp::Reverse<u64>>,
+    best: BinaryHeap<u64>,
     /// The unvisited neighbours of the node being expanded.
     fresh: Vec<u32>,
 }
@@ -462,13 +482,18 @@ impl Hnsw {
             best.clear();
             for &s in starts {
                 marks[s.node as usize] = g;
-                frontier.push(Near(std::cmp::Reverse(s)));
+                frontier.push(std::cmp::Reverse(s.key()));
                 if !(skip_deleted && self.deleted[s.node as usize]) {
-                    best.push(s);
+                    best.push(s.key());
                 }
             }
-            let mut bound = best.peek().map_or(f32::INFINITY, |c| c.dist);
-            while let Some(Near(std::cmp::Reverse(c))) = frontier.pop() {
+            let farthest = |best: &BinaryHeap<u64>| {
+                best.peek()
+                    .map_or(f32::INFINITY, |&k| Cand::from_key(k).dist)
+            };
+            let mut bound = farthest(best);
+            while let Some(std::cmp::Reverse(key)) = frontier.pop() {
+                let c = Cand::from_key(key);
                 if c.dist > bound && best.len() >= ef {
                     break;
                 }
@@ -491,20 +516,21 @@ impl Hnsw {
                     }
                     let d = self.dist_to(q, q16, nb);
                     if best.len() < ef || d < bound {
-                        frontier.push(Near(std::cmp::Reverse(Cand { dist: d, node: nb })));
+                        let key = Cand { dist: d, node: nb }.key();
+                        frontier.push(std::cmp::Reverse(key));
                         if !(skip_deleted && self.deleted[nb as usize]) {
-                            best.push(Cand { dist: d, node: nb });
+                            best.push(key);
                             if best.len() > ef {
                                 best.pop();
                             }
                         }
-                        bound = best.peek().map_or(f32::INFINITY, |b| b.dist);
+                        bound = farthest(best);
                     }
                 }
             }
-            let mut out: Vec<Cand> = best.drain().collect();
+            let mut out: Vec<u64> = best.drain().collect();
             out.sort_unstable();
-            out
+            out.into_iter().map(Cand::from_key).collect()
         })
     }
 

@@ -302,3 +302,33 @@ fn visited_marks_stay_right_across_their_generation_wrap() {
         }
     }
 }
+
+#[test]
+fn candidate_keys_order_as_candidates_and_round_trip() {
+    let dists = [
+        f32::NEG_INFINITY,
+        -2.0,
+        -1e-7,
+        -0.0,
+        0.0,
+        1e-30,
+        0.5,
+        1.0,
+        1.0000001,
+        2.0,
+        f32::INFINITY,
+        f32::NAN,
+    ];
+    let cands: Vec<Cand> = dists
+        .iter()
+        .flat_map(|&dist| [0u32, 1, 7, u32::MAX].map(|node| Cand { dist, node }))
+        .collect();
+    for a in &cands {
+        let back = Cand::from_key(a.key());
+        assert_eq!(back.dist.to_bits(), a.dist.to_bits());
+        assert_eq!(back.node, a.node);
+        for b in &cands {
+            assert_eq!(a.key().cmp(&b.key()), a.cmp(b), "{} {} / {} {}", a.dist, a.node, b.dist, b.node);
+        }
+    }
+}
