@@ -310,7 +310,10 @@ unsafe fn dot_i16_i8_avx2(q: &[i16], b: &[i8]) -> i64 {
     let acc = _mm256_add_epi32(acc0, acc1);
     let mut s: i64 = if n <= I32_SUM_MAX_DIM {
         // The whole sum fits i32: added across lanes in registers.
-        let x = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
+        let x = _mm_add_epi32(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256::<1>(acc),
+        );
         let x = _mm_add_epi32(x, _mm_shuffle_epi32::<0b01_00_11_10>(x));
         let x = _mm_add_epi32(x, _mm_shuffle_epi32::<0b10_11_00_01>(x));
         i64::from(_mm_cvtsi128_si32(x))
@@ -460,7 +463,9 @@ mod tests {
 
     #[test]
     fn i16_query_kernel_agrees() {
-        for n in [1usize, 15, 16, 17, 31, 32, 33, 48, 384, 1023, 1024, 1025, 1040] {
+        for n in [
+            1usize, 15, 16, 17, 31, 32, 33, 48, 384, 1023, 1024, 1025, 1040,
+        ] {
             let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) / 13.0).collect();
             let b: Vec<i8> = (0..n)
                 .map(|i| ((i * 37 % 256) as i32 - 128) as i8)
@@ -480,10 +485,18 @@ mod tests {
             let q = QueryI16::quantize(&vec![-1.0f32; n]).unwrap();
             let b = vec![127i8; n];
             assert_eq!(dot_i16_i8_portable(&q.values, &b), -16383 * 127 * n as i64);
-            assert_eq!(q.dot(&b), (-16383 * 127 * n as i64) as f32 * q.scale, "n={n}");
+            assert_eq!(
+                q.dot(&b),
+                (-16383 * 127 * n as i64) as f32 * q.scale,
+                "n={n}"
+            );
             let q = QueryI16::quantize(&vec![1.0f32; n]).unwrap();
             let b = vec![-128i8; n];
-            assert_eq!(q.dot(&b), (-16383 * 128 * n as i64) as f32 * q.scale, "n={n}");
+            assert_eq!(
+                q.dot(&b),
+                (-16383 * 128 * n as i64) as f32 * q.scale,
+                "n={n}"
+            );
         }
         // The largest products at the largest dimension stay within i32.
         let a = vec![1.0f32; QUERY_I16_MAX_DIM];

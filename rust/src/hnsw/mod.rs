@@ -328,7 +328,8 @@ impl Hnsw {
             self.labels.push(id);
             self.levels.push(level as u8);
             self.upper_at.push(upper_at);
-            self.upper.resize(self.upper.len() + level * (self.m + 1), 0);
+            self.upper
+                .resize(self.upper.len() + level * (self.m + 1), 0);
             self.deleted.push(false);
             node
         };

@@ -295,7 +295,11 @@ fn visited_marks_stay_right_across_their_generation_wrap() {
     for (i, v) in data.iter().enumerate() {
         h.insert(i as u64, v).unwrap();
     }
-    let first: Vec<_> = data.iter().take(10).map(|q| h.search(q, 5, 20).unwrap()).collect();
+    let first: Vec<_> = data
+        .iter()
+        .take(10)
+        .map(|q| h.search(q, 5, 20).unwrap())
+        .collect();
     for round in 0..70 {
         for (q, want) in data.iter().zip(&first) {
             assert_eq!(&h.search(q, 5, 20).unwrap(), want, "round {round}");
@@ -328,7 +332,15 @@ fn candidate_keys_order_as_candidates_and_round_trip() {
         assert_eq!(back.dist.to_bits(), a.dist.to_bits());
         assert_eq!(back.node, a.node);
         for b in &cands {
-            assert_eq!(a.key().cmp(&b.key()), a.cmp(b), "{} {} / {} {}", a.dist, a.node, b.dist, b.node);
+            assert_eq!(
+                a.key().cmp(&b.key()),
+                a.cmp(b),
+                "{} {} / {} {}",
+                a.dist,
+                a.node,
+                b.dist,
+                b.node
+            );
         }
     }
 }
