@@ -10,8 +10,6 @@ use crate::tokens::{loaded_key, lowercase_key, short_key_at, SHORT_MAX};
 
 /// Bytes a limited scan reads between two looks at how many ids it has (`WordPieceScan::finish`).
 const STRETCH: usize = 256;
-/// Bytes per WordPiece id that a limited scan reads before its first look: English prose has about 4.
-const BYTES_PER_ID: usize = 3;
 
 /// WordPiece over one text in stages, for a caller that finds most of its words itself
 /// (`Analyzer::analyze` takes them from the token count's scan): `spaced_word` takes such a word, `finish`
@@ -82,8 +80,7 @@ impl<'a> WordPieceScan<'a> {
     /// Tokenises the rest of the text (up to `limit` ids in all) and leaves `ids` at most `limit` long.
     pub fn finish(mut self, ids: &mut Vec<u32>) {
         let end = self.text.len();
-        // Fewer than `limit` ids are unlikely in that many bytes: one plain `ids_until` below for most texts.
-        if self.limit != usize::MAX && end - self.at > self.limit.saturating_mul(BYTES_PER_ID) {
+        if self.limit != usize::MAX && end - self.at > STRETCH {
             self.stretches(ids);
         }
         if ids.len() < self.limit {
@@ -93,18 +90,16 @@ impl<'a> WordPieceScan<'a> {
         ids.truncate(self.limit);
     }
 
-    /// Tokenises a long rest in stretches that end after a space (no word runs across), the first of about
-    /// `limit * BYTES_PER_ID` bytes and then of about `STRETCH`, until `limit` ids are out or a stretch's worth
-    /// is left: a long text stops soon after its `limit`th id without a test in the per-byte loop. Apart from
-    /// `finish`'s own call, so that a shorter text (most) goes through one plain `ids_until`.
+    /// Tokenises a long rest in stretches of about `STRETCH` bytes that end after a space (no word runs
+    /// across), until `limit` ids are out or a stretch's worth is left: a long text stops soon after its
+    /// `limit`th id without a test in the per-byte loop. Apart from `finish`'s own call, so that a short text
+    /// (most) goes through one plain `ids_until` as an unlimited scan does.
     #[inline(never)]
     fn stretches(&mut self, ids: &mut Vec<u32>) {
         let bytes = self.text.as_bytes();
         let end = bytes.len();
-        let mut stretch = self.limit.saturating_mul(BYTES_PER_ID);
-        while ids.len() < self.limit && end - self.at > stretch {
-            let from = self.at + stretch;
-            stretch = STRETCH;
+        while ids.len() < self.limit && end - self.at > STRETCH {
+            let from = self.at + STRETCH;
             let to = memchr::memchr(b' ', &bytes[from..]).map_or(end, |k| from + k + 1);
             self.wp.ids_until(self.text, &mut self.at, to, &mut self.word, ids);
         }
