@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fastroute.errors import StateUnavailable
-from fastroute.governance.state import RATE_WINDOW_S, Line, _Counter
+from fastroute.governance.state import RATE_WINDOW_S, Line, SettledIds, _Counter
 
 MAGIC = b"FRSTATE1"
 _HEADER = struct.Struct("<8sIIII")  # magic, capacity, columns, seeded, reserved
@@ -96,7 +96,7 @@ class SharedTableStore:
         self._until: dict[str, float] = {}  # line key -> the latest expiry among them (while any is live)
         self._where: dict[str, tuple[int, int]] = {}  # line key -> (hash, slot) last found: checked, not trusted
         self._pairs = _PAIR
-        self._settled: set[str] = set()
+        self._settled = SettledIds()
 
     @staticmethod
     def create(path: Path, columns: int, capacity: int = DEFAULT_CAPACITY, *, replace: bool = True) -> None:
@@ -259,11 +259,8 @@ class SharedTableStore:
         return None
 
     async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
-        if rid in self._settled:
+        if not self._settled.first(rid):
             return
-        self._settled.add(rid)
-        if len(self._settled) > 100_000:
-            self._settled.clear()
         now = self._clock()
         with self._locked() as m:
             for line in lines:

@@ -89,6 +89,28 @@ class _Counter:
         return self.total
 
 
+class SettledIds:
+    """Reservation ids already settled, so a second settle of one id counts once (bounded: forgets all after
+    `limit`, long after any reservation's time to live)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._ids: set[str] = set()
+        self._limit = limit
+
+    def first(self, rid: str) -> bool:
+        """True the first time `rid` is settled."""
+        if rid in self._ids:
+            return False
+        self._ids.add(rid)
+        if len(self._ids) > self._limit:
+            self._ids.clear()
+        return True
+
+    def discard(self, rid: str) -> None:
+        """Forgets `rid` (an id reused on purpose, as tests do)."""
+        self._ids.discard(rid)
+
+
 class MemoryStore:
     """In-process state; correct for one replica (asyncio runs each call without interleaving)."""
 
@@ -96,7 +118,7 @@ class MemoryStore:
         self._clock = clock
         self._counters: dict[str, _Counter] = {}
         self._windows: dict[str, dict[int, float]] = {}
-        self._settled: set[str] = set()
+        self._settled = SettledIds()
 
     async def start(self) -> None:
         pass
@@ -121,11 +143,8 @@ class MemoryStore:
         return None
 
     async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
-        if rid in self._settled:
+        if not self._settled.first(rid):
             return
-        self._settled.add(rid)
-        if len(self._settled) > 100_000:
-            self._settled.clear()
         now = self._clock()
         for line in lines:
             c = self._counter(line, now)
