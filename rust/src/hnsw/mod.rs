@@ -98,9 +98,10 @@ impl Cand {
 struct Scratch {
     marks: Vec<u8>,
     gen: u8,
-    /// `Cand::key`s: the nearest unexpanded first, and the `ef` best found, farthest first.
+    /// `Cand::key`s: the nearest unexpanded first, and the `ef` best found, sorted nearest first (a few
+    /// dozen at most: a sorted insert is cheaper than a heap, and the farthest kept is the last).
     frontier: BinaryHeap<std::cmp::Reverse<u64>>,
-    best: BinaryHeap<u64>,
+    best: Vec<u64>,
     /// The unvisited neighbours of the node being expanded.
     fresh: Vec<u32>,
 }
@@ -111,7 +112,7 @@ thread_local! {
             marks: Vec::new(),
             gen: 0,
             frontier: BinaryHeap::new(),
-            best: BinaryHeap::new(),
+            best: Vec::new(),
             fresh: Vec::new(),
         })
     };
@@ -485,11 +486,12 @@ impl Hnsw {
                 marks[s.node as usize] = g;
                 frontier.push(std::cmp::Reverse(s.key()));
                 if !(skip_deleted && self.deleted[s.node as usize]) {
-                    best.push(s.key());
+                    let key = s.key();
+                    best.insert(best.partition_point(|&x| x < key), key);
                 }
             }
-            let farthest = |best: &BinaryHeap<u64>| {
-                best.peek()
+            let farthest = |best: &Vec<u64>| {
+                best.last()
                     .map_or(f32::INFINITY, |&k| Cand::from_key(k).dist)
             };
             let mut bound = farthest(best);
@@ -520,7 +522,7 @@ impl Hnsw {
                         let key = Cand { dist: d, node: nb }.key();
                         frontier.push(std::cmp::Reverse(key));
                         if !(skip_deleted && self.deleted[nb as usize]) {
-                            best.push(key);
+                            best.insert(best.partition_point(|&x| x < key), key);
                             if best.len() > ef {
                                 best.pop();
                             }
@@ -529,9 +531,7 @@ impl Hnsw {
                     }
                 }
             }
-            let mut out: Vec<u64> = best.drain().collect();
-            out.sort_unstable();
-            out.into_iter().map(Cand::from_key).collect()
+            best.drain(..).map(Cand::from_key).collect()
         })
     }
 
