@@ -123,8 +123,6 @@ class Settings:
     policy_path: Path | None = None
     models_dir: Path = REPO_MODELS_DIR
     data_dir: Path = Path(".fastroute")
-    # the ledger's and quality store's periodic SQLite batches in a thread at idle CPU priority (bounded backlog)
-    sqlite_idle: bool = True
     redis_url: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
 
@@ -153,7 +151,6 @@ class Settings:
             policy_path=policy_path,
             models_dir=models_dir,
             data_dir=data_dir,
-            sqlite_idle=env_bool(env, "FASTROUTE_SQLITE_IDLE", True),
             redis_url=env_opt_str(env, "FASTROUTE_REDIS_URL"),
             admin_token=env_opt_str(env, "FASTROUTE_ADMIN_TOKEN"),
         )

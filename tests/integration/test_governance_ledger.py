@@ -46,24 +46,3 @@ async def test_served_streamed_and_failed_requests_are_recorded_once(
     total = await ledger.spend(group_by=())
     assert total[0]["requests"] == 4
     assert total[0]["cost_usd"] >= cost
-
-
-async def test_periodic_batches_go_to_the_idle_thread_unless_switched_off(make_gateway: GatewayFactory) -> None:
-    import asyncio
-
-    from fastroute.quality.stage import QualityStage
-    from fastroute.server.keys import GATEWAY
-
-    for setting, idle in (("true", True), ("false", False)):
-        client = await make_gateway(FASTROUTE_SQLITE_IDLE=setting)
-        quality = next(s for s in client.app[GATEWAY].stages if isinstance(s, QualityStage))
-        ledger = ledger_of(client)
-        assert (ledger.idle, quality.store.idle) == (idle, idle)
-        for _ in range(3):
-            assert (await client.post("/v1/chat/completions", json=chat_body())).status == 200
-        for _ in range(100):  # the writer's own period (0.2 s), not a query's flush
-            if ledger.written >= 3:
-                break
-            await asyncio.sleep(0.02)
-        assert ledger.written >= 3
-        assert (ledger.written_idle > 0) is idle

@@ -15,16 +15,13 @@ def test_defaults_from_empty_env() -> None:
     assert s.server.max_body_bytes == 4 * 1024 * 1024
     assert s.redis_url is None
     assert s.router.quality_target is None
-    assert s.sqlite_idle is True
 
 
 def test_values_are_parsed() -> None:
     s = Settings.from_env(
         {"FASTROUTE_PORT": "9000", "FASTROUTE_MAX_BODY_BYTES": "2048", "FASTROUTE_ACCESS_LOG": "yes",
-         "FASTROUTE_QUALITY_TARGET": "0.95", "FASTROUTE_UPSTREAM_TOTAL_TIMEOUT_S": "12.5",
-         "FASTROUTE_SQLITE_IDLE": "false"}
+         "FASTROUTE_QUALITY_TARGET": "0.95", "FASTROUTE_UPSTREAM_TOTAL_TIMEOUT_S": "12.5"}
     )
-    assert s.sqlite_idle is False
     assert (s.server.port, s.server.max_body_bytes, s.server.access_log) == (9000, 2048, True)
     assert s.router.quality_target == 0.95
     assert s.upstream.total_timeout_s == 12.5

@@ -188,10 +188,8 @@ def _record(row: sqlite3.Row) -> LedgerRecord:
 class SqliteLedger(SqliteBatchWriter):
     """SQLite in WAL mode at `path`; appends are batched every `flush_interval_s` or `batch_size` records."""
 
-    def __init__(
-        self, path: Path, *, flush_interval_s: float = 0.2, batch_size: int = 512, idle: bool = False
-    ) -> None:
-        super().__init__(path, name="ledger", flush_interval_s=flush_interval_s, idle=idle)
+    def __init__(self, path: Path, *, flush_interval_s: float = 0.2, batch_size: int = 512) -> None:
+        super().__init__(path, name="ledger", flush_interval_s=flush_interval_s)
         self.batch_size = batch_size
 
     def _prepare(self, conn: sqlite3.Connection) -> None:

@@ -60,9 +60,7 @@ class QualityStage(Stage):
 
     name = "quality"
 
-    def __init__(
-        self, settings: QualitySettings, catalogue: Catalogue, data_dir: Path, *, idle_writes: bool = False
-    ) -> None:
+    def __init__(self, settings: QualitySettings, catalogue: Catalogue, data_dir: Path) -> None:
         self.settings = settings
         self.catalogue = catalogue
         self.data_dir = data_dir
@@ -70,7 +68,6 @@ class QualityStage(Stage):
             data_dir / "quality" / "quality.sqlite3",
             retention_days=settings.retention_days,
             max_records=settings.max_records,
-            idle=idle_writes,
         )
         self.recalibrator = Recalibrator(
             target=settings.target,

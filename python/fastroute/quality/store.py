@@ -154,9 +154,8 @@ class QualityStore(SqliteBatchWriter):
         max_records: int = 1_000_000,
         flush_interval_s: float = 0.2,
         prune_interval_s: float = 300.0,
-        idle: bool = False,
     ) -> None:
-        super().__init__(path, name="quality", flush_interval_s=flush_interval_s, idle=idle)
+        super().__init__(path, name="quality", flush_interval_s=flush_interval_s)
         self.retention_s = retention_days * 86400.0
         self.max_records = max_records
         self.prune_interval_s = prune_interval_s

@@ -52,14 +52,14 @@ def build_stages(settings: Settings, catalogue: Catalogue, analyzer: PromptAnaly
     """The default stages for a gateway built from `settings` (`analyzer`: the gateway's, to share its tables)."""
     stages: list[Stage] = []
     # observers first (visibility: metrics + request log; governance: ledger)
-    ledger = LedgerStage(SqliteLedger(settings.data_dir / "ledger.sqlite3", idle=settings.sqlite_idle))
+    ledger = LedgerStage(SqliteLedger(settings.data_dir / "ledger.sqlite3"))
     observer = ObservabilityStage(settings.observability, catalogue, ledger=ledger.ledger)
     if settings.server.workers > 1:  # one /metrics answer counts every worker's requests
         observer.share_metrics(metrics_share_dir(settings))
     stages.append(observer)
     stages.append(ledger)
     # quality loop: records routing, raises demoted tiers before governance's budgets and the cache see them
-    stages.append(QualityStage(settings.quality, catalogue, settings.data_dir, idle_writes=settings.sqlite_idle))
+    stages.append(QualityStage(settings.quality, catalogue, settings.data_dir))
     # then tenants, policy, PII, rate limits and the cost ceiling (governance)
     governance = build_governance(settings, catalogue, ledger=ledger.ledger)
     stages += governance.before_cache
