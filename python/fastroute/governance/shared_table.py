@@ -15,10 +15,16 @@ three numbers and one (amount, valid-until) pair per column:
 - a rate window: the minute's index, the previous and the current minute's amounts (the sliding minute of
   `MemoryStore`).
 Expired slots keep their hash (a tombstone for probing) until a new key reuses them.
+
+Only the calls that decide (`reserve`, `rate_acquire`) take the lock at once. What merely records (`settle`,
+`rate_add`) is applied with the next locked call, or `FLUSH_AFTER_S` later if none comes: half the lock
+round trips per request, and until then other workers see the reservation instead of the (smaller) spend,
+which errs on the safe side.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import mmap
@@ -40,6 +46,7 @@ _WINDOW = struct.Struct("<ddd")  # the last three: a rate window's minute, previ
 _F64 = struct.Struct("<d")
 _PAIR = struct.Struct("<dd")  # (amount, valid until) per column
 DEFAULT_CAPACITY = 16_384
+FLUSH_AFTER_S = 0.005  # deferred settles and rate additions reach the table at most this late
 
 
 def _key_hash(key: str) -> int:
@@ -97,6 +104,8 @@ class SharedTableStore:
         self._where: dict[str, tuple[int, int]] = {}  # line key -> (hash, slot) last found: checked, not trusted
         self._pairs = _PAIR
         self._settled = SettledIds()
+        self._deferred: list[tuple[str, Sequence[Line], float]] = []  # (rid or "" for a rate add, lines, amount)
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     @staticmethod
     def create(path: Path, columns: int, capacity: int = DEFAULT_CAPACITY, *, replace: bool = True) -> None:
@@ -142,9 +151,13 @@ class SharedTableStore:
             self.column = self._claim_column()
 
     async def close(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         if self._map is not None:
-            if self.column >= 0:  # give the column back, holding nothing
+            if self.column >= 0:  # apply what is deferred, then give the column back, holding nothing
                 with self._locked() as m:
+                    self._apply_deferred(m, self._clock())
                     self._clear_column(m, self.column, 0)
                 self.column = -1
             self._map.close()
@@ -247,6 +260,7 @@ class SharedTableStore:
     async def reserve(self, rid: str, lines: Sequence[Line], amount: float, ttl_s: float) -> int | None:
         now = self._clock()
         with self._locked() as m:
+            self._apply_deferred(m, now)
             slots = [self._find(m, line.key, line.ttl_s, now) for line in lines]
             for i, (line, slot) in enumerate(zip(lines, slots, strict=True)):
                 spent = _SLOT_HEAD.unpack_from(m, self._slot_at(slot))[2]
@@ -259,23 +273,44 @@ class SharedTableStore:
         return None
 
     async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
-        if not self._settled.first(rid):
-            return
-        now = self._clock()
-        with self._locked() as m:
+        if self._settled.first(rid):
+            self._defer((rid, lines, actual))
+
+    def _defer(self, entry: tuple[str, Sequence[Line], float]) -> None:
+        self._deferred.append(entry)
+        if self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_AFTER_S, self.flush)
+
+    def flush(self) -> None:
+        """Applies the deferred settles and rate additions now."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._deferred and self._map is not None:
+            with self._locked() as m:
+                self._apply_deferred(m, self._clock())
+
+    def _apply_deferred(self, m: mmap.mmap, now: float) -> None:
+        deferred, self._deferred = self._deferred, []
+        for rid, lines, amount in deferred:
+            if not rid:  # a rate addition
+                for line in lines:
+                    self._add(m, self._window(m, line.key, now)[0], 4, amount)
+                continue
             for line in lines:
                 slot = self._find(m, line.key, line.ttl_s, now)
                 mine = self._mine.get(line.key)
                 if mine is not None:
                     mine.drop(rid)
                 self._publish(m, slot, line.key, now)
-                self._add(m, slot, 2, actual)
+                self._add(m, slot, 2, amount)
 
     def seed(self, increments: Sequence[tuple[str, float, float]]) -> bool:
         """Adds settled spend (key, amount, ttl) once per table: the first worker to seed from the ledger does
         it, the others (and respawned workers) find the flag set. Returns whether this call seeded."""
         now = self._clock()
         with self._locked() as m:
+            self._apply_deferred(m, now)
             if _HEADER.unpack_from(m, 0)[3]:
                 return False
             for key, amount, ttl_s in increments:
@@ -291,6 +326,7 @@ class SharedTableStore:
     async def levels(self, lines: Sequence[Line]) -> list[tuple[float, float]]:
         now = self._clock()
         with self._locked() as m:
+            self._apply_deferred(m, now)
             slots = [self._find(m, line.key, line.ttl_s, now) for line in lines]
             return [(_SLOT_HEAD.unpack_from(m, self._slot_at(s))[2], self._reserved(m, s, now)) for s in slots]
 
@@ -310,6 +346,7 @@ class SharedTableStore:
     async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
         now = self._clock()
         with self._locked() as m:
+            self._apply_deferred(m, now)
             windows = [self._window(m, line.key, now) for line in lines]
             for i, (line, (_, level)) in enumerate(zip(lines, windows, strict=True)):
                 if level + amount > line.limit:
@@ -319,8 +356,4 @@ class SharedTableStore:
         return None
 
     async def rate_add(self, lines: Sequence[Line], amount: float) -> None:
-        now = self._clock()
-        with self._locked() as m:
-            for line in lines:
-                slot, _ = self._window(m, line.key, now)
-                self._add(m, slot, 4, amount)
+        self._defer(("", lines, amount))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fastroute.errors import StateUnavailable
-from fastroute.governance.shared_table import SharedTableStore
+from fastroute.governance.shared_table import FLUSH_AFTER_S, SharedTableStore
 from fastroute.governance.state import Line, MemoryStore
 
 
@@ -64,9 +64,12 @@ async def test_two_workers_share_one_budget(tmp_path: Path) -> None:
     assert await b.reserve("b1", [line], 0.6, 60) == 0  # A's hold counts for B
     assert await b.levels([line]) == [(0.0, pytest.approx(0.6))]
     await a.settle("a1", [line], 0.3)
+    assert await b.reserve("b1", [line], 0.6, 60) == 0  # A's settle is deferred: its hold still counts
+    a.flush()
     assert await b.reserve("b1", [line], 0.6, 60) is None  # 0.3 spent + 0.6 held
     assert await a.reserve("a2", [line], 0.2, 60) == 0
     await b.settle("b1", [line], 0.6)
+    await asyncio.sleep(3 * FLUSH_AFTER_S)  # B applies it by itself, with no further call
     assert await a.levels([line]) == [(pytest.approx(0.9), 0.0)]
 
 
@@ -78,6 +81,7 @@ async def test_two_workers_share_one_sliding_minute(tmp_path: Path) -> None:
     assert await a.rate_acquire([line], 6) is None
     assert await b.rate_acquire([line], 6) == 0
     await b.rate_add([line], 2)  # e.g. completion tokens: no check
+    b.flush()
     assert await a.rate_acquire([line], 3) == 0  # 8 + 3 > 10
     clock.now += 90  # half-way into the next minute: 8 * 0.5 left of the last one
     assert await b.rate_acquire([line], 6) is None
@@ -109,6 +113,7 @@ async def test_the_table_agrees_with_memory_store_through_random_operations(tmp_
             owner, held = live.pop(rid)
             actual = rng.uniform(0, 0.3)
             await owner.settle(rid, held, actual)
+            owner.flush()
             await mem.settle(rid, held, actual)
         else:
             clock.now += rng.choice([1, 3, 7])
@@ -210,3 +215,16 @@ def test_processes_racing_for_one_budget_never_overspend(tmp_path: Path) -> None
     assert [proc.exitcode for proc in procs] == [0] * 4
     won = sum(results.get(timeout=5) for _ in procs)
     assert won == 200  # 4 x 250 tries of 0.005 against 1.00: exactly the budget, never more
+
+
+async def test_deferred_records_reach_the_table_when_the_store_closes(tmp_path: Path) -> None:
+    a, b = await pair(tmp_path)
+    line = Line("app:day", 1.0, 86400, "app")
+    rate = Line("tpm:app", 100, 120, "app")
+    assert await a.reserve("a1", [line], 0.5, 60) is None
+    await a.settle("a1", [line], 0.25)
+    await a.rate_add([rate], 40)
+    assert await b.levels([line]) == [(0.0, pytest.approx(0.5))]  # still the hold: the safe side
+    await a.close()
+    assert await b.levels([line]) == [(pytest.approx(0.25), 0.0)]
+    assert await b.rate_acquire([rate], 61) == 0  # A's 40 tokens count
