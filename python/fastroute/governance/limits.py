@@ -239,11 +239,7 @@ async def seed_from_ledger(store: MemoryStore | SharedTableStore, ledger: Ledger
             increments.append((budget_key(scope, name, "month", now), cost, PERIOD_TTL_S["month"]))
             if row["day"] == today:
                 increments.append((budget_key(scope, name, "day", now), cost, PERIOD_TTL_S["day"]))
-    if isinstance(store, SharedTableStore):
-        return used if store.seed(increments) else 0
-    for key, cost, ttl_s in increments:
-        store.add_spent(key, cost, ttl_s)
-    return used
+    return used if store.seed(increments) else 0
 
 
 class BudgetStage(Stage):

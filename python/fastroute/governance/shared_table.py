@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fastroute.errors import StateUnavailable
-from fastroute.governance.state import RATE_WINDOW_S, Line, SettledIds, _Counter
+from fastroute.governance.state import RATE_WINDOW_S, Line, SettledIds, _Counter, over_budget, sliding_level
 
 MAGIC = b"FRSTATE1"
 _HEADER = struct.Struct("<8sIIII")  # magic, capacity, columns, seeded, reserved
@@ -133,7 +133,8 @@ class SharedTableStore:
         if self._map is not None:
             return
         try:
-            self.create(self.path, self.columns_if_created, replace=False)
+            if not self.path.exists():  # no supervisor made it (one process): create it, racing others safely
+                self.create(self.path, self.columns_if_created, replace=False)
             fd = os.open(self.path, os.O_RDWR)
         except OSError as e:
             raise StateUnavailable(f"shared state table {self.path} cannot be opened: {e}") from e
@@ -239,6 +240,11 @@ class SharedTableStore:
         for col in range(self._columns):
             _PAIR.pack_into(m, self._pair_at(slot, col), 0.0, 0.0)
 
+    def _spent(self, m: mmap.mmap, slot: int) -> float:
+        """A budget counter's settled spend (its first number)."""
+        spent: float = _F64.unpack_from(m, self._slot_at(slot) + 16)[0]
+        return spent
+
     def _reserved(self, m: mmap.mmap, slot: int, now: float) -> float:
         """Live reservations of every worker on this slot."""
         pairs: tuple[float, ...] = self._pairs.unpack_from(m, self._pair_at(slot, 0))
@@ -263,8 +269,7 @@ class SharedTableStore:
             self._apply_deferred(m, now)
             slots = [self._find(m, line.key, line.ttl_s, now) for line in lines]
             for i, (line, slot) in enumerate(zip(lines, slots, strict=True)):
-                spent = _SLOT_HEAD.unpack_from(m, self._slot_at(slot))[2]
-                if spent + self._reserved(m, slot, now) + amount > line.limit + 1e-12:
+                if over_budget(line, self._spent(m, slot) + self._reserved(m, slot, now), amount):
                     return i
             for line, slot in zip(lines, slots, strict=True):
                 self._mine.setdefault(line.key, _Counter()).add(rid, amount, now + ttl_s)
@@ -328,7 +333,7 @@ class SharedTableStore:
         with self._locked() as m:
             self._apply_deferred(m, now)
             slots = [self._find(m, line.key, line.ttl_s, now) for line in lines]
-            return [(_SLOT_HEAD.unpack_from(m, self._slot_at(s))[2], self._reserved(m, s, now)) for s in slots]
+            return [(self._spent(m, s), self._reserved(m, s, now)) for s in slots]
 
     def _window(self, m: mmap.mmap, key: str, now: float) -> tuple[int, float]:
         """The slot of rate window `key`, rolled to the current minute, and its sliding-minute level."""
@@ -340,8 +345,7 @@ class SharedTableStore:
             prev, cur = (cur, 0.0) if int(idx_f) == idx - 1 else (0.0, 0.0)
             _F64.pack_into(m, at - 8, now + 2 * RATE_WINDOW_S)
             _WINDOW.pack_into(m, at, float(idx), prev, cur)
-        frac = (now % RATE_WINDOW_S) / RATE_WINDOW_S
-        return slot, prev * (1.0 - frac) + cur
+        return slot, sliding_level(prev, cur, now)
 
     async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
         now = self._clock()

@@ -52,6 +52,19 @@ class StateStore(Protocol):
         ...
 
 
+def over_budget(line: Line, held: float, amount: float) -> bool:
+    """Whether `amount` more on top of `held` (settled spend plus live reservations) passes the line's limit
+    (by more than a rounding error)."""
+    return held + amount > line.limit + 1e-12
+
+
+def sliding_level(previous: float, current: float, now: float) -> float:
+    """A sliding minute's level at `now`: the previous minute weighted by the part of it still inside the
+    window, plus the current minute."""
+    frac = (now % RATE_WINDOW_S) / RATE_WINDOW_S
+    return previous * (1.0 - frac) + current
+
+
 @dataclass(slots=True)
 class _Counter:
     """Settled spend plus live reservations, with a running total so a check is O(1) amortised (it used to
@@ -136,7 +149,7 @@ class MemoryStore:
         now = self._clock()
         counters = [self._counter(line, now) for line in lines]
         for i, (line, c) in enumerate(zip(lines, counters, strict=True)):
-            if c.spent + c.live_reserved(now) + amount > line.limit + 1e-12:
+            if over_budget(line, c.spent + c.live_reserved(now), amount):
                 return i
         for c in counters:
             c.add(rid, amount, now + ttl_s)
@@ -151,10 +164,13 @@ class MemoryStore:
             c.drop(rid)
             c.spent += actual
 
-    def add_spent(self, key: str, amount: float, ttl_s: float) -> None:
-        """Adds settled spend to a counter directly (seeding from the ledger at start-up)."""
+    def seed(self, increments: Sequence[tuple[str, float, float]]) -> bool:
+        """Adds settled spend (key, amount, ttl) to the counters directly (the ledger's, at start-up); as
+        `SharedTableStore.seed`, which does it once per table. Returns True: this store always seeds."""
         now = self._clock()
-        self._counter(Line(key, 0.0, ttl_s, key), now).spent += amount
+        for key, amount, ttl_s in increments:
+            self._counter(Line(key, 0.0, ttl_s, key), now).spent += amount
+        return True
 
     async def levels(self, lines: Sequence[Line]) -> list[tuple[float, float]]:
         now = self._clock()
@@ -162,14 +178,13 @@ class MemoryStore:
 
     def _window_level(self, key: str, now: float) -> tuple[dict[int, float], int, float]:
         idx = int(now // RATE_WINDOW_S)
-        frac = (now % RATE_WINDOW_S) / RATE_WINDOW_S
         w = self._windows.get(key)
         if w is None:
             w = self._windows[key] = {}
         elif len(w) > 2 or (w and min(w) < idx - 1):
             for old in [k for k in w if k < idx - 1]:
                 del w[old]
-        return w, idx, w.get(idx - 1, 0.0) * (1.0 - frac) + w.get(idx, 0.0)
+        return w, idx, sliding_level(w.get(idx - 1, 0.0), w.get(idx, 0.0), now)
 
     async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
         now = self._clock()
