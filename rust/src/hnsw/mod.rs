@@ -10,15 +10,16 @@
 //! stale in-links from old neighbours stay as extra long-range edges).
 
 use std::cell::RefCell;
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
 
+mod cand;
 mod kernels;
 mod persist;
 mod storage;
 
+use cand::{insert_sorted, Cand};
 #[cfg(test)]
 use kernels::dot_portable;
 use kernels::QueryI16;
@@ -42,51 +43,6 @@ impl std::fmt::Display for IndexError {
                 "index is full ({n} elements); raise max_elements or delete"
             ),
             IndexError::Corrupt(what) => write!(f, "corrupt index bytes: {what}"),
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-struct Cand {
-    dist: f32,
-    node: u32,
-}
-
-impl Eq for Cand {}
-
-impl Ord for Cand {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.dist
-            .total_cmp(&other.dist)
-            .then(self.node.cmp(&other.node))
-    }
-}
-
-impl PartialOrd for Cand {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Cand {
-    /// The candidate as one integer ordered as `Cand` is (distance by `total_cmp`, then node): the search's
-    /// heaps compare and move one u64 instead of an f32 and a u32.
-    #[inline]
-    fn key(self) -> u64 {
-        let bits = self.dist.to_bits() as i32;
-        // `f32::total_cmp`'s mapping to i32 order, then to u32 order.
-        let ordered = (bits ^ (((bits >> 31) as u32) >> 1) as i32) as u32 ^ 0x8000_0000;
-        (u64::from(ordered) << 32) | u64::from(self.node)
-    }
-
-    #[inline]
-    fn from_key(key: u64) -> Cand {
-        let ordered = ((key >> 32) as u32 ^ 0x8000_0000) as i32;
-        // The mapping flips the low 31 bits of negative values only, so applying it again undoes it.
-        let bits = ordered ^ (((ordered >> 31) as u32) >> 1) as i32;
-        Cand {
-            dist: f32::from_bits(bits as u32),
-            node: key as u32,
         }
     }
 }
@@ -118,7 +74,7 @@ thread_local! {
     };
 }
 
-/// How many neighbours ahead `search_layer` asks the CPU to load: enough misses in flight to hide memory
+/// How many neighbours ahead a search (`Hnsw::each_distance`) asks the CPU to load: enough misses in flight to hide memory
 /// latency, few enough that the lines are still cached when the distance reads them.
 const PREFETCH_AHEAD: usize = 3;
 
@@ -426,24 +382,37 @@ impl Hnsw {
         kept
     }
 
+    /// Calls `each(node, distance)` for `nodes` in order, asking the CPU to load each vector
+    /// `PREFETCH_AHEAD` nodes ahead: the vectors lie far apart in memory, so overlapping their cache misses
+    /// is most of a search's speed (upper-layer walk and `search_layer` alike).
+    #[inline]
+    fn each_distance(
+        &self,
+        q: &[f32],
+        q16: Option<&QueryI16>,
+        nodes: &[u32],
+        mut each: impl FnMut(u32, f32),
+    ) {
+        for &nb in nodes.iter().take(PREFETCH_AHEAD) {
+            self.prefetch(nb);
+        }
+        for (j, &nb) in nodes.iter().enumerate() {
+            if let Some(&ahead) = nodes.get(j + PREFETCH_AHEAD) {
+                self.prefetch(ahead);
+            }
+            each(nb, self.dist_to(q, q16, nb));
+        }
+    }
+
     fn greedy(&self, q: &[f32], q16: Option<&QueryI16>, mut cur: Cand, level: usize) -> Cand {
         loop {
             let mut changed = false;
-            let links = self.links(cur.node, level);
-            // As in `search_layer`: the neighbours' vectors lie far apart, so their loads are overlapped.
-            for &nb in links.iter().take(PREFETCH_AHEAD) {
-                self.prefetch(nb);
-            }
-            for (j, &nb) in links.iter().enumerate() {
-                if let Some(&ahead) = links.get(j + PREFETCH_AHEAD) {
-                    self.prefetch(ahead);
-                }
-                let d = self.dist_to(q, q16, nb);
+            self.each_distance(q, q16, self.links(cur.node, level), |nb, d| {
                 if d < cur.dist {
                     cur = Cand { dist: d, node: nb };
                     changed = true;
                 }
-            }
+            });
             if !changed {
                 return cur;
             }
@@ -486,8 +455,7 @@ impl Hnsw {
                 marks[s.node as usize] = g;
                 frontier.push(std::cmp::Reverse(s.key()));
                 if !(skip_deleted && self.deleted[s.node as usize]) {
-                    let key = s.key();
-                    best.insert(best.partition_point(|&x| x < key), key);
+                    insert_sorted(best, s.key());
                 }
             }
             let farthest = |best: &Vec<u64>| {
@@ -500,8 +468,7 @@ impl Hnsw {
                 if c.dist > bound && best.len() >= ef {
                     break;
                 }
-                // Unvisited neighbours first, then their distances with loads requested a few ahead: the
-                // vectors lie far apart in memory, so overlapping their cache misses is most of the speed.
+                // Unvisited neighbours first, then their distances (`each_distance` overlaps their loads).
                 fresh.clear();
                 for &nb in self.links(c.node, level) {
                     let slot = &mut marks[nb as usize];
@@ -510,26 +477,19 @@ impl Hnsw {
                         fresh.push(nb);
                     }
                 }
-                for &nb in fresh.iter().take(PREFETCH_AHEAD) {
-                    self.prefetch(nb);
-                }
-                for (j, &nb) in fresh.iter().enumerate() {
-                    if let Some(&ahead) = fresh.get(j + PREFETCH_AHEAD) {
-                        self.prefetch(ahead);
-                    }
-                    let d = self.dist_to(q, q16, nb);
+                self.each_distance(q, q16, fresh, |nb, d| {
                     if best.len() < ef || d < bound {
                         let key = Cand { dist: d, node: nb }.key();
                         frontier.push(std::cmp::Reverse(key));
                         if !(skip_deleted && self.deleted[nb as usize]) {
-                            best.insert(best.partition_point(|&x| x < key), key);
+                            insert_sorted(best, key);
                             if best.len() > ef {
                                 best.pop();
                             }
                         }
                         bound = farthest(best);
                     }
-                }
+                });
             }
             best.drain(..).map(Cand::from_key).collect()
         })
