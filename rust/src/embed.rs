@@ -195,6 +195,10 @@ fn sum_rows_scalar(table: &[u8], dim: usize, ids: &[u32], out: &mut [f32]) {
     }
 }
 
+/// How many ids ahead `sum_rows_f16c` fetches a row's lines.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_AHEAD: usize = 8;
+
 /// `sum_rows_scalar` with AVX + F16C: columns in blocks of 64 (eight 8-lane accumulators kept in registers
 /// across all rows), then blocks of 8. Each column is still summed in id order, so results are identical.
 ///
@@ -205,6 +209,7 @@ fn sum_rows_scalar(table: &[u8], dim: usize, ids: &[u32], out: &mut [f32]) {
 unsafe fn sum_rows_f16c(table: &[u8], dim: usize, ids: &[u32], out: &mut [f32]) {
     use std::arch::x86_64::{
         __m128i, _mm256_add_ps, _mm256_cvtph_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm_loadu_si128,
+        _mm_prefetch, _MM_HINT_T0,
     };
     debug_assert!(dim.is_multiple_of(8) && out.len() == dim);
     debug_assert!(ids.iter().all(|&id| (id as usize + 1) * dim * 2 <= table.len()));
@@ -214,10 +219,29 @@ unsafe fn sum_rows_f16c(table: &[u8], dim: usize, ids: &[u32], out: &mut [f32]) 
         // x86-64 is little-endian, so the bytes are the halves as stored.
         unsafe { _mm_loadu_si128(base.add((id as usize * dim + col) * 2).cast()) }
     };
+    // The rows of a long text come from all over a table far larger than the caches: the first pass fetches
+    // every line of the row `PREFETCH_AHEAD` ids ahead, so the misses overlap (instead of the summing stalling
+    // on each row in turn) and the later column blocks find their lines in cache.
+    let row_bytes = dim * 2;
+    let prefetch_row = |id: u32| {
+        let row = base.wrapping_add(id as usize * row_bytes);
+        let mut off = 0;
+        while off < row_bytes {
+            // A prefetch never faults: `wrapping_add` may point anywhere.
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(off).cast());
+            off += 64;
+        }
+    };
+    ids.iter().take(PREFETCH_AHEAD).for_each(|&id| prefetch_row(id));
     let mut col = 0;
     while col + 64 <= dim {
         let mut acc = [_mm256_setzero_ps(); 8];
-        for &id in ids {
+        for (i, &id) in ids.iter().enumerate() {
+            if col == 0 {
+                if let Some(&ahead) = ids.get(i + PREFETCH_AHEAD) {
+                    prefetch_row(ahead);
+                }
+            }
             for (k, a) in acc.iter_mut().enumerate() {
                 *a = _mm256_add_ps(*a, _mm256_cvtph_ps(load(id, col + 8 * k)));
             }
