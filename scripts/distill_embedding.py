@@ -3,8 +3,10 @@
 Each WordPiece vocab token goes through the ONNX encoder as `[CLS] token [SEP]`; the mean-pooled output
 (the teacher's own pooling) is its raw vector. PCA reduces 384 -> 256 dims, then each row is scaled by a
 frequency weight (Zipf prior over vocab rank, SIF form a / (a + p)) so that frequent tokens count less in the
-mean. The result is stored as fp16 little-endian in `models/embedding/table.f16` beside a copy of the
-teacher's `tokenizer.json`; `CARD.md` records how and what was measured (`--evaluate`).
+mean. The rows are rounded to fp16, then quantised to int8 with one scale per column (`quantize`), and stored
+in `models/embedding/table.q8` (the column scales as little-endian f32, then the int8 rows; see
+rust/src/embed/table.rs) beside a copy of the teacher's `tokenizer.json`; `CARD.md` records how and what was
+measured (`--pairs`).
 
 Usage: python scripts/distill_embedding.py --teacher ../shared/data/models/all-MiniLM-L6-v2 --out models/embedding
 """
@@ -63,10 +65,20 @@ def zipf_sif_weights(vocab_size: int, first_word_id: int) -> np.ndarray:
     return (SIF_A / (SIF_A + p)).astype(np.float32)
 
 
+def quantize(table: np.ndarray) -> bytes:
+    """The table file: per-column scales (max |value| / 127, little-endian f32), then the rows as int8 in
+    -127..=127 (the range rust/src/embed/table.rs sums exactly in i16 lanes)."""
+    t = table.astype(np.float32)
+    peak = np.abs(t).max(axis=0)
+    scales = np.where(peak > 0, peak / 127.0, 1.0).astype("<f4")
+    values = np.clip(np.round(t / scales), -127, 127).astype(np.int8)
+    return bytes(scales.tobytes() + values.tobytes())
+
+
 def embed_texts(texts: list[str], tokenizer_json: bytes, table: np.ndarray) -> np.ndarray:
     from fastroute._native import StaticEmbedder
 
-    emb = StaticEmbedder(tokenizer_json, table.astype("<f2").tobytes(), table.shape[1])
+    emb = StaticEmbedder(tokenizer_json, quantize(table), table.shape[1])
     return np.asarray(emb.embed_batch(texts))
 
 
@@ -95,18 +107,19 @@ def main() -> None:
     reduced = pca(raw, DIM)
     first_word_id = vocab.get("the", 1996)
     weighted = reduced * zipf_sif_weights(vocab_size, first_word_id)[:, None]
-    table = weighted.astype("<f2")
+    table = weighted.astype("<f2").astype(np.float32)
+    data = quantize(table)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "table.f16").write_bytes(table.tobytes())
+    (args.out / "table.q8").write_bytes(data)
     shutil.copyfile(args.teacher / "tokenizer.json", args.out / "tokenizer.json")
-    print(f"wrote {args.out / 'table.f16'}: {vocab_size} x {DIM} fp16, {table.nbytes / 1e6:.1f} MB")
+    print(f"wrote {args.out / 'table.q8'}: {vocab_size} x {DIM} int8 + column scales, {len(data) / 1e6:.1f} MB")
 
     if args.pairs is not None:
         pairs = json.loads(args.pairs.read_text())
         origin = [p["origin"] for p in pairs]
         similar = [p["similar"] for p in pairs]
         variants = {
-            "pca256+zipf-sif (shipped)": table.astype(np.float32),
+            "pca256+zipf-sif (shipped)": table,
             "pca256, unweighted": reduced,
             "raw384, unweighted": raw,
         }

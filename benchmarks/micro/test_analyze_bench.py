@@ -114,7 +114,7 @@ def analyzers() -> dict[str, Any]:
     baseline = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(baseline)
     found: dict[str, Any] = {"native": PromptAnalyzer("cl100k_base").analyze}
-    if (MODELS / "embedding" / "table.f16").is_file():
+    if (MODELS / "embedding" / "table.q8").is_file():
         found["native+embedding"] = PromptAnalyzer.from_models_dir(MODELS).analyze
     try:
         found["pure-python"] = baseline.PurePythonAnalyzer("cl100k_base").analyze

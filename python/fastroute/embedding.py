@@ -16,11 +16,11 @@ EMBEDDING_DIM = 256
 
 
 def load_embedder(models_dir: Path, *, dim: int = EMBEDDING_DIM) -> StaticEmbedder:
-    """The embedder from `models_dir/embedding/{tokenizer.json,table.f16}` (see its CARD.md).
+    """The embedder from `models_dir/embedding/{tokenizer.json,table.q8}` (see its CARD.md).
 
     Raises:
         FileNotFoundError: the files are missing.
         ValueError: they do not fit together (wrong dim, truncated table).
     """
     folder = models_dir / "embedding"
-    return StaticEmbedder((folder / "tokenizer.json").read_bytes(), (folder / "table.f16").read_bytes(), dim)
+    return StaticEmbedder((folder / "tokenizer.json").read_bytes(), (folder / "table.q8").read_bytes(), dim)

@@ -33,7 +33,7 @@ FEATURE_DIM: Final[int] = _native.FEATURE_DIM
 FEATURE_VERSION: Final[int] = _native.FEATURE_VERSION
 
 EMBEDDING_DIR = "embedding"
-"""Folder under `models/` holding the static embedding (`tokenizer.json`, `table.f16`, see its CARD.md)."""
+"""Folder under `models/` holding the static embedding (`tokenizer.json`, `table.q8`, see its CARD.md)."""
 
 TOKEN_FACTORS: Final[dict[str, float]] = {
     "openai": 1.0,
@@ -109,7 +109,7 @@ class PromptAnalyzer:
             embedding: False skips the embedding even when its files are present.
         """
         folder = models_dir / EMBEDDING_DIR
-        tokenizer, table = folder / "tokenizer.json", folder / "table.f16"
+        tokenizer, table = folder / "tokenizer.json", folder / "table.q8"
         if not (embedding and tokenizer.is_file() and table.is_file()):
             return cls(encoding)
         from fastroute.embedding import EMBEDDING_DIM

@@ -31,7 +31,7 @@ pub struct Analysis {
 /// The prompt analyzer: an encoding for token counts and, optionally, a static embedder.
 pub struct Analyzer {
     encoding: &'static Encoding,
-    /// Shared (`Arc`) so the semantic cache can embed with the same 15.6 MB table instead of loading its own.
+    /// Shared (`Arc`) so the semantic cache can embed with the same 7.8 MB table instead of loading its own.
     embedder: Option<Arc<StaticEmbedder>>,
     /// Every token of the encoding that is a space and ASCII letters (41,055 in cl100k), by its `short_key`:
     /// the WordPiece id of its letters as one word (`NO_PIECE` if none) and their `features::word_info` above.
@@ -333,7 +333,7 @@ mod timing {
     pub(crate) fn shipped_embedder() -> Option<StaticEmbedder> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/embedding");
         let tokenizer = std::fs::read(dir.join("tokenizer.json")).ok()?;
-        let table = std::fs::read(dir.join("table.f16")).ok()?;
+        let table = std::fs::read(dir.join("table.q8")).ok()?;
         StaticEmbedder::from_bytes(&tokenizer, &table, 256).ok()
     }
 

@@ -4,17 +4,17 @@
 //!
 //! Pure: reads the tokenizer and the table from owned byte buffers, never touches files or the environment.
 //!
-//! The table stays fp16 in memory (15.6 MB for 30,522 x 256 rather than 31 MB as f32), in the caller's own
+//! The table is int8 with a scale per column (7.8 MB for 30,522 x 256, half of fp16), in the caller's own
 //! buffer when it hands one over (`from_table`: the binding keeps the Python `bytes` it was given, no copy,
-//! no second 15.6 MB at start-up). Rows are summed in
-//! token order, so the result is bit-identical to expanding the table to f32 first: on x86-64 with F16C
-//! (checked at run time) 64 columns at a time in eight AVX registers, converting halves on load; elsewhere
-//! one scalar conversion per element. The WordPiece tokenizer is in `wordpiece`.
+//! no second table at start-up); its rows sum exactly in integers (`table`). The WordPiece tokenizer is in
+//! `wordpiece`.
 
 #[cfg(test)]
 mod reference;
+mod table;
 mod wordpiece;
 
+pub use table::{QuantTable, TableBytes};
 pub use wordpiece::{WordPiece, WordPieceScan};
 
 /// How many WordPiece ids of a text the embedding averages: the first 254, as the teacher
@@ -23,94 +23,34 @@ pub use wordpiece::{WordPiece, WordPieceScan};
 /// (tokenising and summing rows stop here) and is part of the table's meaning (models/embedding/CARD.md).
 pub const EMBED_WINDOW: usize = 254;
 
-/// Converts one IEEE-754 half-precision value to f32 (no `half` dependency needed for a one-off load).
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) & 1) as u32;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let frac = (h & 0x3ff) as u32;
-    let bits = if exp == 0 {
-        if frac == 0 {
-            sign << 31
-        } else {
-            // Subnormal: renormalise.
-            let mut e = 127 - 15 + 1;
-            let mut f = frac;
-            while f & 0x400 == 0 {
-                f <<= 1;
-                e -= 1;
-            }
-            (sign << 31) | ((e as u32) << 23) | ((f & 0x3ff) << 13)
-        }
-    } else if exp == 0x1f {
-        (sign << 31) | (0xff << 23) | (frac << 13)
-    } else {
-        (sign << 31) | ((exp + 127 - 15) << 23) | (frac << 13)
-    };
-    f32::from_bits(bits)
-}
-
-/// How rows are summed on this CPU (decided once, at construction).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kernel {
-    /// x86-64 with AVX and F16C, `dim` a multiple of 8.
-    #[cfg(target_arch = "x86_64")]
-    F16c,
-    Scalar,
-}
-
-/// The fp16 table's bytes, owned by whoever loaded them (a `Vec<u8>`, or a Python `bytes` held by the binding).
-pub type TableBytes = Box<dyn AsRef<[u8]> + Send + Sync>;
-
-/// A WordPiece tokenizer plus a `vocab x dim` fp16 table: text -> unit vector, in microseconds.
+/// A WordPiece tokenizer plus a `vocab x dim` int8 table: text -> unit vector, in microseconds.
 pub struct StaticEmbedder {
     tokenizer: WordPiece,
-    /// Row-major little-endian fp16, `rows * dim * 2` bytes.
-    table: TableBytes,
-    dim: usize,
-    rows: usize,
-    kernel: Kernel,
+    table: QuantTable,
 }
 
 impl StaticEmbedder {
-    /// Builds the embedder from a `tokenizer.json` and a row-major fp16 little-endian table of `dim` columns.
-    ///
-    /// Row weighting (e.g. Zipf / frequency) is expected to be baked into the table at distillation time.
-    pub fn from_bytes(tokenizer_json: &[u8], table_f16_le: &[u8], dim: usize) -> Result<StaticEmbedder, String> {
-        StaticEmbedder::from_table(tokenizer_json, Box::new(table_f16_le.to_vec()), dim)
+    /// Builds the embedder from a `tokenizer.json` and a table in `table`'s format (column scales, then int8 rows).
+    pub fn from_bytes(tokenizer_json: &[u8], table: &[u8], dim: usize) -> Result<StaticEmbedder, String> {
+        StaticEmbedder::from_table(tokenizer_json, Box::new(table.to_vec()), dim)
     }
 
-    /// `from_bytes` without copying the table: the embedder keeps `table` (row-major fp16 little-endian).
+    /// `from_bytes` without copying the table: the embedder keeps `table`.
     pub fn from_table(tokenizer_json: &[u8], table: TableBytes, dim: usize) -> Result<StaticEmbedder, String> {
-        let table_f16_le = (*table).as_ref();
-        if dim == 0 {
-            return Err("embedding dim must be > 0".into());
-        }
+        let table = QuantTable::parse(table, dim)?;
         let tokenizer = WordPiece::from_tokenizer_json(tokenizer_json)?;
-        if !table_f16_le.len().is_multiple_of(2 * dim) {
+        if table.rows() < tokenizer.vocab_size() {
             return Err(format!(
-                "table size {} is not a multiple of 2*dim ({})",
-                table_f16_le.len(),
-                2 * dim
-            ));
-        }
-        let rows = table_f16_le.len() / (2 * dim);
-        if rows < tokenizer.vocab_size() {
-            return Err(format!(
-                "table has {rows} rows but the vocab has {} tokens",
+                "table has {} rows but the vocab has {} tokens",
+                table.rows(),
                 tokenizer.vocab_size()
             ));
         }
-        Ok(StaticEmbedder {
-            tokenizer,
-            table,
-            dim,
-            rows,
-            kernel: Kernel::best(dim),
-        })
+        Ok(StaticEmbedder { tokenizer, table })
     }
 
     pub fn dim(&self) -> usize {
-        self.dim
+        self.table.dim()
     }
 
     pub fn tokenizer(&self) -> &WordPiece {
@@ -119,11 +59,7 @@ impl StaticEmbedder {
 
     /// Bytes held by the table (what it adds to the process RSS once touched).
     pub fn table_bytes(&self) -> usize {
-        self.table().len()
-    }
-
-    fn table(&self) -> &[u8] {
-        (*self.table).as_ref()
+        self.table.len_bytes()
     }
 
     /// Writes the L2-normalised sum of the rows of the first `EMBED_WINDOW` WordPiece ids of `text` into `out`
@@ -143,11 +79,10 @@ impl StaticEmbedder {
     /// # Panics
     /// If `out.len() != self.dim()`.
     pub fn embed_ids(&self, ids: &mut Vec<u32>, out: &mut [f32]) {
-        assert_eq!(out.len(), self.dim, "output buffer has the wrong length");
-        let (unk, rows) = (self.tokenizer.unk_id(), self.rows);
+        let (unk, rows) = (self.tokenizer.unk_id(), self.table.rows());
         ids.truncate(EMBED_WINDOW);
         ids.retain(|&id| id != unk && (id as usize) < rows);
-        self.sum_rows(ids, out);
+        self.table.sum_into(ids, out);
         let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt();
         if norm > 0.0 {
             let inv = 1.0 / norm;
@@ -157,109 +92,9 @@ impl StaticEmbedder {
 
     /// Convenience: returns a fresh vector (see `embed_into`).
     pub fn embed(&self, text: &str) -> Vec<f32> {
-        let mut out = vec![0.0; self.dim];
+        let mut out = vec![0.0; self.dim()];
         self.embed_into(text, &mut out);
         out
-    }
-
-    /// `out = sum of rows ids` (each id < rows), added in id order.
-    fn sum_rows(&self, ids: &[u32], out: &mut [f32]) {
-        match self.kernel {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Kernel::best` chose F16c only after detecting AVX and F16C and checking dim % 8 == 0;
-            // every id is < rows and table.len() == rows * dim * 2, out.len() == dim.
-            Kernel::F16c => unsafe { sum_rows_f16c(self.table(), self.dim, ids, out) },
-            Kernel::Scalar => sum_rows_scalar(self.table(), self.dim, ids, out),
-        }
-    }
-}
-
-impl Kernel {
-    fn best(dim: usize) -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        if dim.is_multiple_of(8) && is_x86_feature_detected!("avx") && is_x86_feature_detected!("f16c") {
-            return Kernel::F16c;
-        }
-        let _ = dim;
-        Kernel::Scalar
-    }
-}
-
-fn sum_rows_scalar(table: &[u8], dim: usize, ids: &[u32], out: &mut [f32]) {
-    out.fill(0.0);
-    for &id in ids {
-        let row = &table[id as usize * dim * 2..(id as usize + 1) * dim * 2];
-        for (o, h) in out.iter_mut().zip(row.chunks_exact(2)) {
-            *o += f16_to_f32(u16::from_le_bytes([h[0], h[1]]));
-        }
-    }
-}
-
-/// How many ids ahead `sum_rows_f16c` fetches a row's lines.
-#[cfg(target_arch = "x86_64")]
-const PREFETCH_AHEAD: usize = 8;
-
-/// `sum_rows_scalar` with AVX + F16C: columns in blocks of 64 (eight 8-lane accumulators kept in registers
-/// across all rows), then blocks of 8. Each column is still summed in id order, so results are identical.
-///
-/// # Safety
-/// The CPU must support AVX and F16C; `dim % 8 == 0`, `out.len() == dim`, every `id < table.len() / (2 * dim)`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx,f16c")]
-unsafe fn sum_rows_f16c(table: &[u8], dim: usize, ids: &[u32], out: &mut [f32]) {
-    use std::arch::x86_64::{
-        __m128i, _mm256_add_ps, _mm256_cvtph_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm_loadu_si128,
-        _mm_prefetch, _MM_HINT_T0,
-    };
-    debug_assert!(dim.is_multiple_of(8) && out.len() == dim);
-    debug_assert!(ids.iter().all(|&id| (id as usize + 1) * dim * 2 <= table.len()));
-    let base = table.as_ptr();
-    let load = |id: u32, col: usize| -> __m128i {
-        // SAFETY: id < rows and col + 8 <= dim, so the 8 halves lie inside the table.
-        // x86-64 is little-endian, so the bytes are the halves as stored.
-        unsafe { _mm_loadu_si128(base.add((id as usize * dim + col) * 2).cast()) }
-    };
-    // The rows of a long text come from all over a table far larger than the caches: the first pass fetches
-    // every line of the row `PREFETCH_AHEAD` ids ahead, so the misses overlap (instead of the summing stalling
-    // on each row in turn) and the later column blocks find their lines in cache.
-    let row_bytes = dim * 2;
-    let prefetch_row = |id: u32| {
-        let row = base.wrapping_add(id as usize * row_bytes);
-        let mut off = 0;
-        while off < row_bytes {
-            // A prefetch never faults: `wrapping_add` may point anywhere.
-            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(off).cast());
-            off += 64;
-        }
-    };
-    ids.iter().take(PREFETCH_AHEAD).for_each(|&id| prefetch_row(id));
-    let mut col = 0;
-    while col + 64 <= dim {
-        let mut acc = [_mm256_setzero_ps(); 8];
-        for (i, &id) in ids.iter().enumerate() {
-            if col == 0 {
-                if let Some(&ahead) = ids.get(i + PREFETCH_AHEAD) {
-                    prefetch_row(ahead);
-                }
-            }
-            for (k, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_add_ps(*a, _mm256_cvtph_ps(load(id, col + 8 * k)));
-            }
-        }
-        for (k, a) in acc.iter().enumerate() {
-            // SAFETY: col + 8k + 8 <= dim == out.len().
-            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(col + 8 * k), *a) };
-        }
-        col += 64;
-    }
-    while col < dim {
-        let mut acc = _mm256_setzero_ps();
-        for &id in ids {
-            acc = _mm256_add_ps(acc, _mm256_cvtph_ps(load(id, col)));
-        }
-        // SAFETY: col + 8 <= dim == out.len().
-        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(col), acc) };
-        col += 8;
     }
 }
 
@@ -305,26 +140,9 @@ mod tests {
     }
 
     #[test]
-    fn f16_conversion_matches_known_values() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x0000), 0.0);
-        assert!((f16_to_f32(0x3555) - 0.333_25).abs() < 1e-4);
-        assert_eq!(f16_to_f32(0x0001), 5.960_464_5e-8);
-    }
-
-    #[test]
     fn embedding_is_unit_length_and_order_free() {
         let dim = 4;
-        let mut table = Vec::new();
-        for i in 0..15u16 {
-            for j in 0..dim as u16 {
-                // small distinct positive values: exact in f16 via integer/16.
-                let v = ((i * 3 + j) % 7 + 1) as f32 / 16.0;
-                let bits = f32_to_f16_test(v);
-                table.extend_from_slice(&bits.to_le_bytes());
-            }
-        }
+        let table = table::table_bytes(dim, 15, |c| 0.25 + c as f32, |i, j| ((i * 3 + j) % 7 + 1) as i8);
         let e = StaticEmbedder::from_bytes(&tiny_tokenizer(), &table, dim).unwrap();
         let a = e.embed("hello world");
         let b = e.embed("world hello");
@@ -333,14 +151,21 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(e.embed("zzz"), vec![0.0; dim]);
         assert!(StaticEmbedder::from_bytes(&tiny_tokenizer(), &table[..10], dim).is_err());
+        // Fewer rows than the vocabulary.
+        let short = table::table_bytes(dim, 14, |_| 1.0, |_, _| 1);
+        assert!(StaticEmbedder::from_bytes(&tiny_tokenizer(), &short, dim).is_err());
+        // A row is its values times the column scales: "hello" alone is row 4, normalised.
+        let want: Vec<f32> = (0..dim).map(|j| ((4 * 3 + j) % 7 + 1) as f32 * (0.25 + j as f32)).collect();
+        let norm = want.iter().map(|x| x * x).sum::<f32>().sqrt();
+        for (got, w) in e.embed("hello").iter().zip(&want) {
+            assert!((got - w / norm).abs() < 1e-6);
+        }
     }
 
     #[test]
     fn embedding_reads_only_the_window() {
         let dim = 4;
-        let table: Vec<u8> = (0..15 * dim as u16)
-            .flat_map(|k| f32_to_f16_test(f32::from(k % 7 + 1) / 16.0).to_le_bytes())
-            .collect();
+        let table = table::table_bytes(dim, 15, |_| 1.0 / 16.0, |i, j| ((i * dim + j) % 7 + 1) as i8);
         let e = StaticEmbedder::from_bytes(&tiny_tokenizer(), &table, dim).unwrap();
         let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         // "unaffable" is three ids: the window ends inside it, and [UNK] ("zzz") takes a place in it.
@@ -441,58 +266,5 @@ mod tests {
                 assert_eq!(fast.ids(&text), slow.ids(&text), "{text:?}");
             }
         }
-    }
-
-    #[test]
-    fn simd_sum_equals_scalar_sum_bit_for_bit() {
-        let dim = 72; // one 64-column block and one 8-column block
-        let rows = 50;
-        let mut rng = crate::xorshift::XorShift::new(0x9e37_79b9_7f4a_7c15);
-        let table: Vec<u16> = (0..rows * dim)
-            .map(|_| {
-                // Finite halves of both signs, subnormals included (exponent 0x1f is skipped).
-                let h = rng.next() as u16;
-                if h & 0x7c00 == 0x7c00 {
-                    h & 0x83ff
-                } else {
-                    h
-                }
-            })
-            .collect();
-        let ids: Vec<u32> = (0..300).map(|k| (k * 17 % rows) as u32).collect();
-        let mut scalar = vec![0.0f32; dim];
-        let table: Vec<u8> = table.iter().flat_map(|h| h.to_le_bytes()).collect();
-        sum_rows_scalar(&table, dim, &ids, &mut scalar);
-        if Kernel::best(dim) != Kernel::Scalar {
-            let mut simd = vec![f32::NAN; dim];
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: Kernel::best detected AVX + F16C; dim % 8 == 0; ids < rows.
-            unsafe {
-                sum_rows_f16c(&table, dim, &ids, &mut simd)
-            };
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&simd), bits(&scalar));
-        }
-        // Every finite half through the SIMD conversion equals the scalar conversion.
-        #[cfg(target_arch = "x86_64")]
-        if Kernel::best(8) != Kernel::Scalar {
-            let halves: Vec<u16> = (0..=u16::MAX).filter(|h| h & 0x7c00 != 0x7c00).collect();
-            let bytes: Vec<u8> = halves.iter().flat_map(|h| h.to_le_bytes()).collect();
-            let mut one = vec![0.0f32; 8];
-            for (row, chunk) in halves.chunks_exact(8).enumerate() {
-                // SAFETY: AVX + F16C detected; dim 8; row < halves.len() / 8.
-                unsafe { sum_rows_f16c(&bytes, 8, &[row as u32], &mut one) };
-                for (got, &h) in one.iter().zip(chunk) {
-                    assert_eq!(got.to_bits(), (0.0 + f16_to_f32(h)).to_bits(), "{h:#x}");
-                }
-            }
-        }
-    }
-
-    fn f32_to_f16_test(v: f32) -> u16 {
-        // Only for positive normal values used above.
-        let bits = v.to_bits();
-        let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
-        ((exp as u16) << 10) | ((bits >> 13) & 0x3ff) as u16
     }
 }

@@ -29,7 +29,7 @@ from fastroute.native import (
 from fastroute.prompt import conversation_text
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
-HAS_EMBEDDING = (MODELS / "embedding" / "table.f16").is_file()
+HAS_EMBEDDING = (MODELS / "embedding" / "table.q8").is_file()
 
 
 @pytest.fixture(scope="module")

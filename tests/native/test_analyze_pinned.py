@@ -28,7 +28,7 @@ from fastroute.native import PromptAnalyzer
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
 FIXTURE = Path(__file__).with_name("data") / "analyze_pinned.json.gz"
-HAS_EMBEDDING = (MODELS / "embedding" / "table.f16").is_file()
+HAS_EMBEDDING = (MODELS / "embedding" / "table.q8").is_file()
 
 _WORDS = (
     "the a of to and in is that for it as with was on be by this are or from at an which have not but what all "

@@ -60,7 +60,7 @@ impl PyAnalyzer {
                     ));
                 }
                 let built = detached(py, move || {
-                    // The embedder keeps the Python bytes object itself: no copy of the 15.6 MB table.
+                    // The embedder keeps the Python bytes object itself: no copy of the 7.8 MB table.
                     StaticEmbedder::from_table(&tokenizer, Box::new(table), embedding_dim)
                 })?;
                 Some(built.map_err(PyValueError::new_err)?)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::embed;
 
-/// WordPiece tokenizer + distilled fp16 table; `embed(text)` gives an L2-normalised float32 vector.
+/// WordPiece tokenizer + distilled int8 table (rust/src/embed/table.rs); `embed(text)` gives an L2-normalised float32 vector.
 #[pyclass(name = "StaticEmbedder", module = "fastroute._native", frozen)]
 pub struct PyStaticEmbedder {
     pub inner: Arc<embed::StaticEmbedder>,
@@ -17,9 +17,9 @@ pub struct PyStaticEmbedder {
 #[pymethods]
 impl PyStaticEmbedder {
     #[new]
-    fn new(py: Python<'_>, tokenizer_json: PyBackedBytes, table_f16_le: PyBackedBytes, dim: usize) -> PyResult<Self> {
+    fn new(py: Python<'_>, tokenizer_json: PyBackedBytes, table: PyBackedBytes, dim: usize) -> PyResult<Self> {
         let inner = py
-            .detach(move || embed::StaticEmbedder::from_table(&tokenizer_json, Box::new(table_f16_le), dim))
+            .detach(move || embed::StaticEmbedder::from_table(&tokenizer_json, Box::new(table), dim))
             .map_err(PyValueError::new_err)?;
         Ok(PyStaticEmbedder { inner: Arc::new(inner) })
     }

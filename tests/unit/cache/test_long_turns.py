@@ -42,7 +42,7 @@ class Analysis:
 
 @pytest.fixture(scope="module")
 def embedder() -> StaticEmbedder:
-    if not (MODELS / "embedding" / "table.f16").is_file():
+    if not (MODELS / "embedding" / "table.q8").is_file():
         pytest.skip("models/embedding not present")
     return load_embedder(MODELS)
 
