@@ -2,6 +2,8 @@
 //!
 //! Also whether one text's entities are all made of the other text's words (`entities_in`).
 
+use std::borrow::Cow;
+
 use rustc_hash::FxHashSet;
 
 use super::code::norm;
@@ -30,7 +32,8 @@ pub(super) fn entities<U: Unit>(chars: &[U]) -> Vec<String> {
         i = end;
     }
     let has = |q: char| chars.iter().any(|c| c.ch() == q);
-    quoted(chars, &mut found, has('"'), has('\u{201c}'));
+    let text = |a: usize, b: usize| chars[a..b].iter().map(|c| c.ch()).collect::<String>().into();
+    quoted(chars, &text, &mut found, has('"'), has('\u{201c}'));
     in_order(found)
 }
 
@@ -45,15 +48,21 @@ pub(super) fn entity_at<U: Unit>(chars: &[U], start: usize) -> (usize, Option<St
     let is_acronym = |(a, b): (usize, usize)| {
         b - a > 1 && !chars[a..b].iter().any(|c| c.ch().is_ascii_lowercase())
     };
-    // Char spans of the phrase's words (most phrases are one or two words).
-    let mut words: Vec<(usize, usize)> = Vec::with_capacity(4);
+    // The phrase's words are runs of entity chars with whitespace between: kept are the first word's
+    // span, where the second opens and how many there are.
+    let (mut first, mut second, mut count) = ((start, start), start, 0);
     let mut i = start;
     loop {
         let ws = i;
         while i < chars.len() && is_entity_char(chars[i].ch()) {
             i += 1;
         }
-        words.push((ws, i));
+        match count {
+            0 => first = (ws, i),
+            1 => second = ws,
+            _ => {}
+        }
+        count += 1;
         let mut j = i;
         while j < chars.len() && chars[j].ch().is_whitespace() {
             j += 1;
@@ -84,57 +93,61 @@ pub(super) fn entity_at<U: Unit>(chars: &[U], start: usize) -> (usize, Option<St
     let sentence_start = start == 0
         || last.is_some_and(|c| matches!(c, '.' | '!' | '?' | ':' | ';' | '\n' | '>'))
         || list_item;
-    let mut phrase = &words[..];
+    let mut from = first.0; // where the entity's first word opens
     if sentence_start {
-        if phrase.len() == 1 && !is_acronym(phrase[0]) {
+        if count == 1 && !is_acronym(first) {
             return (i, None);
         }
-        if !is_acronym(phrase[0]) {
-            phrase = &phrase[1..];
+        if !is_acronym(first) {
+            from = second;
+            count -= 1;
         }
     }
-    if phrase.len() == 1 && phrase[0].1 - phrase[0].0 == 1 && chars[phrase[0].0].ch() == 'I' {
+    if count == 1 && i - from == 1 && chars[from].ch() == 'I' {
         return (i, None);
     }
-    let mut entity = String::new();
-    for (n, &(a, b)) in phrase.iter().enumerate() {
-        if n > 0 {
-            entity.push(' ');
+    // The words lower-cased, one space between them (entity characters are ASCII or U+2019, whose lower
+    // case is itself).
+    let mut entity = String::with_capacity(i - from);
+    let mut space = false;
+    for c in &chars[from..i] {
+        let c = c.ch();
+        if c.is_whitespace() {
+            space = true;
+        } else {
+            if space {
+                entity.push(' ');
+                space = false;
+            }
+            entity.push(c.to_ascii_lowercase());
         }
-        // Entity characters are ASCII or U+2019, whose lower case is itself.
-        entity.extend(chars[a..b].iter().map(|c| c.ch().to_ascii_lowercase()));
     }
     (i, Some(entity))
 }
 
 /// Adds the quoted strings ("..." and curly quotes, up to 80 characters on one line) to `found`
-/// (`straight`, `curly`: whether the text holds an opening quote of that kind).
-pub(super) fn quoted<U: Unit>(chars: &[U], found: &mut Vec<(usize, String)>, straight: bool, curly: bool) {
+/// (`straight`, `curly`: whether the text holds an opening quote of that kind; `text`: the prose's own
+/// text of a span of `chars`).
+pub(super) fn quoted<'t, U: Unit>(
+    chars: &[U],
+    text: &dyn Fn(usize, usize) -> Cow<'t, str>,
+    found: &mut Vec<(usize, String)>,
+    straight: bool,
+    curly: bool,
+) {
     for (open, close, present) in [('"', '"', straight), ('\u{201c}', '\u{201d}', curly)] {
         if !present {
             continue;
         }
         let mut k = 0;
-        while k < chars.len() {
-            if chars[k].ch() == open {
-                if let Some(len) = chars[k + 1..]
-                    .iter()
-                    .take(81)
-                    .position(|&c| c.ch() == close || c.ch() == '\n')
-                {
-                    if chars[k + 1 + len].ch() == close && len >= 1 {
-                        found.push((
-                            k,
-                            norm(
-                                &chars[k + 1..k + 1 + len]
-                                    .iter()
-                                    .map(|c| c.ch())
-                                    .collect::<String>(),
-                            ),
-                        ));
-                        k += len + 2;
-                        continue;
-                    }
+        while let Some(at) = U::find(chars, k, chars.len(), open, open) {
+            k = at;
+            let end = (k + 82).min(chars.len());
+            if let Some(at) = U::find(chars, k + 1, end, close, '\n') {
+                if chars[at].ch() == close && at > k + 1 {
+                    found.push((k, norm(&text(k + 1, at))));
+                    k = at + 1;
+                    continue;
                 }
             }
             k += 1;
@@ -163,8 +176,13 @@ pub(super) fn anchors(classes: &[u8], hashes: &[u64], entities: &[String]) -> Ve
             out.push(h);
         }
     };
+    // A 256-bit filter of the entity words (by low bits of their hashes) rules out most tokens at once.
+    let mut filter = [0u64; 4];
+    for h in &ent_words {
+        filter[(h >> 6 & 3) as usize] |= 1 << (h & 63);
+    }
     for (i, &h) in hashes.iter().enumerate() {
-        if !ent_words.is_empty() && ent_words.contains(&h) {
+        if filter[(h >> 6 & 3) as usize] & 1 << (h & 63) != 0 && ent_words.contains(&h) {
             push(h);
         } else if classes[i] & DIRECTION != 0 {
             for j in [i.wrapping_sub(1), i + 1] {

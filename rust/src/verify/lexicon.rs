@@ -4,6 +4,8 @@ use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
 
+use super::words::hash_packed;
+
 pub(super) const UNITS: &[(&str, u64)] = &[
     ("zero", 0),
     ("one", 1),
@@ -293,24 +295,42 @@ pub(super) const DIRECTION: u8 = 2;
 pub(super) const STOPWORD: u8 = 4;
 pub(super) const NUMBER_WORD: u8 = 8;
 
-/// Word lists as one map from word to its classes, built once (immutable tables, not state).
+/// Distinct negation and polarity words the tables can hold: a signature counts each in its own slot.
+pub(super) const POLARITY_SLOTS: usize = 128;
+
+/// Slots of the word table (a power of two, over three times the words, so most probes end at once).
+const TABLE_SLOTS: usize = 1024;
+
+/// Word lists as one table from word to its classes, built once (immutable tables, not state).
 pub(super) struct Lexicon {
-    /// The tables' words and their classes (the tests check `by_packed` against it).
+    /// The tables' words and their classes (the tests check `classify` against it).
     #[cfg(test)]
     classes: FxHashMap<&'static str, u8>,
-    /// The same map keyed by the word's bytes packed into an integer (`packed`; every word of the tables
-    /// has at most 16 letters): a token is hashed and compared as one number, not as a string.
-    by_packed: FxHashMap<u128, (&'static str, u8)>,
-    /// Per first two letters (`shape_slot`), bit `n` set when a number word (or "and") starting with them
-    /// has `n` letters: most words are ruled out without hashing them ("the", "for", "on" and "an" too).
-    number_shapes: [u16; 26 * 27],
+    /// Open addressing by the top bits of the word's `hash_packed` (every word of the tables has at most
+    /// 16 letters and is packed): a token's hash, which its signature keeps anyway, finds its slot, and
+    /// one comparison of packed words tells. Keys are 0 in empty slots (no token is empty).
+    keys: Box<[u128]>,
+    /// Per slot: the word, its classes and, for a negation or polarity word, its `POLARITY_SLOTS` index.
+    entries: Box<[(&'static str, u8, u8)]>,
+    /// The negation and polarity words by their index.
+    #[cfg(test)]
+    pub(super) polarity_words: Vec<&'static str>,
+    /// Indexed by the low five bits of a word's first two letters (0: no second letter), bit `n` set when
+    /// a number word (or "and") starting with them has `n` letters: most words are ruled out without
+    /// hashing them ("the", "for", "on" and "an" too).
+    number_shapes: [u16; 32 * 32],
 }
 
 pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
     let mut classes: FxHashMap<&'static str, u8> = FxHashMap::default();
+    let mut order: Vec<&'static str> = Vec::new();
     let mut add = |words: &[&'static str], class: u8| {
         for w in words {
-            *classes.entry(w).or_insert(0) |= class;
+            let c = classes.entry(w).or_insert_with(|| {
+                order.push(w);
+                0
+            });
+            *c |= class;
         }
     };
     add(NEGATIONS, NEGATION_OR_POLARITY);
@@ -324,24 +344,44 @@ pub(super) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
     for table in [ORDINALS, SPECIAL] {
         add(&table.iter().map(|p| p.0).collect::<Vec<_>>(), NUMBER_WORD);
     }
-    let mut number_shapes = [0u16; 26 * 27];
-    for (w, class) in &classes {
-        if class & NUMBER_WORD != 0 || *w == "and" {
-            let b = w.as_bytes();
+    let mut number_shapes = [0u16; 32 * 32];
+    let mut keys = vec![0u128; TABLE_SLOTS].into_boxed_slice();
+    let mut entries = vec![("", 0u8, 0u8); TABLE_SLOTS].into_boxed_slice();
+    let mut polarity_words: Vec<&'static str> = Vec::new();
+    for w in order {
+        let class = classes[w];
+        let b = w.as_bytes();
+        if class & NUMBER_WORD != 0 || w == "and" {
             number_shapes[shape_slot(b[0], b.get(1).copied().unwrap_or(0))] |= 1 << w.len();
         }
+        let mut polarity = 0;
+        if class & NEGATION_OR_POLARITY != 0 {
+            polarity = polarity_words.len() as u8;
+            polarity_words.push(w);
+        }
+        let Some(p) = packed(b) else { continue };
+        let mut slot = table_slot(hash_packed(p));
+        while keys[slot] != 0 {
+            slot = (slot + 1) % TABLE_SLOTS;
+        }
+        keys[slot] = p;
+        entries[slot] = (w, class, polarity);
     }
-    let by_packed = classes
-        .iter()
-        .filter_map(|(w, c)| Some((packed(w.as_bytes())?, (*w, *c))))
-        .collect();
+    assert!(polarity_words.len() <= POLARITY_SLOTS);
     Lexicon {
         #[cfg(test)]
         classes,
-        by_packed,
+        keys,
+        entries,
+        #[cfg(test)]
+        polarity_words,
         number_shapes,
     }
 });
+
+fn table_slot(hash: u64) -> usize {
+    (hash >> (64 - TABLE_SLOTS.trailing_zeros())) as usize
+}
 
 impl Lexicon {
     /// The word as stored in the tables and its classes; `("", 0)` for other words.
@@ -353,13 +393,31 @@ impl Lexicon {
 
     /// `classify` of a word given `packed`.
     pub(super) fn classify_packed(&self, p: u128) -> (&'static str, u8) {
-        self.by_packed.get(&p).copied().unwrap_or(("", 0))
+        let (word, class, _) = self.classify_hashed(p, hash_packed(p));
+        (word, class)
+    }
+
+    /// `classify` of a non-empty word given `packed` and its `hash_packed`, with its polarity index.
+    #[inline]
+    pub(super) fn classify_hashed(&self, p: u128, hash: u64) -> (&'static str, u8, u8) {
+        let mut slot = table_slot(hash);
+        loop {
+            let key = self.keys[slot];
+            if key == p {
+                return self.entries[slot];
+            }
+            if key == 0 {
+                return ("", 0, 0);
+            }
+            slot = (slot + 1) % TABLE_SLOTS;
+        }
     }
 
     /// False when no number word (nor "and") has `len` letters and starts with `first` and `second`
     /// (ASCII letters, either case; `second` is 0 for a one-letter word).
+    #[inline]
     pub(super) fn may_be_number_word(&self, first: u8, second: u8, len: usize) -> bool {
-        len < 16 && self.number_shapes[shape_slot(first | 0x20, second | 0x20)] & (1 << len) != 0
+        len < 16 && self.number_shapes[shape_slot(first, second)] & (1 << len) != 0
     }
 
     /// The word as stored in the tables when it is a number word (or "and", which joins them); `""`
@@ -372,15 +430,23 @@ impl Lexicon {
     }
 }
 
-/// The `number_shapes` slot of a lower-case word's first two letters (`second` 0 or 0x20: none).
+/// The `number_shapes` slot of a word's first two letters (ASCII letters of either case; `second` 0:
+/// none): their low five bits, which are 1 to 26 for a letter and the same for both cases.
+#[inline]
 fn shape_slot(first: u8, second: u8) -> usize {
-    let first = first.wrapping_sub(b'a') as usize % 26;
-    let second = match second {
-        0 | 0x20 => 26,
-        c => c.wrapping_sub(b'a') as usize % 26,
-    };
-    first * 27 + second
+    ((first & 31) as usize) << 5 | (second & 31) as usize
 }
+
+/// Per length up to 16: the bytes a packed word of that length keeps.
+pub(super) const KEEP: [u128; 17] = {
+    let mut keep = [0u128; 17];
+    let mut n = 1;
+    while n <= 16 {
+        keep[n] = if n == 16 { u128::MAX } else { (1u128 << (8 * n)) - 1 };
+        n += 1;
+    }
+    keep
+};
 
 /// Up to 16 bytes as one integer (zero-padded), `None` for longer words.
 ///
@@ -437,7 +503,7 @@ mod tests {
     #[test]
     fn packed_lookup_equals_the_string_map() {
         // Every word of the tables is packable, so `classify` finds all of them.
-        assert_eq!(LEXICON.by_packed.len(), LEXICON.classes.len());
+        assert_eq!(LEXICON.keys.iter().filter(|&&k| k != 0).count(), LEXICON.classes.len());
         let mut words: Vec<String> = LEXICON.classes.keys().map(|w| w.to_string()).collect();
         for w in LEXICON.classes.keys() {
             words.push(format!("{w}s"));

@@ -20,6 +20,8 @@ mod entities;
 mod lexicon;
 mod numbers;
 mod options;
+#[cfg(test)]
+mod probe;
 mod scan;
 mod signature;
 #[cfg(test)]
@@ -71,8 +73,7 @@ pub fn verify(query: &Signature, cached: &Signature) -> Option<&'static str> {
     if query.code != cached.code {
         return Some("R5-code");
     }
-    let q_only = query.content.difference(&cached.content).count();
-    let c_only = cached.content.difference(&query.content).count();
+    let (q_only, c_only) = only_in_one(query.content(), cached.content());
     if (q_only == 0) != (c_only == 0) {
         return Some("R6-refinement");
     }
@@ -92,6 +93,23 @@ pub fn verify(query: &Signature, cached: &Signature) -> Option<&'static str> {
         return Some("R9-ask");
     }
     None
+}
+
+/// How many of `a`'s values are not in `b`, and how many of `b`'s not in `a` (both sorted, distinct).
+fn only_in_one(a: &[u64], b: &[u64]) -> (usize, usize) {
+    let (mut i, mut j, mut shared) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                shared += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (a.len() - shared, b.len() - shared)
 }
 
 /// R9: two texts that share a long context (`SHARED_CONTEXT_WORDS` content words or more at their start and

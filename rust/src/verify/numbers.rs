@@ -2,15 +2,19 @@
 //! ("twenty one", "three hundred", "a dozen", ordinals), each with its char offset, merged in text order.
 
 use super::lexicon::*;
-use super::unit::Unit;
+use super::unit::{Unit, MINUS};
 
-fn parse_number(raw: &str) -> Option<f64> {
-    let s = raw.replace(',', "");
-    let (s, pct) = match s.strip_suffix('%') {
-        Some(x) => (x.to_string(), true),
-        None => (s, false),
+/// The value of a digit number: `body` its digits, '.', ',' and '/' (no sign), `negative` when a minus
+/// opened it, `percent` when '%' closed it.
+fn parse_number(negative: bool, body: &str, percent: bool) -> Option<f64> {
+    let no_commas;
+    let body = if body.contains(',') {
+        no_commas = body.replace(',', "");
+        &no_commas
+    } else {
+        body
     };
-    let v = if let Some((a, b)) = s.split_once('/') {
+    let v = if let Some((a, b)) = body.split_once('/') {
         let (a, b): (f64, f64) = (a.parse().ok()?, b.parse().ok()?);
         if b == 0.0 {
             a
@@ -18,14 +22,17 @@ fn parse_number(raw: &str) -> Option<f64> {
             a / b
         }
     } else {
-        s.parse().ok()?
+        body.parse().ok()?
     };
-    Some(if pct { v / 100.0 } else { v })
+    // The sign applies to the numerator: -(a / b) is (-a) / b, exactly.
+    let v = if negative { -v } else { v };
+    Some(if percent { v / 100.0 } else { v })
 }
 
-/// Only these characters can open a digit number; prose is mostly other characters.
-pub(super) fn opens_number(c: char) -> bool {
-    matches!(c, '0'..='9' | '-' | '\u{2212}' | '.')
+/// Only these characters can open a digit number; prose is mostly other characters (`b`: a `Unit::byte`).
+#[inline(always)]
+pub(super) const fn opens_number(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'-' | MINUS | b'.')
 }
 
 /// The digit number opened at `i` (where `opens_number` holds), if any, and where scanning resumes.
@@ -49,16 +56,15 @@ pub(super) fn digit_number_at<U: Unit>(
         return (i + 1, None);
     }
     let start = i;
-    let mut s = String::new();
-    if chars[i].ch() == '-' || chars[i].ch() == '\u{2212}' {
-        s.push('-');
+    let negative = chars[i].ch() == '-' || chars[i].ch() == '\u{2212}';
+    if negative {
         i += 1;
     }
+    let body = i;
     while i < chars.len() {
         let c = chars[i].ch();
         let next_digit = i + 1 < chars.len() && chars[i + 1].ch().is_ascii_digit();
         if c.is_ascii_digit() || ((c == '.' || c == ',' || c == '/') && next_digit) {
-            s.push(c);
             i += 1;
         } else {
             break;
@@ -68,11 +74,12 @@ pub(super) fn digit_number_at<U: Unit>(
         // ". .5" opens like "-.5" but nothing parses: step over the dot (this looped forever before).
         return (i + 1, None);
     }
-    if i < chars.len() && chars[i].ch() == '%' {
-        s.push('%');
+    let digits = U::ascii_text(&chars[body..i]);
+    let percent = i < chars.len() && chars[i].ch() == '%';
+    if percent {
         i += 1;
     }
-    (i, parse_number(&s).map(|v| (start, v)))
+    (i, parse_number(negative, &digits, percent).map(|v| (start, v)))
 }
 
 /// Digit numbers with their char offsets: `-1,234.5`, `3/4`, `10%`, `.5` (not inside words or after a dot).
@@ -81,7 +88,7 @@ pub(super) fn digit_numbers<U: Unit>(chars: &[U]) -> Vec<(usize, f64)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        if !opens_number(chars[i].ch()) {
+        if !opens_number(chars[i].byte()) {
             i += 1;
             continue;
         }
@@ -97,6 +104,7 @@ pub(super) type NumberWord = (usize, usize, &'static str);
 
 /// Scans the ASCII letter run starting at `i`, keeps it in `words` when it is a number word or "and"
 /// (with `ordinal`), and returns where the run ends.
+#[inline(always)]
 fn letter_run<U: Unit>(
     chars: &[U],
     mut i: usize,
@@ -112,11 +120,11 @@ fn letter_run<U: Unit>(
 }
 
 /// The ASCII letter run as stored in the tables when it is a number word or "and".
-#[inline]
+#[inline(always)]
 pub(super) fn number_word<U: Unit>(run: &[U]) -> Option<&'static str> {
     // No number word has more than 12 letters.
-    let second = run.get(1).map_or(0, |c| c.ch() as u8);
-    if run.len() > 12 || !LEXICON.may_be_number_word(run[0].ch() as u8, second, run.len()) {
+    let second = run.get(1).map_or(0, |c| c.byte());
+    if run.len() > 12 || !LEXICON.may_be_number_word(run[0].byte(), second, run.len()) {
         return None;
     }
     Some(LEXICON.number_key(U::pack_lower(run)?)).filter(|k| !k.is_empty())
@@ -205,11 +213,11 @@ pub(super) fn numbers_in<U: Unit>(chars: &[U]) -> Vec<f64> {
     let mut ordinal = 0;
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i].ch();
-        if c.is_ascii_alphabetic() {
+        let b = chars[i].byte();
+        if b.is_ascii_alphabetic() {
             i = letter_run(chars, i, ordinal, &mut words);
             ordinal += 1;
-        } else if opens_number(c) {
+        } else if opens_number(b) {
             let (next, found) = digit_number_at(chars, i);
             nums.extend(found);
             i = next;

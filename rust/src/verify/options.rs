@@ -1,11 +1,18 @@
 //! Multiple-choice options of a prompt (rule R3): labelled lines, else inline "(a) ... (b) ..." marks.
 
+use std::borrow::Cow;
+
 use super::code::norm;
 use super::unit::Unit;
 
 /// Multiple-choice options: lines opening with a label, else inline "(a) ... (b) ..." marks
-/// (`parens`: where the prose holds '(').
-pub(super) fn options<U: Unit>(prose: &str, chars: &[U], parens: &[usize]) -> Vec<(char, String)> {
+/// (`parens`: where the prose holds '('; `text`: the prose's own text of a span of `chars`).
+pub(super) fn options<'t, U: Unit>(
+    prose: &str,
+    chars: &[U],
+    parens: &[usize],
+    text: &dyn Fn(usize, usize) -> Cow<'t, str>,
+) -> Vec<(char, String)> {
     let mut lines = Vec::new();
     for line in prose.lines() {
         let t = line.trim_start();
@@ -39,7 +46,7 @@ pub(super) fn options<U: Unit>(prose: &str, chars: &[U], parens: &[usize]) -> Ve
     let mut inline = Vec::new();
     for (n, &m) in marks.iter().enumerate() {
         let end = marks.get(n + 1).copied().unwrap_or(chars.len());
-        let body: String = chars[m + 3..end].iter().map(|c| c.ch()).collect();
+        let body = text(m + 3, end);
         if !body.contains(['(', ')']) && !body.trim().is_empty() {
             inline.push((chars[m + 1].ch().to_ascii_uppercase(), norm(&body)));
         }

@@ -1,26 +1,45 @@
 //! The one walk over the prose that builds a `Signature`: tokens, numbers and entities in a single pass.
 
+use std::sync::OnceLock;
+
 use super::entities::{anchors, entity_at, entity_boundary, in_order, quoted};
-use super::lexicon::NUMBER_WORD;
+use super::lexicon::{KEEP, NUMBER_WORD};
 use super::numbers::{digit_number_at, in_text_order, number_word, opens_number, NumberWord};
 use super::options::options;
 use super::signature::Signature;
 use super::tokens::{is_apostrophe, TokenParts};
-use super::unit::Unit;
+use super::unit::{Narrow, Unit, LEFT_DOUBLE_QUOTE, RIGHT_QUOTE};
 
-/// The rest of `analyse`: `chars` are the prose's units (bytes of ASCII prose, else its chars).
+/// What the walk does at a `Narrow` byte (`KINDS`): a letter run or a digit run opens a token; a number
+/// may open (`opens_number`); a mark (quote, parenthesis) is noted. None of these: it steps over it.
+const LETTER: u8 = 1;
+const DIGIT: u8 = 2;
+const OPENS_NUMBER: u8 = 4;
+const MARK: u8 = 8;
+const KINDS: [u8; 256] = {
+    let mut kinds = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        kinds[b] = if c.is_ascii_alphabetic() { LETTER } else { 0 }
+            | if c.is_ascii_digit() { DIGIT } else { 0 }
+            | if opens_number(c) { OPENS_NUMBER } else { 0 }
+            | if matches!(c, b'"' | LEFT_DOUBLE_QUOTE | b'(') { MARK } else { 0 };
+        b += 1;
+    }
+    kinds
+};
+
+/// The rest of `analyse`, on the prose's units (`Narrow`: one byte a char).
 ///
 /// One walk over the prose finds the tokens (as `tokens` does), the letter runs that are number words and
 /// the digit numbers (as `numbers_in`, when `numbers` is None) and the capitalised phrases (as `entities`).
 /// Letter runs are where all three meet: a token, a number word or a phrase starts only at a letter run,
 /// and digit numbers and digit tokens hold no letter, so each pass's own position (`*_next`) can be kept
 /// apart while the walk visits every character once.
-pub(super) fn analyse_prose<U: Unit>(
-    prose: &str,
-    chars: &[U],
-    code: Vec<String>,
-    numbers: Option<Vec<f64>>,
-) -> Signature {
+pub(super) fn analyse_prose(prose: &Narrow, code: Vec<String>, numbers: Option<Vec<f64>>) -> Signature {
+    type U = u8;
+    let chars: &[u8] = prose.units;
     let want_numbers = numbers.is_none();
     let n = chars.len();
     let mut parts = TokenParts::with_capacity(n);
@@ -33,10 +52,16 @@ pub(super) fn analyse_prose<U: Unit>(
     let mut parens: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < n {
-        let c = chars[i].ch();
-        if c.is_ascii_alphabetic() {
+        let b = chars[i];
+        let kind = KINDS[b as usize];
+        if kind == 0 {
+            // Most characters between tokens (spaces, punctuation) only need stepping over.
+            i += 1;
+            continue;
+        }
+        if kind & LETTER != 0 {
             let start = i;
-            if i >= entity_next && c.is_ascii_uppercase() && entity_boundary(chars, i) {
+            if i >= entity_next && b.is_ascii_uppercase() && entity_boundary(chars, i) {
                 let (end, entity) = entity_at(chars, i);
                 found.extend(entity.map(|e| (i, e)));
                 entity_next = end;
@@ -44,11 +69,11 @@ pub(super) fn analyse_prose<U: Unit>(
             i = U::letters_end(chars, i);
             let first_end = i;
             let mut apostrophe = false;
-            if i + 1 < n && is_apostrophe(chars[i].ch()) && chars[i + 1].ch().is_ascii_alphabetic() {
+            if i + 1 < n && matches!(chars[i], b'\'' | RIGHT_QUOTE) && chars[i + 1].is_ascii_alphabetic() {
                 apostrophe = true;
                 i += 1;
                 // A letter run of its own (a phrase may open here, and it counts for number words).
-                if i >= entity_next && chars[i].ch().is_ascii_uppercase() {
+                if i >= entity_next && chars[i].is_ascii_uppercase() {
                     let (end, entity) = entity_at(chars, i);
                     found.extend(entity.map(|e| (i, e)));
                     entity_next = end;
@@ -59,7 +84,7 @@ pub(super) fn analyse_prose<U: Unit>(
             // lower-cased) straight from the prose, never written out.
             const CANNOT: u128 = 0x74_6f_6e_6e_61_63;
             let mut whole = None; // classify of the token, when the token is the whole letter run
-            let plain = if apostrophe { None } else { U::pack_lower(&chars[start..i]) };
+            let plain = if apostrophe { None } else { pack_run(chars, start, i) };
             if plain == Some(CANNOT) {
                 parts.push_word(b"can");
                 parts.push_word(b"not");
@@ -115,7 +140,7 @@ pub(super) fn analyse_prose<U: Unit>(
             ordinal += 1 + apostrophe as usize;
             continue;
         }
-        if c.is_ascii_digit() && i >= token_next {
+        if kind & DIGIT != 0 && i >= token_next {
             let mut j = i;
             while j < n
                 && (chars[j].ch().is_ascii_digit()
@@ -130,20 +155,20 @@ pub(super) fn analyse_prose<U: Unit>(
             parts.push(a, parts.buf.len(), true);
             token_next = j;
         }
-        if want_numbers && i >= number_next && opens_number(c) {
+        if want_numbers && kind & OPENS_NUMBER != 0 && i >= number_next {
             let (next, value) = digit_number_at(chars, i);
             digit_numbers.extend(value);
             number_next = next;
         }
-        match c {
-            '"' => straight_quote = true,
-            '\u{201c}' => curly_quote = true,
-            '(' => parens.push(i),
+        match b {
+            b'"' => straight_quote = true,
+            LEFT_DOUBLE_QUOTE => curly_quote = true,
+            b'(' => parens.push(i),
             _ => {}
         }
         i += 1;
     }
-    quoted(chars, &mut found, straight_quote, curly_quote);
+    quoted(chars, &|a, b| prose.text(a, b).into(), &mut found, straight_quote, curly_quote);
     let mut entities = in_order(found);
     let anchors = anchors(&parts.classes, &parts.hashes, &entities);
     entities.sort();
@@ -152,13 +177,28 @@ pub(super) fn analyse_prose<U: Unit>(
         too_long: false,
         numbers: numbers.unwrap_or_else(|| in_text_order(digit_numbers, &number_words)),
         polarity: parts.polarity,
-        options: options(prose, chars, &parens),
+        options: options(prose.prose, chars, &parens, &|a, b| prose.text(a, b).into()),
         anchors,
         entities,
         code,
-        // Built from the finished lists: their sizes are known, so the sets never grow.
-        content: parts.sequence.iter().copied().collect(),
+        content: OnceLock::new(),
         words: parts.hashes,
         sequence: parts.sequence,
+    }
+}
+
+const LOWER: u128 = 0x2020_2020_2020_2020_2020_2020_2020_2020;
+
+/// `pack_lower` of the letter run `units[a..b]`: one 16-byte load and two table masks when the prose
+/// holds 16 bytes from `a` on.
+#[inline(always)]
+fn pack_run(units: &[u8], a: usize, b: usize) -> Option<u128> {
+    match units.get(a..a + 16) {
+        Some(window) if b - a <= 16 => {
+            // Setting bit 5 of an ASCII letter lower-cases it.
+            let keep = KEEP[b - a];
+            Some(u128::from_le_bytes(window.try_into().unwrap_or_default()) & keep | keep & LOWER)
+        }
+        _ => u8::pack_lower(&units[a..b]),
     }
 }

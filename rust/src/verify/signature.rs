@@ -3,38 +3,83 @@
 //! The lazy form computes the numbers first (most neighbours fail on them); the digest is what a cache keeps
 //! with a stored prompt instead of its signature.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
-
-use rustc_hash::FxHashSet;
+use std::borrow::Cow;
+use std::sync::{Mutex, OnceLock};
 
 use super::code::split_code;
+use super::lexicon::POLARITY_SLOTS;
+#[cfg(test)]
+use super::lexicon::LEXICON;
 use super::numbers::numbers_in;
 use super::scan::analyse_prose;
+use super::unit::{narrow, Narrow, Units};
 use super::words::fmix;
 use super::MAX_VERIFIABLE_CHARS;
 
 /// What the verifier compares, computed once per text. Word sets and the content-word sequence hold
 /// 64-bit hashes of the words (`word_hash`), not the words: one allocation per set instead of one per
 /// token; two different words would have to collide in 64 bits to be confused.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Signature {
     pub(super) too_long: bool,
     pub(super) numbers: Vec<f64>,
-    pub(super) polarity: BTreeMap<&'static str, u32>,
+    /// Per negation or polarity word (by its `Lexicon` index), how often it occurs.
+    pub(super) polarity: [u16; POLARITY_SLOTS],
     pub(super) options: Vec<(char, String)>,
     pub(super) entities: Vec<String>,
     /// Hashes of the anchor words, in first-occurrence order.
     pub(super) anchors: Vec<u64>,
     pub(super) code: Vec<String>,
-    pub(super) content: FxHashSet<u64>,
+    /// The distinct hashes of `sequence`, sorted (`content`: only rules R6 and R8 need them).
+    pub(super) content: OnceLock<Vec<u64>>,
     /// Hashes of every token, in text order (looked up only when the entities differ).
     pub(super) words: Vec<u64>,
     pub(super) sequence: Vec<u64>,
 }
 
+/// Equal signatures hold the same parts (`content` follows from `sequence`, computed or not).
+impl PartialEq for Signature {
+    fn eq(&self, other: &Signature) -> bool {
+        self.too_long == other.too_long
+            && self.numbers == other.numbers
+            && self.polarity == other.polarity
+            && self.options == other.options
+            && self.entities == other.entities
+            && self.anchors == other.anchors
+            && self.code == other.code
+            && self.words == other.words
+            && self.sequence == other.sequence
+    }
+}
+
+impl Signature {
+    /// The distinct hashes of the content words, sorted (computed on first use).
+    pub(super) fn content(&self) -> &[u64] {
+        self.content.get_or_init(|| {
+            let mut content = self.sequence.clone();
+            content.sort_unstable();
+            content.dedup();
+            content
+        })
+    }
+}
+
+#[cfg(test)]
+impl Signature {
+    /// The polarity and negation words with their counts, by word (whatever the stored form).
+    pub(super) fn polarity_counts(&self) -> Vec<(&'static str, u32)> {
+        let mut counts: Vec<(&'static str, u32)> = (self.polarity.iter().enumerate())
+            .filter(|(_, &n)| n > 0)
+            .map(|(k, &n)| (LEXICON.polarity_words[k], n as u32))
+            .collect();
+        counts.sort();
+        counts
+    }
+}
+
 fn too_long(text: &str) -> bool {
-    text.chars().count() > MAX_VERIFIABLE_CHARS
+    // A text holds at least one byte a char: most need no counting.
+    text.len() > MAX_VERIFIABLE_CHARS && text.chars().count() > MAX_VERIFIABLE_CHARS
 }
 
 /// A prompt's signature computed only as far as comparisons need: most neighbours that fail, fail on
@@ -44,8 +89,36 @@ fn too_long(text: &str) -> bool {
 pub struct LazySignature {
     text: String,
     pub(super) too_long: bool,
+    /// The text split for the passes while the numbers are known and the rest not yet.
+    split: Mutex<Option<Split>>,
     numbers: OnceLock<Vec<f64>>,
     pub(super) full: OnceLock<Signature>,
+}
+
+/// A text as the passes read it: its prose (when code was split out of it, else the text is), its code
+/// pieces, and its `Narrow` units (when the prose is not ASCII).
+#[derive(Debug)]
+struct Split {
+    prose: Option<String>,
+    code: Vec<String>,
+    units: Option<Units>,
+}
+
+impl Split {
+    fn new(text: &str) -> Split {
+        let (prose, code) = split_code(text);
+        let units = narrow(&prose);
+        let prose = match prose {
+            Cow::Owned(prose) => Some(prose),
+            Cow::Borrowed(_) => None,
+        };
+        Split { prose, code, units }
+    }
+
+    /// The prose's units (`text`: the text this was split from).
+    fn narrow<'a>(&'a self, text: &'a str) -> Narrow<'a> {
+        Narrow::new(self.prose.as_deref().unwrap_or(text), &self.units)
+    }
 }
 
 impl LazySignature {
@@ -53,6 +126,7 @@ impl LazySignature {
         LazySignature {
             too_long: too_long(&text),
             text,
+            split: Mutex::new(None),
             numbers: OnceLock::new(),
             full: OnceLock::new(),
         }
@@ -61,9 +135,12 @@ impl LazySignature {
     pub(super) fn numbers(&self) -> &[f64] {
         match self.full.get() {
             Some(sig) => &sig.numbers,
-            None => self
-                .numbers
-                .get_or_init(|| prose_numbers(&split_code(&self.text).0)),
+            None => self.numbers.get_or_init(|| {
+                // Kept for `full`, which (in a lookup) mostly follows.
+                let mut split = self.split.lock().unwrap_or_else(|e| e.into_inner());
+                let split = split.get_or_insert_with(|| Split::new(&self.text));
+                numbers_in(split.narrow(&self.text).units)
+            }),
         }
     }
 
@@ -79,8 +156,10 @@ impl LazySignature {
 
     /// The whole signature (computed on first use; numbers already found are reused).
     pub fn full(&self) -> &Signature {
-        self.full
-            .get_or_init(|| analyse(&self.text, self.numbers.get().cloned()))
+        self.full.get_or_init(|| {
+            let split = self.split.lock().unwrap_or_else(|e| e.into_inner()).take();
+            analyse(&self.text, split, self.numbers.get().cloned())
+        })
     }
 }
 
@@ -103,38 +182,27 @@ pub fn numbers_digest(text: &str) -> u64 {
 
 /// Analyses `text` once for `verify`.
 pub fn signature(text: &str) -> Signature {
-    analyse(text, None)
+    analyse(text, None, None)
 }
 
-/// `signature`, with the prose's numbers when they were already found (`numbers_in` of the same text).
-fn analyse(text: &str, numbers: Option<Vec<f64>>) -> Signature {
+/// `signature`, with the text's `Split` and the prose's numbers when they were already found (`numbers_in`
+/// of the same text).
+fn analyse(text: &str, split: Option<Split>, numbers: Option<Vec<f64>>) -> Signature {
     if too_long(text) {
         return Signature {
             too_long: true,
             numbers: vec![],
-            polarity: BTreeMap::new(),
+            polarity: [0; POLARITY_SLOTS],
             options: vec![],
             entities: vec![],
             anchors: vec![],
             code: vec![],
-            content: FxHashSet::default(),
+            content: OnceLock::new(),
             words: vec![],
             sequence: vec![],
         };
     }
-    let (prose, code) = split_code(text);
-    if prose.is_ascii() {
-        analyse_prose(&prose, prose.as_bytes(), code, numbers)
-    } else {
-        analyse_prose(&prose, &prose.chars().collect::<Vec<char>>(), code, numbers)
-    }
-}
-
-/// `numbers_in` of the prose, on its bytes when it is ASCII.
-fn prose_numbers(prose: &str) -> Vec<f64> {
-    if prose.is_ascii() {
-        numbers_in(prose.as_bytes())
-    } else {
-        numbers_in(&prose.chars().collect::<Vec<char>>())
-    }
+    let mut split = split.unwrap_or_else(|| Split::new(text));
+    let code = std::mem::take(&mut split.code);
+    analyse_prose(&split.narrow(text), code, numbers)
 }

@@ -33,6 +33,19 @@ fn ellipsis_before_a_number_terminates() {
 }
 
 #[test]
+fn digit_numbers_keep_their_signs_fractions_and_percentages() {
+    let values = |text: &str| -> Vec<f64> {
+        let chars: Vec<char> = text.chars().collect();
+        let on_chars: Vec<f64> = digit_numbers(&chars).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(signature(text).numbers, on_chars, "{text}");
+        on_chars
+    };
+    assert_eq!(values("-3/4 and \u{2212}1,234.5% or 1/0"), vec![-0.75, -12.345, 1.0]);
+    assert_eq!(values("-.5, .25% and 3/4/5 then 1.2.3"), vec![-0.5, 0.0025]);
+    assert_eq!(values("x-1 a.5 1,000,000 2,5"), vec![1.0, 1_000_000.0, 25.0]);
+}
+
+#[test]
 fn number_words_join_only_adjacent_words() {
     let values = |text: &str| -> Vec<f64> {
         word_numbers(&text.chars().collect::<Vec<_>>())
@@ -109,6 +122,8 @@ fn one_walk_finds_what_the_separate_passes_find() {
         "'",
         "A",
         "a'B c'd'e Z",
+        "Caf\u{e9} 5 and \u{e9}5, New\u{a0}York\u{2003}City \u{201c}na\u{ef}ve Caf\u{e9}\u{201d} (a) th\u{e9} \u{2014} (b) \u{2212}3 caf\u{e9}",
+        "Which is right?\n(A) \u{201c}\u{e0} la carte\u{201d}\nB) cr\u{e8}me br\u{fb}l\u{e9}e \u{2026} 1\u{2009}000",
     ];
     for t in texts {
         for text in [t.to_string(), format!("{t} \u{e9}")] {
@@ -122,6 +137,10 @@ fn one_walk_finds_what_the_separate_passes_find() {
             ents.dedup();
             assert_eq!(sig.entities, ents, "{text:?}");
             assert_eq!(sig.numbers, numbers_in(&chars), "{text:?}");
+            let (prose, _) = split_code(&text);
+            let parens: Vec<usize> = (0..chars.len()).filter(|&i| chars[i] == '(').collect();
+            let span = |a: usize, b: usize| chars[a..b].iter().collect::<String>().into();
+            assert_eq!(sig.options, options(&prose, &chars, &parens, &span), "{text:?}");
         }
     }
 }
@@ -153,7 +172,8 @@ fn letter_runs_end_where_the_chars_say() {
     for i in 0..bytes.len() {
         assert_eq!(<u8 as Unit>::letters_end(bytes, i), <char as Unit>::letters_end(&chars, i), "{i}");
     }
-    let all: Vec<u8> = (0u8..128).collect();
+    // Bytes from 0x80 on stand for non-ASCII chars (`Narrow`): never letters.
+    let all: Vec<u8> = (0u8..=255).collect();
     for i in 0..all.len() {
         let expected = if all[i].is_ascii_alphabetic() { i + 1 } else { i };
         let end = <u8 as Unit>::letters_end(&all, i);
@@ -401,7 +421,7 @@ mod timing {
             let _ = std::hint::black_box(word_numbers(&chars));
         });
         time("options", &|| {
-            let _ = std::hint::black_box(options(&prose, &chars, &parens));
+            let _ = std::hint::black_box(options(&prose, &chars, &parens, &|a, b| chars[a..b].iter().collect::<String>().into()));
         });
         time("entities", &|| {
             let _ = std::hint::black_box(entities(&chars));

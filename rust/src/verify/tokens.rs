@@ -3,9 +3,7 @@
 //! `TokenParts` holds each token's classes and hash, the polarity counts and the stemmed content sequence;
 //! `tokens` (tests only) is what the one walk in `scan` is tested against.
 
-use std::collections::BTreeMap;
-
-use super::lexicon::{packed, LEXICON, NEGATION_OR_POLARITY, NUMBER_WORD, STOPWORD};
+use super::lexicon::{packed, LEXICON, NEGATION_OR_POLARITY, NUMBER_WORD, POLARITY_SLOTS, STOPWORD};
 #[cfg(test)]
 use super::unit::Unit;
 use super::words::{fnv_hash, hash_packed, stem, stem_packed, word_hash_bytes};
@@ -113,7 +111,8 @@ pub(super) struct TokenParts {
     /// Per token: its `Lexicon` classes (and `DIGITS`), and its `word_hash`.
     pub(super) classes: Vec<u8>,
     pub(super) hashes: Vec<u64>,
-    pub(super) polarity: BTreeMap<&'static str, u32>,
+    /// How often each negation or polarity word occurs (by its `Lexicon` index).
+    pub(super) polarity: [u16; POLARITY_SLOTS],
     pub(super) sequence: Vec<u64>,
 }
 
@@ -125,7 +124,7 @@ impl TokenParts {
             buf: Vec::with_capacity(chars + 16),
             classes: Vec::with_capacity(tokens),
             hashes: Vec::with_capacity(tokens),
-            polarity: BTreeMap::new(),
+            polarity: [0; POLARITY_SLOTS],
             sequence: Vec::with_capacity(tokens),
         }
     }
@@ -148,22 +147,25 @@ impl TokenParts {
     }
 
     /// `push` of a token of `len` <= 16 bytes given `packed`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn push_packed(&mut self, p: u128, len: usize, digits: bool) -> (&'static str, u8) {
-        let (word, class) = if digits {
-            ("", 0) // no table word holds a digit
-        } else {
-            LEXICON.classify_packed(p)
-        };
-        if class & NEGATION_OR_POLARITY != 0 {
-            *self.polarity.entry(word).or_insert(0) += 1;
-        }
         let h = hash_packed(p);
-        if class & (STOPWORD | NUMBER_WORD) == 0 && !digits {
+        if digits {
+            // No table word holds a digit.
+            self.classes.push(DIGITS);
+            self.hashes.push(h);
+            return ("", 0);
+        }
+        let (word, class, polarity) = LEXICON.classify_hashed(p, h);
+        if class & NEGATION_OR_POLARITY != 0 {
+            // At most MAX_VERIFIABLE_CHARS / 2 tokens: no count overflows.
+            self.polarity[polarity as usize] += 1;
+        }
+        if class & (STOPWORD | NUMBER_WORD) == 0 {
             let s = stem_packed(p, len);
             self.sequence.push(if s == p { h } else { hash_packed(s) });
         }
-        self.classes.push(class | if digits { DIGITS } else { 0 });
+        self.classes.push(class);
         self.hashes.push(h);
         (word, class)
     }

@@ -1,6 +1,6 @@
 //! What a token becomes in a signature: its 64-bit word hash and its stem (on bytes, or packed in a u128).
 
-use super::lexicon::packed;
+use super::lexicon::{packed, KEEP};
 
 pub(super) fn word_hash(w: &str) -> u64 {
     word_hash_bytes(w.as_bytes())
@@ -42,13 +42,18 @@ pub(super) fn fmix(mut h: u64) -> u64 {
 /// `stem` of a packed word of `len` bytes: the suffix's bytes cleared.
 #[inline]
 pub(super) fn stem_packed(p: u128, len: usize) -> u128 {
-    // The suffixes as packed ("ing" is 'i' | 'n' << 8 | 'g' << 16), in `stem`'s order.
-    for (suffix, n) in [(0x67_6e_69u128, 3), (0x64_65, 2), (0x73_65, 2), (0x73, 1)] {
-        if len > n + 2 && (p >> (8 * (len - n))) == suffix {
-            return p & ((1u128 << (8 * (len - n))) - 1);
-        }
+    if len < 4 {
+        return p;
     }
-    p
+    // `stem`'s suffixes in its order: each ends in its own letter but "es" and "s" (tried in that order).
+    let b = p.to_le_bytes();
+    let cut = match b[len - 1] {
+        b'g' if len > 5 && b[len - 3] == b'i' && b[len - 2] == b'n' => 3,
+        b'd' | b's' if len > 4 && b[len - 2] == b'e' => 2,
+        b's' => 1,
+        _ => return p,
+    };
+    p & KEEP[len - cut]
 }
 
 pub(super) fn stem(w: &[u8]) -> &[u8] {
