@@ -164,11 +164,9 @@ pub(super) fn in_order(mut found: Vec<(usize, String)>) -> Vec<String> {
 /// Anchor words: entity words, and the content words beside a directional word (`classes[i]` and
 /// `hashes[i]` are the token's `Lexicon` classes, with `DIGITS` for a digit token, and `word_hash`).
 pub(super) fn anchors(classes: &[u8], hashes: &[u64], entities: &[String]) -> Vec<u64> {
-    let ent_words: FxHashSet<u64> = entities
-        .iter()
-        .flat_map(|e| e.split(' '))
-        .map(word_hash)
-        .collect();
+    let mut ent_words: Vec<u64> = entities.iter().flat_map(|e| e.split(' ')).map(word_hash).collect();
+    ent_words.sort_unstable();
+    ent_words.dedup();
     let mut out: Vec<u64> = Vec::new();
     let mut seen: FxHashSet<u64> = FxHashSet::default();
     let mut push = |h: u64| {
@@ -182,7 +180,7 @@ pub(super) fn anchors(classes: &[u8], hashes: &[u64], entities: &[String]) -> Ve
         filter[(h >> 6 & 3) as usize] |= 1 << (h & 63);
     }
     for (i, &h) in hashes.iter().enumerate() {
-        if filter[(h >> 6 & 3) as usize] & 1 << (h & 63) != 0 && ent_words.contains(&h) {
+        if filter[(h >> 6 & 3) as usize] & 1 << (h & 63) != 0 && ent_words.binary_search(&h).is_ok() {
             push(h);
         } else if classes[i] & DIRECTION != 0 {
             for j in [i.wrapping_sub(1), i + 1] {

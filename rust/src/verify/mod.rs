@@ -8,8 +8,6 @@
 //! `tokens`, `words` (hashes, stems), `entities` (and anchors), `options`, `numbers` and `code` spans, with
 //! the word tables of `lexicon`; this module holds the rules themselves (`verify`, `verify_lazy`).
 
-use rustc_hash::FxHashSet;
-
 pub const MAX_VERIFIABLE_CHARS: usize = 4000;
 pub const MAX_SUBSTITUTED_WORDS: usize = 6;
 /// Content words two texts share at their start and end (a document, a long template) from which on R9 holds.
@@ -63,12 +61,14 @@ pub fn verify(query: &Signature, cached: &Signature) -> Option<&'static str> {
     {
         return Some("R4-entities");
     }
-    let in_c: FxHashSet<u64> = cached.anchors.iter().copied().collect();
-    let in_q: FxHashSet<u64> = query.anchors.iter().copied().collect();
-    let shared_q = query.anchors.iter().filter(|a| in_c.contains(a));
-    let shared_c = cached.anchors.iter().filter(|a| in_q.contains(a));
-    if !shared_q.eq(shared_c) {
-        return Some("R4-order");
+    // Equal anchor lists share all their anchors in the same order.
+    if query.anchors != cached.anchors {
+        let (in_q, in_c) = (sorted(&query.anchors), sorted(&cached.anchors));
+        let shared_q = query.anchors.iter().filter(|a| in_c.binary_search(a).is_ok());
+        let shared_c = cached.anchors.iter().filter(|a| in_q.binary_search(a).is_ok());
+        if !shared_q.eq(shared_c) {
+            return Some("R4-order");
+        }
     }
     if query.code != cached.code {
         return Some("R5-code");
@@ -123,7 +123,16 @@ fn ask_differs(query: &[u64], cached: &[u64]) -> bool {
     if prefix + suffix < SHARED_CONTEXT_WORDS {
         return false;
     }
-    let q: FxHashSet<u64> = query[prefix..query.len() - suffix].iter().copied().collect();
-    let c: FxHashSet<u64> = cached[prefix..cached.len() - suffix].iter().copied().collect();
+    let mut q = sorted(&query[prefix..query.len() - suffix]);
+    let mut c = sorted(&cached[prefix..cached.len() - suffix]);
+    q.dedup();
+    c.dedup();
     q != c
+}
+
+/// The values sorted (a set to look up or compare: cheaper than hashing for the few values it holds).
+fn sorted(values: &[u64]) -> Vec<u64> {
+    let mut values = values.to_vec();
+    values.sort_unstable();
+    values
 }

@@ -2,7 +2,7 @@
 //! ("twenty one", "three hundred", "a dozen", ordinals), each with its char offset, merged in text order.
 
 use super::lexicon::*;
-use super::unit::{Unit, MINUS};
+use super::unit::{Unit, KINDS, LETTER, MINUS, OPENS_NUMBER};
 
 /// The value of a digit number: `body` its digits, '.', ',' and '/' (no sign), `negative` when a minus
 /// opened it, `percent` when '%' closed it.
@@ -33,6 +33,14 @@ fn parse_number(negative: bool, body: &str, percent: bool) -> Option<f64> {
 #[inline(always)]
 pub(super) const fn opens_number(b: u8) -> bool {
     matches!(b, b'0'..=b'9' | b'-' | MINUS | b'.')
+}
+
+/// Whether a digit number may open at `i` (where `opens_number` holds): a digit, or a sign or dot before a
+/// digit or a dot. Where it may not, `digit_number_at` finds nothing and resumes at the next unit.
+#[inline(always)]
+pub(super) fn may_open_number<U: Unit>(chars: &[U], i: usize) -> bool {
+    chars[i].byte().is_ascii_digit()
+        || chars.get(i + 1).is_some_and(|c| c.byte().is_ascii_digit() || c.byte() == b'.')
 }
 
 /// The digit number opened at `i` (where `opens_number` holds), if any, and where scanning resumes.
@@ -213,11 +221,11 @@ pub(super) fn numbers_in<U: Unit>(chars: &[U]) -> Vec<f64> {
     let mut ordinal = 0;
     let mut i = 0;
     while i < chars.len() {
-        let b = chars[i].byte();
-        if b.is_ascii_alphabetic() {
+        let kind = KINDS[chars[i].byte() as usize];
+        if kind & LETTER != 0 {
             i = letter_run(chars, i, ordinal, &mut words);
             ordinal += 1;
-        } else if opens_number(b) {
+        } else if kind & OPENS_NUMBER != 0 && may_open_number(chars, i) {
             let (next, found) = digit_number_at(chars, i);
             nums.extend(found);
             i = next;

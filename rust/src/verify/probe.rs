@@ -149,6 +149,21 @@ fn dump_signatures() {
     };
     let mut texts = data_texts();
     texts.extend(long_pairs().into_iter().flat_map(|(a, b)| [a.repeat(2), b]));
+    // Every pair of these edge cases (options, quotes, apostrophes, signs, number words, entities, code,
+    // non-ASCII chars), one after the other.
+    let pieces = [
+        "(a) tea (b) coffee", "\u{201c}Quoted caf\u{e9}\u{201d} ok", "say \"Big Apple\" now", "Don't", "cannot",
+        "O'Brien\u{2019}s", "\u{2212}5 or -.5", "3/4 of 10% is 1,000.5", "twenty-one and a dozen", "New York City",
+        "NASA and I", "\n- Mary Ann\n2. Bob", "A) one\nB) two", "caf\u{e9} 5 \u{e9}5", "x\u{a0}Y Z\u{2003}W",
+        "```let x = 1;```", "`inline Code`", "from Paris to Rome", "more than the least", "not never",
+        "(A) \u{201c}\u{e0} la\u{201d} (B) cr\u{e8}me", "..5 and 1.2.3", "It's the second half",
+        "hundred and five", "Which? Yes! USA.", "",
+    ];
+    for a in pieces {
+        for b in pieces {
+            texts.push(format!("{a} {b}"));
+        }
+    }
     let mut out = String::new();
     for t in &texts {
         let lazy = LazySignature::new(t.clone());

@@ -4,31 +4,11 @@ use std::sync::OnceLock;
 
 use super::entities::{anchors, entity_at, entity_boundary, in_order, quoted};
 use super::lexicon::{KEEP, NUMBER_WORD};
-use super::numbers::{digit_number_at, in_text_order, number_word, opens_number, NumberWord};
+use super::numbers::{digit_number_at, in_text_order, may_open_number, number_word, NumberWord};
 use super::options::options;
 use super::signature::Signature;
 use super::tokens::{is_apostrophe, TokenParts};
-use super::unit::{Narrow, Unit, LEFT_DOUBLE_QUOTE, RIGHT_QUOTE};
-
-/// What the walk does at a `Narrow` byte (`KINDS`): a letter run or a digit run opens a token; a number
-/// may open (`opens_number`); a mark (quote, parenthesis) is noted. None of these: it steps over it.
-const LETTER: u8 = 1;
-const DIGIT: u8 = 2;
-const OPENS_NUMBER: u8 = 4;
-const MARK: u8 = 8;
-const KINDS: [u8; 256] = {
-    let mut kinds = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        kinds[b] = if c.is_ascii_alphabetic() { LETTER } else { 0 }
-            | if c.is_ascii_digit() { DIGIT } else { 0 }
-            | if opens_number(c) { OPENS_NUMBER } else { 0 }
-            | if matches!(c, b'"' | LEFT_DOUBLE_QUOTE | b'(') { MARK } else { 0 };
-        b += 1;
-    }
-    kinds
-};
+use super::unit::{Narrow, Unit, DIGIT, KINDS, LEFT_DOUBLE_QUOTE, LETTER, OPENS_NUMBER, RIGHT_QUOTE};
 
 /// The rest of `analyse`, on the prose's units (`Narrow`: one byte a char).
 ///
@@ -155,7 +135,7 @@ pub(super) fn analyse_prose(prose: &Narrow, code: Vec<String>, numbers: Option<V
             parts.push(a, parts.buf.len(), true);
             token_next = j;
         }
-        if want_numbers && kind & OPENS_NUMBER != 0 && i >= number_next {
+        if want_numbers && kind & OPENS_NUMBER != 0 && i >= number_next && may_open_number(chars, i) {
             let (next, value) = digit_number_at(chars, i);
             digit_numbers.extend(value);
             number_next = next;
