@@ -8,7 +8,7 @@ use super::numbers::{digit_number_at, in_text_order, may_open_number, number_wor
 use super::options::options;
 use super::signature::Signature;
 use super::tokens::{is_apostrophe, TokenParts};
-use super::unit::{Narrow, Unit, DIGIT, KINDS, LEFT_DOUBLE_QUOTE, LETTER, OPENS_NUMBER, RIGHT_QUOTE};
+use super::unit::{Narrow, Unit, DIGIT, KINDS, LETTER, OPENS_NUMBER, RIGHT_QUOTE};
 
 /// The rest of `analyse`, on the prose's units (`Narrow`: one byte a char).
 ///
@@ -28,8 +28,6 @@ pub(super) fn analyse_prose(prose: &Narrow, code: Vec<String>, numbers: Option<V
     let mut found: Vec<(usize, String)> = Vec::new();
     let (mut token_next, mut number_next, mut entity_next) = (0, 0, 0);
     let mut ordinal = 0; // letter runs so far (number words join only adjacent runs)
-    let (mut straight_quote, mut curly_quote) = (false, false);
-    let mut parens: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < n {
         let b = chars[i];
@@ -140,15 +138,11 @@ pub(super) fn analyse_prose(prose: &Narrow, code: Vec<String>, numbers: Option<V
             digit_numbers.extend(value);
             number_next = next;
         }
-        match b {
-            b'"' => straight_quote = true,
-            LEFT_DOUBLE_QUOTE => curly_quote = true,
-            b'(' => parens.push(i),
-            _ => {}
-        }
         i += 1;
     }
-    quoted(chars, &|a, b| prose.text(a, b).into(), &mut found, straight_quote, curly_quote);
+    // Quotes and parentheses are rare: found apart (memchr), they keep the walk's loop small.
+    quoted(chars, &|a, b| prose.text(a, b).into(), &mut found, true, true);
+    let parens: Vec<usize> = memchr::memchr_iter(b'(', chars).collect();
     let mut entities = in_order(found);
     let anchors = anchors(&parts.classes, &parts.hashes, &entities);
     entities.sort();

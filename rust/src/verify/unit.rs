@@ -86,12 +86,11 @@ fn wide_byte(c: char) -> u8 {
     }
 }
 
-/// What the walk does at a `Narrow` byte (`KINDS`): a letter run or a digit run opens a token; a number
-/// may open (`opens_number`); a mark (quote, parenthesis) is noted. None of these: it steps over it.
+/// What the passes do at a `Narrow` byte (`KINDS`): a letter run or a digit run opens a token; a number
+/// may open (`opens_number`). Neither: they step over it.
 pub(super) const LETTER: u8 = 1;
 pub(super) const DIGIT: u8 = 2;
 pub(super) const OPENS_NUMBER: u8 = 4;
-pub(super) const MARK: u8 = 8;
 pub(super) const KINDS: [u8; 256] = {
     let mut kinds = [0u8; 256];
     let mut b = 0;
@@ -99,8 +98,7 @@ pub(super) const KINDS: [u8; 256] = {
         let c = b as u8;
         kinds[b] = if c.is_ascii_alphabetic() { LETTER } else { 0 }
             | if c.is_ascii_digit() { DIGIT } else { 0 }
-            | if super::numbers::opens_number(c) { OPENS_NUMBER } else { 0 }
-            | if matches!(c, b'"' | LEFT_DOUBLE_QUOTE | b'(') { MARK } else { 0 };
+            | if super::numbers::opens_number(c) { OPENS_NUMBER } else { 0 };
         b += 1;
     }
     kinds
