@@ -6,7 +6,9 @@
 //!
 //! Layout: `signature` (the struct and its lazy parts) is built by `scan` (the one walk over the prose) from
 //! `tokens`, `words` (hashes, stems), `entities` (and anchors), `options`, `numbers` and `code` spans, with
-//! the word tables of `lexicon`; this module holds the rules themselves (`verify`, `verify_lazy`).
+//! the word tables of `lexicon`, on the prose's `unit`s (one byte a char, `Narrow`); this module holds the
+//! rules themselves (`verify`, `verify_lazy`). `probe` (tests only) counts instructions under callgrind and
+//! dumps whole signatures, to keep changes of representation honest.
 
 pub const MAX_VERIFIABLE_CHARS: usize = 4000;
 pub const MAX_SUBSTITUTED_WORDS: usize = 6;
