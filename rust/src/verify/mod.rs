@@ -75,18 +75,17 @@ pub fn verify(query: &Signature, cached: &Signature) -> Option<&'static str> {
     if query.code != cached.code {
         return Some("R5-code");
     }
+    // The same content words in the same order: nothing on one side only, no other order (R4), nothing
+    // around a shared context (R9); the sorted sets need not be built.
+    if query.sequence == cached.sequence {
+        return None;
+    }
     let (q_only, c_only) = only_in_one(query.content(), cached.content());
     if (q_only == 0) != (c_only == 0) {
         return Some("R6-refinement");
     }
-    if query.sequence != cached.sequence {
-        let mut a = query.sequence.clone();
-        let mut b = cached.sequence.clone();
-        a.sort();
-        b.sort();
-        if a == b {
-            return Some("R4-permutation");
-        }
+    if sorted(&query.sequence) == sorted(&cached.sequence) {
+        return Some("R4-permutation");
     }
     if q_only.max(c_only) > MAX_SUBSTITUTED_WORDS {
         return Some("R8-substitution");
