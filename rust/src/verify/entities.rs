@@ -12,7 +12,7 @@ use super::tokens::DIGITS;
 use super::unit::Unit;
 use super::words::word_hash;
 
-fn is_entity_char(c: char) -> bool {
+pub(super) fn is_entity_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '&' | '\'' | '\u{2019}' | '-')
 }
 
@@ -54,7 +54,7 @@ pub(super) fn entity_at<U: Unit>(chars: &[U], start: usize) -> (usize, Option<St
     let mut i = start;
     loop {
         let ws = i;
-        while i < chars.len() && is_entity_char(chars[i].ch()) {
+        while i < chars.len() && chars[i].is_entity() {
             i += 1;
         }
         match count {
@@ -64,7 +64,7 @@ pub(super) fn entity_at<U: Unit>(chars: &[U], start: usize) -> (usize, Option<St
         }
         count += 1;
         let mut j = i;
-        while j < chars.len() && chars[j].ch().is_whitespace() {
+        while j < chars.len() && chars[j].is_space() {
             j += 1;
         }
         if j > i && j < chars.len() && chars[j].ch().is_ascii_uppercase() {
@@ -168,7 +168,8 @@ pub(super) fn anchors(classes: &[u8], hashes: &[u64], entities: &[String]) -> Ve
     ent_words.sort_unstable();
     ent_words.dedup();
     let mut out: Vec<u64> = Vec::new();
-    let mut seen: FxHashSet<u64> = FxHashSet::default();
+    let mut seen: FxHashSet<u64> =
+        FxHashSet::with_capacity_and_hasher(2 * ent_words.len() + 8, Default::default());
     let mut push = |h: u64| {
         if seen.insert(h) {
             out.push(h);

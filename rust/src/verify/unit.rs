@@ -7,6 +7,18 @@ use std::borrow::Cow;
 pub(crate) trait Unit: Copy {
     fn ch(self) -> char;
 
+    /// Whether the unit may be part of an entity's word (`entities::is_entity_char`).
+    #[inline(always)]
+    fn is_entity(self) -> bool {
+        super::entities::is_entity_char(self.ch())
+    }
+
+    /// Whether the unit is whitespace (`char::is_whitespace`).
+    #[inline(always)]
+    fn is_space(self) -> bool {
+        self.ch().is_whitespace()
+    }
+
     /// The text of a run of ASCII units.
     fn ascii_text(run: &[Self]) -> Cow<'_, str>;
 
@@ -178,6 +190,17 @@ impl Unit for u8 {
     #[inline(always)]
     fn byte(self) -> u8 {
         self
+    }
+
+    #[inline(always)]
+    fn is_entity(self) -> bool {
+        self.is_ascii_alphanumeric() || matches!(self, b'&' | b'\'' | b'-' | RIGHT_QUOTE)
+    }
+
+    #[inline(always)]
+    fn is_space(self) -> bool {
+        // `WIDE[2]` (U+00A0) stands for every non-ASCII whitespace char.
+        matches!(self, b'\t'..=b'\r' | b' ' | 0x82)
     }
 
     fn ascii_text(run: &[u8]) -> Cow<'_, str> {
