@@ -22,11 +22,9 @@ _USER_MARK = "<user> "
 
 
 def _digest(*parts: str) -> str:
-    # Each part followed by 0x1f, hashed in one call (the same bytes as updating part by part). SHA-256 (the
-    # first 16 bytes): OpenSSL's runs on the CPU's SHA instructions, twice blake2b's speed here on a 3 KB
-    # prompt (3.4 vs 7.0 µs), and a key must stay collision-resistant (it decides whose answer is served).
+    # Each part followed by 0x1f, hashed in one call (the same bytes as updating part by part).
     raw = "\x1f".join(parts).encode("utf-8", "surrogatepass") + b"\x1f"
-    return hashlib.sha256(raw).hexdigest()[:32]
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def fingerprint_request(body: Mapping[str, Any], *, model: str | None = None) -> str:
