@@ -43,7 +43,8 @@ const TINY_CONTINUATION: u64 = 1 << 63;
 /// BERT-style WordPiece tokenizer (uncased) built from a `tokenizer.json`.
 pub struct WordPiece {
     /// Pieces of at most `TINY_MAX` bytes by `tiny_key`, `TINY_CONTINUATION` set for `##` pieces (stored
-    /// bare): 16-byte entries, half the cache footprint of the u128 map, for most of the vocabulary.
+    /// bare): 16-byte entries, half the cache footprint of the u128 map, for most of the vocabulary. Dense
+    /// (load <= 4/5): 512 KB rather than 1 MB, so more of it is still cached when the next prompt arrives.
     tiny: FlatMap<u64, u32>,
     /// Pieces of `TINY_MAX + 1 ..= SHORT_MAX` bytes by `short_key`, `CONTINUATION` set for `##` pieces.
     short: FlatMap<u128, u32>,
@@ -102,7 +103,7 @@ impl WordPiece {
             .and_then(|v| v.as_object())
             .ok_or("tokenizer.json has no vocab")?;
         let mut wp = WordPiece {
-            tiny: FlatMap::with_capacity(count_bare(vocab.keys(), prefix, |n| n <= TINY_MAX)),
+            tiny: FlatMap::dense(count_bare(vocab.keys(), prefix, |n| n <= TINY_MAX)),
             short: FlatMap::with_capacity(count_bare(vocab.keys(), prefix, |n| n > TINY_MAX && n <= SHORT_MAX)),
             long_start: FxHashMap::default(),
             long_cont: FxHashMap::default(),
