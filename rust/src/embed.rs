@@ -14,7 +14,8 @@ mod reference;
 mod table;
 mod wordpiece;
 
-pub use table::{QuantTable, TableBytes};
+pub use table::TableBytes;
+use table::QuantTable;
 pub use wordpiece::{WordPiece, WordPieceScan};
 
 /// How many WordPiece ids of a text the embedding averages: the first 254, as the teacher

@@ -143,7 +143,7 @@ fn sum_scalar(values: &[u8], dim: usize, ids: &[u32], total: &mut [i32]) {
 #[target_feature(enable = "avx2")]
 unsafe fn sum_avx2(values: &[u8], dim: usize, ids: &[u32], total: &mut [i32]) {
     use std::arch::x86_64::{
-        __m256i, _mm256_add_epi16, _mm256_castsi256_si128, _mm256_cvtepi16_epi32, _mm256_cvtepi8_epi16,
+        __m256i, _mm256_add_epi16, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepi16_epi32, _mm256_cvtepi8_epi16,
         _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_setzero_si256, _mm256_storeu_si256, _mm_loadu_si128,
         _mm_prefetch, _MM_HINT_T0,
     };
@@ -171,7 +171,7 @@ unsafe fn sum_avx2(values: &[u8], dim: usize, ids: &[u32], total: &mut [i32]) {
             // SAFETY: t + 8h + 8 <= t + 16, inside total[col..col + 16].
             unsafe {
                 let p = t.add(8 * h).cast::<__m256i>();
-                let sum = std::arch::x86_64::_mm256_add_epi32(_mm256_loadu_si256(p), _mm256_cvtepi16_epi32(half));
+                let sum = _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_cvtepi16_epi32(half));
                 _mm256_storeu_si256(p, sum);
             }
         }
