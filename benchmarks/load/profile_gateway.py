@@ -56,6 +56,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-pyspy", action="store_true", help="only measure CPU per request")
     parser.add_argument("--raw", type=Path, help="keep py-spy's raw output here")
+    parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL (py-spy --gil)")
     args = parser.parse_args(argv)
     if (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {1})
@@ -76,7 +77,7 @@ def main(argv: list[str]) -> int:
             if not args.no_pyspy and shutil.which("py-spy"):
                 spy = subprocess.Popen(
                     ["py-spy", "record", "-p", str(gateway.proc.pid if gateway.proc else 0), "-f", "raw",
-                     "-o", str(raw), "-r", str(args.rate), "-d", str(int(args.duration))],
+                     "-o", str(raw), "-r", str(args.rate), "-d", str(int(args.duration)), *(["--gil"] if args.gil else [])],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
             c0 = gateway.cpu_s()
