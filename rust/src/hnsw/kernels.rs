@@ -217,6 +217,30 @@ impl QueryI16 {
         None
     }
 
+    /// A stored int8 vector (its scale and bytes) as a query: its bytes widened to i16 are its exact
+    /// values, so its inner product with another stored vector is the exact integer sum of their bytes'
+    /// products times both scales (the f32 path rounds the decoded components first). None without AVX2.
+    pub(super) fn from_i8(scale: f32, bytes: &[i8]) -> Option<QueryI16> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if bytes.len() <= QUERY_I16_MAX_DIM && std::arch::is_x86_feature_detected!("avx2") {
+                return Some(QueryI16 {
+                    scale,
+                    values: bytes.iter().map(|&b| i16::from(b)).collect(),
+                });
+            }
+        }
+        let _ = (scale, bytes);
+        None
+    }
+
+    /// `from_i8` into this query's own buffer (no allocation).
+    pub(super) fn refill_from_i8(&mut self, scale: f32, bytes: &[i8]) {
+        self.scale = scale;
+        self.values.clear();
+        self.values.extend(bytes.iter().map(|&b| i16::from(b)));
+    }
+
     fn quantize(q: &[f32]) -> Option<QueryI16> {
         // Eight running peaks, with comparisons instead of `f32::max` (whose NaN rule keeps a reduction
         // scalar): the loop vectorises, and the largest |x| is the same whatever the order.
@@ -564,6 +588,28 @@ mod tests {
         }
         assert!(QueryI16::quantize(&[0.0; 9]).is_none());
         assert!(QueryI16::quantize(&[]).is_none());
+    }
+
+    #[test]
+    fn stored_vector_query_gives_exact_integer_sums() {
+        let bytes = |n: usize, k: usize| -> Vec<i8> {
+            (0..n).map(|i| ((i * k % 255) as i32 - 127) as i8).collect()
+        };
+        for n in [1usize, 15, 16, 31, 32, 33, 384] {
+            let (a, b) = (bytes(n, 37), bytes(n, 91));
+            let Some(q) = QueryI16::from_i8(0.01, &a) else {
+                return; // no AVX2: insertion keeps the f32 kernel
+            };
+            let exact: i64 = a.iter().zip(&b).map(|(&x, &y)| i64::from(x) * i64::from(y)).sum();
+            assert_eq!(q.dot(&b), exact as f32 * 0.01, "n={n}");
+            // The f32 path over the decoded vector agrees up to its own rounding.
+            let decoded: Vec<f32> = a.iter().map(|&x| f32::from(x) * 0.01).collect();
+            assert!((dot_i8(&decoded, &b) - q.dot(&b)).abs() <= 1e-4 * q.dot(&b).abs().max(1.0), "n={n}");
+            // A refilled query is the same query.
+            let mut r = QueryI16::from_i8(0.5, &bytes(n, 5)).unwrap();
+            r.refill_from_i8(0.01, &a);
+            assert_eq!((r.scale, &r.values), (q.scale, &q.values));
+        }
     }
 
     #[test]

@@ -308,17 +308,20 @@ impl Hnsw {
             self.max_level = level;
             return;
         };
-        let q = self.decoded(node);
+        // An int8 index measures stored vectors against each other with the integer kernel (exact sums
+        // of byte products, the search's kernel), the others with the f32 one.
+        let q16 = self.stored_query(node);
+        let q = if q16.is_some() { Vec::new() } else { self.decoded(node) };
         let mut cur = Cand {
-            dist: self.dist(&q, entry),
+            dist: self.dist_to(&q, q16.as_ref(), entry),
             node: entry,
         };
         for l in (level + 1..=self.max_level).rev() {
-            cur = self.greedy(&q, None, cur, l);
+            cur = self.greedy(&q, q16.as_ref(), cur, l);
         }
         for l in (0..=level.min(self.max_level)).rev() {
             // A reused slot can be reached through stale in-links: never link a node to itself.
-            let mut found = self.search_layer(&q, None, &[cur], self.ef_construction, l, false);
+            let mut found = self.search_layer(&q, q16.as_ref(), &[cur], self.ef_construction, l, false);
             found.retain(|c| c.node != node);
             let max_links = if l == 0 { self.m0 } else { self.m };
             let chosen = self.select(&found, self.m, Some(node));
@@ -334,16 +337,17 @@ impl Hnsw {
                     v.push(node);
                     self.set_links(nb, l, &v);
                 } else {
-                    let base = self.decoded(nb);
+                    let base16 = self.stored_query(nb);
+                    let base = if base16.is_some() { Vec::new() } else { self.decoded(nb) };
                     let mut cands: Vec<Cand> = existing
                         .iter()
                         .map(|&e| Cand {
-                            dist: self.dist(&base, e),
+                            dist: self.dist_to(&base, base16.as_ref(), e),
                             node: e,
                         })
                         .collect();
                     cands.push(Cand {
-                        dist: self.dist(&base, node),
+                        dist: self.dist_to(&base, base16.as_ref(), node),
                         node,
                     });
                     cands.sort();
@@ -366,7 +370,9 @@ impl Hnsw {
     /// nearer to the query than to every neighbour already kept.
     fn select(&self, sorted: &[Cand], m: usize, exclude: Option<u32>) -> Vec<Cand> {
         let mut kept: Vec<Cand> = Vec::with_capacity(m);
-        let mut cv = vec![0.0f32; self.dim];
+        // Each candidate as a query: exact integers for an int8 index (one buffer, refilled), else f32.
+        let mut c16: Option<QueryI16> = None;
+        let mut cv = Vec::new();
         for c in sorted {
             if Some(c.node) == exclude {
                 continue;
@@ -374,8 +380,14 @@ impl Hnsw {
             if kept.len() >= m {
                 break;
             }
-            self.decode_into(c.node, &mut cv);
-            if kept.iter().all(|k| self.dist(&cv, k.node) >= c.dist) {
+            if !self.load_stored_query(c.node, &mut c16) {
+                cv.resize(self.dim, 0.0);
+                self.decode_into(c.node, &mut cv);
+            }
+            if kept
+                .iter()
+                .all(|k| self.dist_to(&cv, c16.as_ref(), k.node) >= c.dist)
+            {
                 kept.push(*c);
             }
         }
