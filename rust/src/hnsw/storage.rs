@@ -93,16 +93,15 @@ impl Hnsw {
             };
             words.fill(0);
             words[0] = scale.to_bits();
-            for (j, x) in v.iter().enumerate() {
-                let q = (x / scale).round().clamp(-127.0, 127.0) as i8;
-                // Byte j of the packed run sits at address offset j: little-endian words put byte k of a
-                // word at offset k, big-endian at 3 - k.
-                let shift = if cfg!(target_endian = "big") {
-                    8 * (3 - j % 4)
-                } else {
-                    8 * (j % 4)
-                };
-                words[1 + j / 4] |= u32::from(q as u8) << shift;
+            // Byte j of the packed run is the byte at address offset j (what `vec_i8` reads back), whatever
+            // the target's endianness.
+            // SAFETY: a u32 slice viewed as four times as many i8 (alignment 4 >= 1, every bit pattern valid),
+            // borrowed mutably from `words` for this loop only.
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut(words[1..].as_mut_ptr() as *mut i8, (words.len() - 1) * 4)
+            };
+            for (b, x) in bytes.iter_mut().zip(v) {
+                *b = round_half_away(x / scale).clamp(-127, 127) as i8;
             }
         } else if self.precision == Precision::F16 {
             words.fill(0);
@@ -191,5 +190,21 @@ impl Hnsw {
             self.upper[base] = ns.len() as u32;
             self.upper[base + 1..base + 1 + ns.len()].copy_from_slice(ns);
         }
+    }
+}
+
+/// `y.round() as i32` (half away from zero) for |y| < 2^23 without `roundf`, which is a library call per
+/// value on baseline x86_64 (no SSE4.1): the truncation and the fraction it leaves are both exact there.
+/// Outside that range (and for NaN) the saturating cast's value, as `round` would give after the cast.
+#[inline]
+pub(super) fn round_half_away(y: f32) -> i32 {
+    let t = y as i32;
+    let frac = y - t as f32;
+    if frac >= 0.5 {
+        t + 1
+    } else if frac <= -0.5 {
+        t - 1
+    } else {
+        t
     }
 }

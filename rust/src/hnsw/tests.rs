@@ -344,3 +344,46 @@ fn candidate_keys_order_as_candidates_and_round_trip() {
         }
     }
 }
+
+/// Callgrind probe for insertion into an int8 index of 384-d vectors (the cache's): `INSERT_PROBE_N`
+/// inserts after 2,000 (cost of the probe's inserts = Ir(N) - Ir(0), divided by N).
+///     INSERT_PROBE_N=500 valgrind --tool=callgrind <test binary> --ignored hnsw::tests::probe_insert --exact
+#[test]
+#[ignore]
+fn probe_insert() {
+    let n: usize = std::env::var("INSERT_PROBE_N").map_or(0, |v| v.parse().unwrap());
+    let data = unit_vectors(2000 + n, 384, 5);
+    let mut index = Hnsw::with_storage(384, 16, 100, 10_000, Precision::I8);
+    for (i, v) in data.iter().enumerate() {
+        index.insert(i as u64, v).unwrap();
+    }
+    assert_eq!(index.len(), 2000 + n);
+}
+
+#[test]
+fn quantising_rounds_as_round_does() {
+    let mut probes = vec![0.0f32, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 126.5, -126.5, 127.0, -127.0];
+    probes.extend([0.49999997f32, -0.49999997, 0.50000006, 1.4999999, -1.4999999, 126.49999, 127.49999]);
+    let mut s = 0x1234_5678_9abc_def0u64;
+    for _ in 0..100_000 {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        probes.push(((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 255.0);
+    }
+    for y in probes {
+        assert_eq!(storage::round_half_away(y), y.round() as i32, "{y}");
+    }
+    // A stored vector's bytes are its components over the scale, rounded half away from zero.
+    let dim = 37;
+    let data = unit_vectors(50, dim, 9);
+    let mut index = Hnsw::with_storage(dim, 16, 100, 100, Precision::I8);
+    for (i, v) in data.iter().enumerate() {
+        index.insert(i as u64, v).unwrap();
+        let (scale, bytes) = index.vec_i8(index.by_label[&(i as u64)]);
+        let peak = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert_eq!(scale, peak / 127.0);
+        let expected: Vec<i8> = v.iter().map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8).collect();
+        assert_eq!(bytes, &expected[..]);
+    }
+}
