@@ -234,13 +234,6 @@ impl QueryI16 {
         None
     }
 
-    /// `from_i8` into this query's own buffer (no allocation).
-    pub(super) fn refill_from_i8(&mut self, scale: f32, bytes: &[i8]) {
-        self.scale = scale;
-        self.values.clear();
-        self.values.extend(bytes.iter().map(|&b| i16::from(b)));
-    }
-
     fn quantize(q: &[f32]) -> Option<QueryI16> {
         // Eight running peaks, with comparisons instead of `f32::max` (whose NaN rule keeps a reduction
         // scalar): the loop vectorises, and the largest |x| is the same whatever the order.
@@ -279,6 +272,25 @@ impl QueryI16 {
             scale: peak / QUERY_I16_PEAK,
             values,
         })
+    }
+
+    /// The exact integer sum of the query's values times `b` (its scale not applied).
+    #[inline]
+    pub(super) fn dot_raw(&self, b: &[i8]) -> i64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: a query is built only when the CPU has AVX2.
+            unsafe { dot_i16_i8_avx2(&self.values, b) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            dot_i16_i8_portable(&self.values, b)
+        }
+    }
+
+    /// The query's scale.
+    pub(super) fn scale(&self) -> f32 {
+        self.scale
     }
 
     /// The query's inner product with stored signed bytes (as `dot_i8` of the f32 query, within ~1e-5
@@ -605,10 +617,9 @@ mod tests {
             // The f32 path over the decoded vector agrees up to its own rounding.
             let decoded: Vec<f32> = a.iter().map(|&x| f32::from(x) * 0.01).collect();
             assert!((dot_i8(&decoded, &b) - q.dot(&b)).abs() <= 1e-4 * q.dot(&b).abs().max(1.0), "n={n}");
-            // A refilled query is the same query.
-            let mut r = QueryI16::from_i8(0.5, &bytes(n, 5)).unwrap();
-            r.refill_from_i8(0.01, &a);
-            assert_eq!((r.scale, &r.values), (q.scale, &q.values));
+            // The raw sum is the exact sum, from either side.
+            assert_eq!(q.dot_raw(&b), exact, "n={n}");
+            assert_eq!(QueryI16::from_i8(0.5, &b).unwrap().dot_raw(&a), exact, "n={n}");
         }
     }
 

@@ -370,8 +370,11 @@ impl Hnsw {
     /// nearer to the query than to every neighbour already kept.
     fn select(&self, sorted: &[Cand], m: usize, exclude: Option<u32>) -> Vec<Cand> {
         let mut kept: Vec<Cand> = Vec::with_capacity(m);
-        // Each candidate as a query: exact integers for an int8 index (one buffer, refilled), else f32.
-        let mut c16: Option<QueryI16> = None;
+        // An int8 index: each kept neighbour as an exact integer query (widened once), met by every later
+        // candidate's stored bytes; the same sums, scales and rounding order as measuring the candidate
+        // against the neighbour (`dist_to`), so the same choices. Otherwise each candidate decoded to f32.
+        let mut kept16: Vec<QueryI16> = Vec::new();
+        let int8 = sorted.first().is_some_and(|c| self.stored_query(c.node).is_some());
         let mut cv = Vec::new();
         for c in sorted {
             if Some(c.node) == exclude {
@@ -380,15 +383,21 @@ impl Hnsw {
             if kept.len() >= m {
                 break;
             }
-            if !self.load_stored_query(c.node, &mut c16) {
+            let keep = if int8 {
+                let (scale_c, bytes_c) = self.vec_i8(c.node);
+                kept16
+                    .iter()
+                    .all(|k| 1.0 - k.scale() * (k.dot_raw(bytes_c) as f32 * scale_c) >= c.dist)
+            } else {
                 cv.resize(self.dim, 0.0);
                 self.decode_into(c.node, &mut cv);
-            }
-            if kept
-                .iter()
-                .all(|k| self.dist_to(&cv, c16.as_ref(), k.node) >= c.dist)
-            {
+                kept.iter().all(|k| self.dist(&cv, k.node) >= c.dist)
+            };
+            if keep {
                 kept.push(*c);
+                if int8 {
+                    kept16.extend(self.stored_query(c.node));
+                }
             }
         }
         kept

@@ -46,21 +46,6 @@ impl Hnsw {
         QueryI16::from_i8(scale, bytes)
     }
 
-    /// `stored_query(node)` into `slot`, reusing its buffer; false (and `slot` untouched) when there is none.
-    pub(super) fn load_stored_query(&self, node: u32, slot: &mut Option<QueryI16>) -> bool {
-        match slot {
-            Some(q) => {
-                let (scale, bytes) = self.vec_i8(node);
-                q.refill_from_i8(scale, bytes);
-                true
-            }
-            None => {
-                *slot = self.stored_query(node);
-                slot.is_some()
-            }
-        }
-    }
-
     /// The stored vector of `node` as f32 (decoded from f16 / i8 when stored so).
     pub(super) fn decoded(&self, node: u32) -> Vec<f32> {
         let mut out = vec![0.0; self.dim];
