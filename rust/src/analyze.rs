@@ -104,7 +104,7 @@ impl Analyzer {
                 Some(v) => (true, Some(v as u32).filter(|&id| id != NO_PIECE), (v >> 32) as u32),
                 None => (false, None, features::word_info(lower)),
             };
-            feature_scan.spaced_word(start, len, letters, info);
+            feature_scan.spaced_word(start, len, letters, lower, info);
             if let Some(scan) = wordpiece_scan.as_mut() {
                 scan.spaced_word(start, len, lower, whole, &mut ids);
             }

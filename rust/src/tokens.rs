@@ -223,10 +223,12 @@ impl Encoding {
                     // A letter piece with a space first: the other fast pieces that start with a space are one
                     // space (n == 1) or a space and symbols.
                     if n >= 2 && key as u8 == b' ' && ((key >> 8) as u8 | 0x20).is_ascii_lowercase() {
-                        let lanes = (1u128 << (8 * (n - 1))) - 1;
-                        let letters = (key >> 8) & lanes;
-                        // Every byte after the space is an ASCII letter: setting 0x20 lower-cases it.
-                        let lower = letters | (0x2020_2020_2020_2020_2020_2020_2020_2020 & lanes);
+                        // The key without its space and its length byte (constant shifts: a mask of `n - 1`
+                        // lanes is a dozen instructions on u128).
+                        let letters = (key << 8) >> 16;
+                        // Every byte after the space is an ASCII letter, which has its 0x40 bit set: moved down
+                        // to 0x20, that bit lower-cases the letter (zero lanes stay zero).
+                        let lower = letters | ((letters >> 1) & 0x2020_2020_2020_2020_2020_2020_2020_2020);
                         if spaced_word(at + 1, n - 1, letters, lower | ((n - 1) as u128) << 120, key) {
                             total += 1;
                             pieces.resume_at(at + n);

@@ -76,9 +76,10 @@ impl<'t> FeatureScan<'t> {
     }
 
     /// The `len` ASCII letters at `start` (a space before them, a non-letter ASCII byte after them), `key` their
-    /// bytes and `info` their `word_info`: counts the bytes up to them, then the word.
+    /// bytes (little-endian, zero-padded), `lower` the same lower-cased (any bits above the letters' lanes but
+    /// 0x20s) and `info` their `word_info`: counts the bytes up to them, then the word.
     #[inline(always)]
-    pub(crate) fn spaced_word(&mut self, start: usize, len: usize, key: u128, info: u32) {
+    pub(crate) fn spaced_word(&mut self, start: usize, len: usize, key: u128, lower: u128, info: u32) {
         // The word, the space before it and the byte after it must lie in the part (a word cut by the
         // window's edge is the part's own to count; one outside the window is not counted).
         let inside = |base: usize, part_len: usize| start > base && start + len < base + part_len;
@@ -95,8 +96,9 @@ impl<'t> FeatureScan<'t> {
         if self.at + 1 != start {
             self.until(start);
         }
-        // Upper-case letters have their 0x20 bit clear; shifted up to the lane's high bit, for `lanes_set`.
-        let caps = (!key & 0x2020_2020_2020_2020_2020_2020_2020_2020 & ((1u128 << (8 * len)) - 1)) << 2;
+        // Upper-case letters have their 0x20 bit clear, which lower-casing sets; shifted up to the lane's high
+        // bit, for `lanes_set`.
+        let caps = ((key ^ lower) & 0x2020_2020_2020_2020_2020_2020_2020_2020) << 2;
         let c = &mut self.counts;
         c.upper += lanes_set(caps as u64) + lanes_set((caps >> 64) as u64);
         c.word_stats(len);
