@@ -5,9 +5,11 @@
 //! time. Counts equal tiktoken's `encode_ordinary` (special-token text such as `<|endoftext|>` counts as
 //! ordinary text); chat-format overhead is not added here.
 
+mod chunk;
 mod flat_map;
 mod pretokenize;
 
+pub(crate) use chunk::Chunk;
 pub(crate) use flat_map::FlatMap;
 
 pub(crate) use pretokenize::ascii_range_mask;

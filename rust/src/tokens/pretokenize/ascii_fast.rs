@@ -1,9 +1,7 @@
 //! cl100k's commonest pieces (ASCII words, numbers, symbol runs) from one 16-byte load, for `Encoding::count`.
 
-use super::classes::{ascii_range_mask, ASCII, HIGH_BITS};
-use crate::tokens::loaded_key;
-
-const HIGH_BITS_128: u128 = (HIGH_BITS as u128) << 64 | HIGH_BITS as u128;
+use super::classes::ASCII;
+use crate::tokens::Chunk;
 
 /// ASCII bytes that may open a cl100k letter piece as its one prefix char (`[^\r\n\p{L}\p{N}]`), the
 /// apostrophe excepted (a contraction alternative is tried before the letter one).
@@ -27,19 +25,15 @@ static LETTER_PREFIX: [bool; 256] = {
 #[inline(always)]
 pub(crate) fn cl100k_ascii_word(bytes: &[u8], i: usize) -> Option<(usize, u128)> {
     let chunk = bytes.get(i..i + 16)?;
-    let mut w = [0u8; 16];
-    w.copy_from_slice(chunk);
-    let w = u128::from_le_bytes(w);
-    let letters = u128::from(ascii_range_mask(w as u64, b'a', b'z', 0x20))
-        | u128::from(ascii_range_mask((w >> 64) as u64, b'a', b'z', 0x20)) << 64;
-    let prefix = usize::from(LETTER_PREFIX[usize::from(chunk[0])]);
-    // The first byte that ends the piece: not a letter, and not the prefix char in lane 0.
-    let ends = !letters & HIGH_BITS_128 & !((prefix as u128) << 7);
-    let n = (ends.trailing_zeros() / 8) as usize;
-    if n <= prefix || n >= 16 || chunk[n] >= 0x80 {
-        return cl100k_ascii_number(chunk, w);
+    let lanes = Chunk::load(chunk);
+    let letters = lanes.within(b'a', b'z', 0x20);
+    let prefix = u32::from(LETTER_PREFIX[usize::from(chunk[0])]);
+    // The first byte that ends the piece: not a letter, and not the prefix char in lane 0 (bit 16 up: none).
+    let n = (!letters & !prefix).trailing_zeros() as usize;
+    if n <= prefix as usize || n >= 16 || chunk[n] >= 0x80 {
+        return cl100k_ascii_number(chunk, lanes);
     }
-    Some((n, loaded_key(w, n)))
+    Some((n, lanes.key(n)))
 }
 
 /// ASCII bytes of `[^\s\p{L}\p{N}]`: punctuation, symbols and controls other than white space.
@@ -84,20 +78,19 @@ fn cl100k_ascii_symbols(chunk: &[u8]) -> Option<usize> {
 /// ASCII byte ends them, since a non-ASCII one could be a digit too), and a space before a digit, which is a
 /// piece of its own (`\s` is the only alternative that matches it).
 #[inline(always)]
-fn cl100k_ascii_number(chunk: &[u8], w: u128) -> Option<(usize, u128)> {
+fn cl100k_ascii_number(chunk: &[u8], lanes: Chunk) -> Option<(usize, u128)> {
     if chunk[0] == b' ' && chunk[1].is_ascii_digit() {
-        return Some((1, loaded_key(w, 1)));
+        return Some((1, lanes.key(1)));
     }
     if !chunk[0].is_ascii_digit() {
-        return cl100k_ascii_symbols(chunk).map(|n| (n, loaded_key(w, n)));
+        return cl100k_ascii_symbols(chunk).map(|n| (n, lanes.key(n)));
     }
-    let digits = ascii_range_mask(w as u64, b'0', b'9', 0);
-    let run = ((!digits & HIGH_BITS).trailing_zeros() / 8) as usize;
+    let run = (!lanes.within(b'0', b'9', 0)).trailing_zeros() as usize;
     if run < 3 && chunk[run] >= 0x80 {
         return None;
     }
     let n = run.min(3);
-    Some((n, loaded_key(w, n)))
+    Some((n, lanes.key(n)))
 }
 
 #[cfg(test)]
