@@ -272,7 +272,56 @@ impl Encoding {
         if self.short.get(key).is_some() {
             1
         } else {
-            self.count_piece(piece)
+            self.merge_count_short(piece)
+        }
+    }
+
+    /// `merge_scan(piece).len() - 1` for a piece of at most `SHORT_MAX` bytes: the same merges (lowest rank
+    /// first, then leftmost) on fixed arrays, each part's key cut from the piece's bytes held as one integer.
+    /// `merge_scan` allocated two vectors per piece and built every key byte by byte.
+    #[inline(never)]
+    fn merge_count_short(&self, piece: &[u8]) -> usize {
+        let n = piece.len();
+        if n <= 1 {
+            return n;
+        }
+        let mut bytes = [0u8; 16];
+        bytes[..n].copy_from_slice(&piece[..n.min(SHORT_MAX)]);
+        let w = u128::from_le_bytes(bytes);
+        // Rank of the bytes `a..b` (at most 15 of them), u32::MAX when they are no token.
+        let rank = |a: u8, b: u8| -> u32 {
+            let len = u32::from(b - a);
+            let key = (w >> (8 * u32::from(a))) & ((1u128 << (8 * len)) - 1) | u128::from(len) << 120;
+            self.short.get(key).unwrap_or(u32::MAX)
+        };
+        // Part k covers `starts[k]..starts[k + 1]` (m parts); `ranks[k]` is the rank of parts k and k + 1 merged.
+        let mut starts = [0u8; SHORT_MAX + 1];
+        for (k, start) in starts.iter_mut().enumerate() {
+            *start = k as u8;
+        }
+        let mut ranks = [u32::MAX; SHORT_MAX];
+        for k in 0..n - 1 {
+            ranks[k] = rank(k as u8, k as u8 + 2);
+        }
+        let mut m = n;
+        loop {
+            let (mut min, mut at) = (u32::MAX, 0);
+            for (k, &r) in ranks[..m - 1].iter().enumerate() {
+                if r < min {
+                    (min, at) = (r, k);
+                }
+            }
+            if min == u32::MAX {
+                return m;
+            }
+            // Parts `at` and `at + 1` become one: the later starts and pair ranks move down a place.
+            starts.copy_within(at + 2..=m, at + 1);
+            ranks.copy_within(at + 2..(m - 1).max(at + 2), at + 1);
+            m -= 1;
+            ranks[at] = if at + 1 < m { rank(starts[at], starts[at + 2]) } else { u32::MAX };
+            if at > 0 {
+                ranks[at - 1] = rank(starts[at - 1], starts[at + 1]);
+            }
         }
     }
 
@@ -458,6 +507,29 @@ mod tests {
                         .collect();
                     assert_eq!(e.merge_heap(s.as_bytes()), e.merge_scan(s.as_bytes()), "{s:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn short_merge_count_equals_scan_merge() {
+        let mut rng = crate::xorshift::XorShift::new(0x2545_f491_4f6c_dd1d);
+        let alphabet: Vec<char> = "ab cde\n\t.!{}()=_-+*0123456789éü日本🎉ſ'<>xyzqQZ".chars().collect();
+        for enc in [EncodingName::Cl100kBase, EncodingName::O200kBase] {
+            let e = Encoding::get(enc);
+            for round in 0..20_000 {
+                let s: String = (0..1 + round % 15)
+                    .map(|_| alphabet[(rng.next() % alphabet.len() as u64) as usize])
+                    .collect();
+                let mut bytes = s.as_bytes();
+                if bytes.len() > SHORT_MAX {
+                    bytes = &bytes[..SHORT_MAX];
+                }
+                assert_eq!(e.merge_count_short(bytes), e.merge_scan(bytes).len() - 1, "{bytes:?}");
+            }
+            for piece in ["<system", " concisely", "<user", " antidisestablish", "zzzzzzzzzzzzzzz"] {
+                let bytes = &piece.as_bytes()[..piece.len().min(SHORT_MAX)];
+                assert_eq!(e.merge_count_short(bytes), e.merge_scan(bytes).len() - 1, "{piece:?}");
             }
         }
     }
