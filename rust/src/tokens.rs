@@ -221,10 +221,9 @@ impl Encoding {
             // Words (most pieces) split and keyed from one load; the general scanner takes the rest.
             loop {
                 let at = pieces.pos();
-                if let Some((n, key)) = cl100k_ascii_word(bytes, at) {
-                    // A letter piece with a space first: the other fast pieces that start with a space are one
-                    // space (n == 1) or a space and symbols.
-                    if n >= 2 && key as u8 == b' ' && ((key >> 8) as u8 | 0x20).is_ascii_lowercase() {
+                if let Some((n, key, spaced)) = cl100k_ascii_word(bytes, at) {
+                    // A letter piece with a space first (n >= 2).
+                    if spaced {
                         // The key without its space and its length byte (constant shifts: a mask of `n - 1`
                         // lanes is a dozen instructions on u128).
                         let letters = (key << 8) >> 16;

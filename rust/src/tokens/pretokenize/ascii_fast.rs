@@ -19,11 +19,11 @@ static LETTER_PREFIX: [bool; 256] = {
 /// cl100k's commonest piece from one 16-byte load: a run of ASCII letters, with at most one prefix char
 /// before it (`[^\r\n\p{L}\p{N}]?+\p{L}++`), ending inside the 16 bytes at an ASCII byte (a non-ASCII byte
 /// could be a letter that continues the run), or else one of the pieces around an ASCII number
-/// (`cl100k_ascii_number`). Returns the piece's length and its `short_key`; `None` for any other piece,
-/// which the general scanner then splits. Used by `Encoding::count`, which looks the key
-/// up without reading the piece again.
+/// (`cl100k_ascii_number`). Returns the piece's length, its `short_key` and whether it is a space followed
+/// by letters; `None` for any other piece, which the general scanner then splits. Used by `Encoding::count`,
+/// which looks the key up without reading the piece again.
 #[inline(always)]
-pub(crate) fn cl100k_ascii_word(bytes: &[u8], i: usize) -> Option<(usize, u128)> {
+pub(crate) fn cl100k_ascii_word(bytes: &[u8], i: usize) -> Option<(usize, u128, bool)> {
     let chunk = bytes.get(i..i + 16)?;
     let lanes = Chunk::load(chunk);
     let letters = lanes.within(b'a', b'z', 0x20);
@@ -31,9 +31,10 @@ pub(crate) fn cl100k_ascii_word(bytes: &[u8], i: usize) -> Option<(usize, u128)>
     // The first byte that ends the piece: not a letter, and not the prefix char in lane 0 (bit 16 up: none).
     let n = (!letters & !prefix).trailing_zeros() as usize;
     if n <= prefix as usize || n >= 16 || chunk[n] >= 0x80 {
-        return cl100k_ascii_number(chunk, lanes);
+        return cl100k_ascii_number(chunk, lanes).map(|(n, key)| (n, key, false));
     }
-    Some((n, lanes.key(n)))
+    // A space is a prefix char, so the letters follow it.
+    Some((n, lanes.key(n), chunk[0] == b' '))
 }
 
 /// ASCII bytes of `[^\s\p{L}\p{N}]`: punctuation, symbols and controls other than white space.
@@ -115,8 +116,11 @@ mod tests {
             let bytes = text.as_bytes();
             let mut pieces = Pieces::new(&text, Pattern::Cl100k);
             while let Some((start, end)) = pieces.next_range() {
-                if let Some((n, key)) = cl100k_ascii_word(bytes, start) {
+                if let Some((n, key, spaced)) = cl100k_ascii_word(bytes, start) {
                     assert_eq!(start + n, end, "{text:?} at {start}");
+                    let letters = &bytes[start + 1..end];
+                    let expect = bytes[start] == b' ' && !letters.is_empty() && letters.iter().all(u8::is_ascii_alphabetic);
+                    assert_eq!(spaced, expect, "{text:?} at {start}");
                     assert_eq!(key, crate::tokens::short_key(&bytes[start..end]), "{text:?} at {start}");
                     hits += 1;
                 }
