@@ -1,6 +1,6 @@
 //! The staged feature scan of one text's window: which bytes are counted, in what order, head then tail.
 
-use super::counts::{lanes_set, Counts};
+use super::counts::{Counts, ONES};
 use super::cue_table::word_table;
 use super::window;
 
@@ -82,7 +82,10 @@ impl<'t> FeatureScan<'t> {
     pub(crate) fn spaced_word(&mut self, start: usize, len: usize, key: u128, lower: u128, info: u32) {
         // The word, the space before it and the byte after it must lie in the part (a word cut by the
         // window's edge is the part's own to count; one outside the window is not counted).
-        let inside = |base: usize, part_len: usize| start > base && start + len < base + part_len;
+        // `start > base && start + len < base + part_len` in one compare: `start - base - 1` wraps past any
+        // bound when `start <= base`.
+        let inside =
+            |base: usize, part_len: usize| start.wrapping_sub(base + 1) < part_len.saturating_sub(len + 1);
         if !inside(self.base, self.part.len()) {
             let tail_start = self.text.len() - self.tail.len();
             if self.tail.is_empty() || !inside(tail_start, self.tail.len()) {
@@ -96,11 +99,11 @@ impl<'t> FeatureScan<'t> {
         if self.at + 1 != start {
             self.until(start);
         }
-        // Upper-case letters have their 0x20 bit clear, which lower-casing sets; shifted up to the lane's high
-        // bit, for `lanes_set`.
-        let caps = ((key ^ lower) & 0x2020_2020_2020_2020_2020_2020_2020_2020) << 2;
+        // Upper-case letters have their 0x20 bit clear, which lower-casing sets: one bit 0x20 per capital.
+        let caps = ((key ^ lower) & 0x2020_2020_2020_2020_2020_2020_2020_2020) >> 5;
         let c = &mut self.counts;
-        c.upper += lanes_set(caps as u64) + lanes_set((caps >> 64) as u64);
+        // Each lane of the two halves' sum is 0, 1 or 2, so the multiply adds the lanes without a carry.
+        c.upper += ((caps as u64 + (caps >> 64) as u64).wrapping_mul(ONES) >> 56) as usize;
         c.word_stats(len);
         c.count_info(info, &mut self.prev_first);
         self.in_number = false;
