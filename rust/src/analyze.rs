@@ -218,10 +218,11 @@ mod tests {
         let a = Analyzer::new(EncodingName::Cl100kBase, Some(embedder));
         let e = a.embedder().unwrap();
         let plain = Analyzer::new(EncodingName::Cl100kBase, None);
-        let pieces: [&str; 30] = [
+        // Option lines (`\nA. `, `\n(B) `) end the MCQ stem, after which sentences are no longer counted.
+        let pieces: [&str; 34] = [
             " ", "  ", "\n", "\n<user> ", "<user> ", "Hello", " world", " WORLD", "unaffable", " antidisestablishment",
             " x", "12", " 7", "3.5", ".", ",", "'s", "(", "\t", "é", " café", "日本", "\u{301}", "_", "-", "?!",
-            "\x00", " abcdefghijklmnopqrstu", "Ab9", "\r\n",
+            "\x00", " abcdefghijklmnopqrstu", "Ab9", "\r\n", "\nA. ", "\n(B) ", ":", "!",
         ];
         let mut rng = crate::xorshift::XorShift::new(0x0123_4567_89ab_cdef);
         let mut texts: Vec<String> = (0..3_000)

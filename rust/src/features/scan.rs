@@ -97,7 +97,17 @@ impl<'t> FeatureScan<'t> {
         debug_assert!(self.part[start - 1] == b' ' && start >= self.at);
         // Only the space since the last word (most words): it resets nothing the word does not reset.
         if self.at + 1 != start {
-            self.until(start);
+            // Else one punctuation mark and the space (`word, word`, `word. Word`): what `until` counts for
+            // them, without its way in and out (it copies the counters; a mark before a space ends no number
+            // and starts no line, and the word resets the rest).
+            let mark = self.part[self.at];
+            if self.at + 2 == start && matches!(mark, b',' | b'.' | b'?' | b'!' | b':') {
+                let c = &mut self.counts;
+                c.punct += 1;
+                c.stem_sentences += usize::from(matches!(mark, b'.' | b'?' | b'!') && c.stem_bytes.is_none());
+            } else {
+                self.until(start);
+            }
         }
         // Upper-case letters have their 0x20 bit clear, which lower-casing sets: one bit 0x20 per capital.
         let caps = ((key ^ lower) & 0x2020_2020_2020_2020_2020_2020_2020_2020) >> 5;
