@@ -97,14 +97,20 @@ impl<'t> FeatureScan<'t> {
         debug_assert!(self.part[start - 1] == b' ' && start >= self.at);
         // Only the space since the last word (most words): it resets nothing the word does not reset.
         if self.at + 1 != start {
-            // Else one punctuation mark and the space (`word, word`, `word. Word`): what `until` counts for
-            // them, without its way in and out (it copies the counters; a mark before a space ends no number
-            // and starts no line, and the word resets the rest).
+            // One punctuation mark and the space (`word, word`, `word. Word`): what `until` counts for them,
+            // without its way in and out (it copies the counters; a mark before a space ends no number and
+            // starts no line, and the word resets the rest).
+            // So is a number, after a space or not (`word 1234 word`): one number and its digits.
             let mark = self.part[self.at];
+            let gap = &self.part[self.at..start - 1];
+            let digits = gap.strip_prefix(b" ").unwrap_or(gap);
             if self.at + 2 == start && matches!(mark, b',' | b'.' | b'?' | b'!' | b':') {
                 let c = &mut self.counts;
                 c.punct += 1;
                 c.stem_sentences += usize::from(matches!(mark, b'.' | b'?' | b'!') && c.stem_bytes.is_none());
+            } else if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+                self.counts.numbers += 1;
+                self.counts.digits += digits.len();
             } else {
                 self.until(start);
             }
