@@ -401,7 +401,7 @@ mod tests {
             let mut text = Vec::new();
             while text.len() < 20 + round % 100 {
                 let r = rng.next();
-                let run = if r % 4 == 0 { (r >> 8) % 41 } else { (r >> 8) % 3 } as usize;
+                let run = if r.is_multiple_of(4) { (r >> 8) % 41 } else { (r >> 8) % 3 } as usize;
                 text.extend((0..run).map(|k| spaces[(r as usize >> (16 + k % 40)) % spaces.len()]));
                 let word = 1 + (r >> 24) as usize % 12;
                 text.extend((0..word).map(|k| b"AbcZ9.@[`{x"[(r as usize >> (k + 30)) % 11]));

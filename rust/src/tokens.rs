@@ -299,8 +299,8 @@ impl Encoding {
             *start = k as u8;
         }
         let mut ranks = [u32::MAX; SHORT_MAX];
-        for k in 0..n - 1 {
-            ranks[k] = rank(k as u8, k as u8 + 2);
+        for (k, r) in ranks[..n - 1].iter_mut().enumerate() {
+            *r = rank(k as u8, k as u8 + 2);
         }
         let mut m = n;
         loop {
