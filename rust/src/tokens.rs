@@ -299,8 +299,10 @@ impl Encoding {
             *start = k as u8;
         }
         let mut ranks = [u32::MAX; SHORT_MAX];
-        for (k, r) in ranks[..n - 1].iter_mut().enumerate() {
-            *r = rank(k as u8, k as u8 + 2);
+        // Indexed: the iterator form of this loop gave a call of 1.9k more instructions (callgrind, 500 tokens).
+        #[allow(clippy::needless_range_loop)]
+        for k in 0..n - 1 {
+            ranks[k] = rank(k as u8, k as u8 + 2);
         }
         let mut m = n;
         loop {
