@@ -104,7 +104,7 @@ impl Analyzer {
                 Some(v) => (true, Some(v as u32).filter(|&id| id != NO_PIECE), (v >> 32) as u32),
                 None => (false, None, features::word_info(lower)),
             };
-            feature_scan.spaced_word(start, len, letters, info);
+            feature_scan.spaced_word(start, len, letters, lower, info);
             if let Some(scan) = wordpiece_scan.as_mut() {
                 scan.spaced_word(start, len, lower, whole, &mut ids);
             }
@@ -218,10 +218,11 @@ mod tests {
         let a = Analyzer::new(EncodingName::Cl100kBase, Some(embedder));
         let e = a.embedder().unwrap();
         let plain = Analyzer::new(EncodingName::Cl100kBase, None);
-        let pieces: [&str; 30] = [
+        // Option lines (`\nA. `, `\n(B) `) end the MCQ stem, after which sentences are no longer counted.
+        let pieces: [&str; 34] = [
             " ", "  ", "\n", "\n<user> ", "<user> ", "Hello", " world", " WORLD", "unaffable", " antidisestablishment",
             " x", "12", " 7", "3.5", ".", ",", "'s", "(", "\t", "é", " café", "日本", "\u{301}", "_", "-", "?!",
-            "\x00", " abcdefghijklmnopqrstu", "Ab9", "\r\n",
+            "\x00", " abcdefghijklmnopqrstu", "Ab9", "\r\n", "\nA. ", "\n(B) ", ":", "!",
         ];
         let mut rng = crate::xorshift::XorShift::new(0x0123_4567_89ab_cdef);
         let mut texts: Vec<String> = (0..3_000)

@@ -35,7 +35,7 @@ const MAX_WORD: usize = 24;
 
 pub(super) const HIGH: u64 = 0x8080_8080_8080_8080;
 const HIGH128: u128 = (HIGH as u128) << 64 | HIGH as u128;
-const ONES: u64 = 0x0101_0101_0101_0101;
+pub(super) const ONES: u64 = 0x0101_0101_0101_0101;
 
 /// Number of lanes of a lane mask (only each byte's high bit may be set) that are set: one multiply (the
 /// baseline x86-64 target has no popcount instruction, and `count_ones` is a dozen operations without it).

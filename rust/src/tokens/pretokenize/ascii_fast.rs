@@ -1,9 +1,7 @@
 //! cl100k's commonest pieces (ASCII words, numbers, symbol runs) from one 16-byte load, for `Encoding::count`.
 
-use super::classes::{ascii_range_mask, ASCII, HIGH_BITS};
-use crate::tokens::loaded_key;
-
-const HIGH_BITS_128: u128 = (HIGH_BITS as u128) << 64 | HIGH_BITS as u128;
+use super::classes::ASCII;
+use crate::tokens::Chunk;
 
 /// ASCII bytes that may open a cl100k letter piece as its one prefix char (`[^\r\n\p{L}\p{N}]`), the
 /// apostrophe excepted (a contraction alternative is tried before the letter one).
@@ -21,25 +19,22 @@ static LETTER_PREFIX: [bool; 256] = {
 /// cl100k's commonest piece from one 16-byte load: a run of ASCII letters, with at most one prefix char
 /// before it (`[^\r\n\p{L}\p{N}]?+\p{L}++`), ending inside the 16 bytes at an ASCII byte (a non-ASCII byte
 /// could be a letter that continues the run), or else one of the pieces around an ASCII number
-/// (`cl100k_ascii_number`). Returns the piece's length and its `short_key`; `None` for any other piece,
-/// which the general scanner then splits. Used by `Encoding::count`, which looks the key
-/// up without reading the piece again.
+/// (`cl100k_ascii_number`). Returns the piece's length, its `short_key` and whether it is a space followed
+/// by letters; `None` for any other piece, which the general scanner then splits. Used by `Encoding::count`,
+/// which looks the key up without reading the piece again.
 #[inline(always)]
-pub(crate) fn cl100k_ascii_word(bytes: &[u8], i: usize) -> Option<(usize, u128)> {
+pub(crate) fn cl100k_ascii_word(bytes: &[u8], i: usize) -> Option<(usize, u128, bool)> {
     let chunk = bytes.get(i..i + 16)?;
-    let mut w = [0u8; 16];
-    w.copy_from_slice(chunk);
-    let w = u128::from_le_bytes(w);
-    let letters = u128::from(ascii_range_mask(w as u64, b'a', b'z', 0x20))
-        | u128::from(ascii_range_mask((w >> 64) as u64, b'a', b'z', 0x20)) << 64;
-    let prefix = usize::from(LETTER_PREFIX[usize::from(chunk[0])]);
-    // The first byte that ends the piece: not a letter, and not the prefix char in lane 0.
-    let ends = !letters & HIGH_BITS_128 & !((prefix as u128) << 7);
-    let n = (ends.trailing_zeros() / 8) as usize;
-    if n <= prefix || n >= 16 || chunk[n] >= 0x80 {
-        return cl100k_ascii_number(chunk, w);
+    let lanes = Chunk::load(chunk);
+    let letters = lanes.within(b'a', b'z', 0x20);
+    let prefix = u32::from(LETTER_PREFIX[usize::from(chunk[0])]);
+    // The first byte that ends the piece: not a letter, and not the prefix char in lane 0 (bit 16 up: none).
+    let n = (!letters & !prefix).trailing_zeros() as usize;
+    if n <= prefix as usize || n >= 16 || chunk[n] >= 0x80 {
+        return cl100k_ascii_number(chunk, lanes).map(|(n, key)| (n, key, false));
     }
-    Some((n, loaded_key(w, n)))
+    // A space is a prefix char, so the letters follow it.
+    Some((n, lanes.key(n), chunk[0] == b' '))
 }
 
 /// ASCII bytes of `[^\s\p{L}\p{N}]`: punctuation, symbols and controls other than white space.
@@ -84,20 +79,19 @@ fn cl100k_ascii_symbols(chunk: &[u8]) -> Option<usize> {
 /// ASCII byte ends them, since a non-ASCII one could be a digit too), and a space before a digit, which is a
 /// piece of its own (`\s` is the only alternative that matches it).
 #[inline(always)]
-fn cl100k_ascii_number(chunk: &[u8], w: u128) -> Option<(usize, u128)> {
+fn cl100k_ascii_number(chunk: &[u8], lanes: Chunk) -> Option<(usize, u128)> {
     if chunk[0] == b' ' && chunk[1].is_ascii_digit() {
-        return Some((1, loaded_key(w, 1)));
+        return Some((1, lanes.key(1)));
     }
     if !chunk[0].is_ascii_digit() {
-        return cl100k_ascii_symbols(chunk).map(|n| (n, loaded_key(w, n)));
+        return cl100k_ascii_symbols(chunk).map(|n| (n, lanes.key(n)));
     }
-    let digits = ascii_range_mask(w as u64, b'0', b'9', 0);
-    let run = ((!digits & HIGH_BITS).trailing_zeros() / 8) as usize;
+    let run = (!lanes.within(b'0', b'9', 0)).trailing_zeros() as usize;
     if run < 3 && chunk[run] >= 0x80 {
         return None;
     }
     let n = run.min(3);
-    Some((n, loaded_key(w, n)))
+    Some((n, lanes.key(n)))
 }
 
 #[cfg(test)]
@@ -122,8 +116,11 @@ mod tests {
             let bytes = text.as_bytes();
             let mut pieces = Pieces::new(&text, Pattern::Cl100k);
             while let Some((start, end)) = pieces.next_range() {
-                if let Some((n, key)) = cl100k_ascii_word(bytes, start) {
+                if let Some((n, key, spaced)) = cl100k_ascii_word(bytes, start) {
                     assert_eq!(start + n, end, "{text:?} at {start}");
+                    let letters = &bytes[start + 1..end];
+                    let expect = bytes[start] == b' ' && !letters.is_empty() && letters.iter().all(u8::is_ascii_alphabetic);
+                    assert_eq!(spaced, expect, "{text:?} at {start}");
                     assert_eq!(key, crate::tokens::short_key(&bytes[start..end]), "{text:?} at {start}");
                     hits += 1;
                 }
