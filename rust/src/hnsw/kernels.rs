@@ -207,31 +207,34 @@ impl QueryI16 {
     /// None unless the CPU has AVX2 (the f32 kernel is used otherwise), the query fits
     /// `QUERY_I16_MAX_DIM` and every component is finite with a non-zero peak.
     pub(super) fn new(q: &[f32]) -> Option<QueryI16> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if q.len() <= QUERY_I16_MAX_DIM && std::arch::is_x86_feature_detected!("avx2") {
-                return QueryI16::quantize(q);
-            }
+        if QueryI16::available(q.len()) {
+            QueryI16::quantize(q)
+        } else {
+            None
         }
-        let _ = q;
-        None
     }
 
     /// A stored int8 vector (its scale and bytes) as a query: its bytes widened to i16 are its exact
     /// values, so its inner product with another stored vector is the exact integer sum of their bytes'
     /// products times both scales (the f32 path rounds the decoded components first). None without AVX2.
     pub(super) fn from_i8(scale: f32, bytes: &[i8]) -> Option<QueryI16> {
+        QueryI16::available(bytes.len()).then(|| QueryI16 {
+            scale,
+            values: bytes.iter().map(|&b| i16::from(b)).collect(),
+        })
+    }
+
+    /// Whether this CPU builds integer queries of `dim` components (AVX2, `dim <= QUERY_I16_MAX_DIM`).
+    pub(super) fn available(dim: usize) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            if bytes.len() <= QUERY_I16_MAX_DIM && std::arch::is_x86_feature_detected!("avx2") {
-                return Some(QueryI16 {
-                    scale,
-                    values: bytes.iter().map(|&b| i16::from(b)).collect(),
-                });
-            }
+            dim <= QUERY_I16_MAX_DIM && std::arch::is_x86_feature_detected!("avx2")
         }
-        let _ = (scale, bytes);
-        None
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = dim;
+            false
+        }
     }
 
     fn quantize(q: &[f32]) -> Option<QueryI16> {

@@ -374,7 +374,7 @@ impl Hnsw {
         // candidate's stored bytes; the same sums, scales and rounding order as measuring the candidate
         // against the neighbour (`dist_to`), so the same choices. Otherwise each candidate decoded to f32.
         let mut kept16: Vec<QueryI16> = Vec::new();
-        let int8 = sorted.first().is_some_and(|c| self.stored_query(c.node).is_some());
+        let int8 = self.precision == Precision::I8 && QueryI16::available(self.dim);
         let mut cv = Vec::new();
         for c in sorted {
             if Some(c.node) == exclude {

@@ -364,12 +364,9 @@ fn probe_insert() {
 fn quantising_rounds_as_round_does() {
     let mut probes = vec![0.0f32, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 126.5, -126.5, 127.0, -127.0];
     probes.extend([0.49999997f32, -0.49999997, 0.50000006, 1.4999999, -1.4999999, 126.49999, 127.49999]);
-    let mut s = 0x1234_5678_9abc_def0u64;
+    let mut rng = crate::xorshift::XorShift::new(0x1234_5678_9abc_def0);
     for _ in 0..100_000 {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        probes.push(((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 255.0);
+        probes.push(((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 255.0);
     }
     for y in probes {
         assert_eq!(storage::round_half_away(y), y.round() as i32, "{y}");
