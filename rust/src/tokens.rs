@@ -289,8 +289,7 @@ impl Encoding {
         let w = u128::from_le_bytes(bytes);
         // Rank of the bytes `a..b` (at most 15 of them), u32::MAX when they are no token.
         let rank = |a: u8, b: u8| -> u32 {
-            let len = u32::from(b - a);
-            let key = (w >> (8 * u32::from(a))) & ((1u128 << (8 * len)) - 1) | u128::from(len) << 120;
+            let key = loaded_key(w >> (8 * u32::from(a)), usize::from(b - a));
             self.short.get(key).unwrap_or(u32::MAX)
         };
         // Part k covers `starts[k]..starts[k + 1]` (m parts); `ranks[k]` is the rank of parts k and k + 1 merged.
