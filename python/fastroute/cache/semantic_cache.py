@@ -310,7 +310,7 @@ class SemanticCache:
             partition=keys.partition,
             text=text,
             body=response_body,
-            embedding=self._vector(analysis, keys.turn),
+            embedding=self._vector(analysis, keys.turn) if self._searchable(scope) else None,
             created=now,
             expires=now + self.settings.ttl_s,
             origin=self.origin,
@@ -321,6 +321,14 @@ class SemanticCache:
             self.outbox.append(entry)
             self.on_store(entry)
         return entry
+
+    def _searchable(self, scope: CacheScope) -> bool:
+        """Whether the semantic level could ever serve an entry stored for `scope`. Its partition holds only
+        requests with the same fingerprint, temperature included, so when that temperature skips the semantic
+        level every lookup there does: such an entry gets no vector (no index insert, no embedding replicated),
+        only an exact key. Most traffic sends a temperature (OpenAI's default is 1), so this is the common case.
+        """
+        return self.settings.semantic and scope.temperature <= self.settings.semantic_temperature_max
 
     def insert_entry(self, entry: CacheEntry) -> bool:
         """Adds a fully built entry (from another replica); False if expired or too big."""

@@ -33,7 +33,8 @@ class CacheScope:
 
     Attributes:
         tenant: isolation unit (application, or department when the policy says so).
-        temperature: the request's temperature; above `semantic_temperature_max` only exact hits are served.
+        temperature: the request's temperature; above `semantic_temperature_max` only exact hits are served,
+            and entries stored for it get no vector.
         semantic: False when the policy allows only exact hits.
     """
 

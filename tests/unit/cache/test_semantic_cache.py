@@ -105,6 +105,24 @@ def test_temperature_above_limit_bypasses_semantic_level_only(embedder: StaticEm
     assert get(cache, "<user> How can I reset my password?", scope=CacheScope("app-a", semantic=False)) is None
 
 
+def test_entries_above_the_temperature_limit_get_no_vector(embedder: StaticEmbedder) -> None:
+    # The fingerprint holds the temperature, so every lookup in a hot entry's partition skips the semantic
+    # level: the entry is stored for exact hits only (no embedding, no index insert, fewer bytes).
+    cache = make(embedder, semantic_temperature_max=0.2)
+    hot, cool = CacheScope("app-a", temperature=0.7), CacheScope("app-a", temperature=0.2)
+    hot_fp = fingerprint_request({"model": "gpt-4o-mini", "temperature": 0.7})
+    text = "<user> How do I reset my password?"
+    stored = cache.store(hot, Analysis(normalize_key(text), embedder.embed(text)), hot_fp, text, {"answer": "h"})
+    assert stored is not None and stored.embedding is None
+    assert cache.unindexed == 0
+    assert get(cache, text, scope=hot, fp=hot_fp) == "exact:h"
+    assert get(cache, "<user> How can I reset my password?", scope=hot, fp=hot_fp) is None
+    kept = cache.store(cool, Analysis(normalize_key(text), embedder.embed(text)), FP, text, {"answer": "h"})
+    assert kept is not None and kept.embedding is not None
+    assert kept.size > stored.size
+    assert get(cache, "<user> How can I reset my password?", scope=cool) == "semantic:h"
+
+
 def test_ttl_expires_entries(embedder: StaticEmbedder) -> None:
     clock = Clock()
     cache = make(embedder, clock, ttl_s=60.0)
