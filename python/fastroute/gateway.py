@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from fastroute.catalogue import Catalogue, ModelEntry
 from fastroute.errors import ContextLengthExceeded, FastrouteError
 from fastroute.pipeline import RequestContext, Stage
+from fastroute.pipeline.finisher import Finisher
 from fastroute.providers.base import CallTimeouts, Completion, Provider, UpstreamStream, Usage
 from fastroute.reliability import Dispatcher, default_dispatcher
 from fastroute.routing.router import Router
@@ -46,7 +47,7 @@ class Gateway:
         # and awaiting a no-op coroutine still costs ~1 us.
         self._requesting = _implementing(self.stages, "on_request")
         self._routed = _implementing(self.stages, "on_routed")
-        self._finishing = _implementing(self.stages, "on_finish")[::-1]
+        self.finisher = Finisher(_implementing(self.stages, "on_finish")[::-1])
         self.timeouts = timeouts
         self.dispatcher = dispatcher or default_dispatcher(catalogue)  # failover, retries, breakers, hedging
 
@@ -133,14 +134,11 @@ class Gateway:
         ctx.counterfactual_usd = ref.cost(ctx.usage.prompt_tokens, ctx.usage.completion_tokens)
 
     async def finish(self, ctx: RequestContext) -> None:
-        """Runs every stage's `on_finish` (reverse order); a failing stage is logged, never re-raised."""
+        """Runs every stage's `on_finish` (reverse order, batched with requests ending at the same time); a
+        failing stage is logged, never re-raised."""
         if ctx.finished is None:  # the server may have set it when the answer went out
             ctx.finished = time.perf_counter()
-        for stage in self._finishing:
-            try:
-                await stage.on_finish(ctx)
-            except Exception:
-                log.exception("stage %s failed in on_finish for request %s", stage.name, ctx.request_id)
+        await self.finisher.finish(ctx)
 
     @staticmethod
     def fail(ctx: RequestContext, error: FastrouteError) -> None:

@@ -114,6 +114,8 @@ return -1
 class RedisStore:
     """`StateStore` on Redis: every check-and-update is one Lua script, so replicas never race."""
 
+    remote = True
+
     def __init__(
         self,
         url: str,

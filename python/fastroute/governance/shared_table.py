@@ -85,6 +85,8 @@ class _FileLock:
 class SharedTableStore:
     """`StateStore` over the host-wide table at `path` (see the module text)."""
 
+    remote = False
+
     def __init__(
         self, path: Path, *, columns: int = 16, clock: Callable[[], float] = time.time, pid: int | None = None
     ) -> None:

@@ -26,6 +26,9 @@ class Line:
 
 
 class StateStore(Protocol):
+    # True when calls wait on the network (Redis); in-process and host-local stores answer without waiting.
+    remote: bool
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -126,6 +129,8 @@ class SettledIds:
 
 class MemoryStore:
     """In-process state; correct for one replica (asyncio runs each call without interleaving)."""
+
+    remote = False
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock

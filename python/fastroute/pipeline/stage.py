@@ -14,6 +14,9 @@ class Stage:
     """Base class with no-op hooks; subclasses override what they need."""
 
     name = "stage"
+    # True when `on_finish` may wait on the network (e.g. a Redis store): the gateway then runs that hook
+    # concurrently for requests that end together instead of one after another (`pipeline.finisher`).
+    finish_awaits_io = False
 
     async def start(self) -> None:
         """Called once when the app starts (open connections, files)."""

@@ -1,0 +1,92 @@
+"""`Finisher`: batched `on_finish` hooks keep each request's order, wait for their own request, survive failures."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from fastroute.chat_request import parse_chat_request
+from fastroute.pipeline import RequestContext, Stage
+from fastroute.pipeline.finisher import Finisher
+
+
+def make_ctx(rid: str) -> RequestContext:
+    chat = parse_chat_request({"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+    return RequestContext(request_id=rid, headers={}, chat=chat)
+
+
+class Recorder(Stage):
+    def __init__(self, name: str, log: list[tuple[str, str]], *, fail_on: str = "", wait_s: float = 0.0) -> None:
+        self.name = name
+        self.log = log
+        self.fail_on = fail_on
+        self.wait_s = wait_s
+
+    async def on_finish(self, ctx: RequestContext) -> None:
+        if self.wait_s:
+            await asyncio.sleep(self.wait_s)
+        if ctx.request_id == self.fail_on:
+            raise RuntimeError("boom")
+        self.log.append((self.name, ctx.request_id))
+
+
+async def test_requests_ending_together_run_stage_by_stage_in_order() -> None:
+    log: list[tuple[str, str]] = []
+    finisher = Finisher([Recorder("a", log), Recorder("b", log)])
+    await asyncio.gather(*(finisher.finish(make_ctx(r)) for r in ("r1", "r2", "r3")))
+    # one batch: stage a for every request, then stage b; each request sees a before b
+    assert log == [("a", "r1"), ("a", "r2"), ("a", "r3"), ("b", "r1"), ("b", "r2"), ("b", "r3")]
+
+
+async def test_finish_returns_only_after_its_own_hooks_ran() -> None:
+    log: list[tuple[str, str]] = []
+    finisher = Finisher([Recorder("slow", log, wait_s=0.01), Recorder("last", log)])
+    await finisher.finish(make_ctx("r1"))
+    assert log == [("slow", "r1"), ("last", "r1")]
+    await finisher.finish(make_ctx("r2"))  # a later request gets a new batch
+    assert log[-2:] == [("slow", "r2"), ("last", "r2")]
+
+
+async def test_a_failing_hook_is_logged_and_the_rest_still_run(caplog: pytest.LogCaptureFixture) -> None:
+    log: list[tuple[str, str]] = []
+    finisher = Finisher([Recorder("a", log, fail_on="r1"), Recorder("b", log)])
+    with caplog.at_level(logging.ERROR, logger="fastroute.pipeline"):
+        await asyncio.gather(finisher.finish(make_ctx("r1")), finisher.finish(make_ctx("r2")))
+    assert log == [("a", "r2"), ("b", "r1"), ("b", "r2")]
+    assert "stage a failed in on_finish for request r1" in caplog.text
+
+
+async def test_stages_that_wait_on_io_run_concurrently_over_a_batch() -> None:
+    log: list[tuple[str, str]] = []
+    remote = Recorder("remote", log, wait_s=0.05, fail_on="r2")
+    remote.finish_awaits_io = True
+    finisher = Finisher([remote, Recorder("after", log)])
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await asyncio.gather(*(finisher.finish(make_ctx(f"r{i}")) for i in range(8)))
+    # one after another would take 8 x 50 ms
+    assert loop.time() - t0 < 0.3
+    assert ("remote", "r2") not in log and len([e for e in log if e[0] == "after"]) == 8
+
+
+async def test_a_cancelled_waiter_still_gets_its_bookkeeping() -> None:
+    log: list[tuple[str, str]] = []
+    finisher = Finisher([Recorder("slow", log, wait_s=0.02)])
+    waiter = asyncio.ensure_future(finisher.finish(make_ctx("gone")))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await finisher.finish(make_ctx("next"))
+    await finisher.wait_idle()
+    assert ("slow", "gone") in log and ("slow", "next") in log
+
+
+async def test_wait_idle_waits_for_requests_in_flight() -> None:
+    log: list[tuple[str, str]] = []
+    finisher = Finisher([Recorder("slow", log, wait_s=0.02)])
+    pending = [asyncio.ensure_future(finisher.finish(make_ctx(f"r{i}"))) for i in range(3)]
+    await asyncio.sleep(0)
+    await finisher.wait_idle()
+    assert sorted(r for _, r in log) == ["r0", "r1", "r2"]
+    await asyncio.gather(*pending)
