@@ -104,7 +104,7 @@ class RateLimitStage(Stage):
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
-        self.finish_awaits_io = store.remote
+        self.awaits_io = store.remote
         self._lines_policy: object = None
         self._lines_cache: dict[tuple[str, str, str], tuple[Line, ...]] = {}
 
@@ -252,7 +252,7 @@ class BudgetStage(Stage):
         self, store: StateStore, catalogue: Catalogue, reservation_ttl_s: float = 300.0, ledger: Ledger | None = None
     ) -> None:
         self.store = store
-        self.finish_awaits_io = store.remote
+        self.awaits_io = store.remote
         self.catalogue = catalogue
         self.reservation_ttl_s = reservation_ttl_s
         self.ledger = ledger

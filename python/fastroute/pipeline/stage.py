@@ -14,9 +14,11 @@ class Stage:
     """Base class with no-op hooks; subclasses override what they need."""
 
     name = "stage"
-    # True when `on_finish` may wait on the network (e.g. a Redis store): the gateway then runs that hook
-    # concurrently for requests that end together instead of one after another (`pipeline.finisher`).
-    finish_awaits_io = False
+    # True when a hook may wait on the network (e.g. a Redis store): the gateway then runs it concurrently
+    # for requests that reach it together instead of one after another (`pipeline.batch`). Hooks that only
+    # sometimes wait on a worker thread (scans of very long prompts) need not say so: the batch waits, as
+    # the whole loop already waits for those prompts' analysis.
+    awaits_io = False
 
     async def start(self) -> None:
         """Called once when the app starts (open connections, files)."""

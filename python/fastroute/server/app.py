@@ -96,7 +96,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             started.append(stage)
         yield
     finally:
-        await gateway.finisher.wait_idle()  # requests that ended before shutdown keep their bookkeeping
+        await gateway.wait_idle()  # requests that ended before shutdown keep their bookkeeping
         for stage in reversed(started):
             try:
                 await stage.close()
