@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 
 import orjson
@@ -106,7 +105,7 @@ async def get_audit(request: web.Request) -> web.Response:
         raise InvalidRequest("'limit' must be an integer.", param="limit") from None
     since, until = parse_when(q.get("since"), "since"), parse_when(q.get("until"), "until")
     records = await request.app[LEDGER].records(since=since, until=until, limit=limit, **_filters(request))
-    return _json({"object": "list", "data": [asdict(r) for r in records]})
+    return _json({"object": "list", "data": [r._asdict() for r in records]})
 
 
 async def get_policy(request: web.Request) -> web.Response:

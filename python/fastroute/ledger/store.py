@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +38,7 @@ GROUP_BY: dict[str, str] = {
 }
 FILTERS = ("app", "department", "key_id", "tier", "model")
 
-_COLUMNS = [f.name for f in fields(LedgerRecord)]
+_COLUMNS = list(LedgerRecord._fields)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY,
@@ -165,16 +164,19 @@ def _spend_sql(group_by: Sequence[str], where: str) -> str:
     return sql
 
 
+# The record's fields are the columns, in order; only the flags and the decisions need converting.
+_STREAM, _ESTIMATED, _DECISIONS = (_COLUMNS.index(c) for c in ("stream", "usage_estimated", "decisions"))
+assert (_STREAM + 1, _DECISIONS) == (_ESTIMATED, len(_COLUMNS) - 1)
+
+
 def _row(record: LedgerRecord) -> tuple[Any, ...]:
-    values: list[Any] = []
-    for name in _COLUMNS:
-        v = getattr(record, name)
-        if name == "decisions":
-            v = orjson.dumps(list(v)).decode()
-        elif isinstance(v, bool):
-            v = int(v)
-        values.append(v)
-    return tuple(values)
+    return (
+        *record[:_STREAM],
+        int(record.stream),
+        int(record.usage_estimated),
+        *record[_ESTIMATED + 1 : _DECISIONS],
+        orjson.dumps(record.decisions).decode(),
+    )
 
 
 def _record(row: sqlite3.Row) -> LedgerRecord:
