@@ -52,6 +52,7 @@ class Gateway:
         )
         self.finisher = Batched(_hook_steps(self.stages, "on_finish")[::-1], failures="log")
         self.timeouts = timeouts
+        self._timeouts_by_model: dict[str, tuple[ModelEntry, CallTimeouts]] = {}
         self.dispatcher = dispatcher or default_dispatcher(catalogue)  # failover, retries, breakers, hedging
 
     async def prepare(self, ctx: RequestContext) -> None:
@@ -105,12 +106,17 @@ class Gateway:
 
     def timeouts_for(self, model: ModelEntry) -> CallTimeouts:
         """The global upstream timeouts, overridden by the deployment's own where the catalogue sets them."""
+        known = self._timeouts_by_model.get(model.name)
+        if known is not None and known[0] is model:
+            return known[1]
         t = self.timeouts
-        return CallTimeouts(
+        timeouts = CallTimeouts(
             connect_s=model.connect_timeout_s or t.connect_s,
             first_token_s=model.first_token_timeout_s or t.first_token_s,
             total_s=model.total_timeout_s or t.total_s,
         )
+        self._timeouts_by_model[model.name] = (model, timeouts)  # one per deployment entry, built once
+        return timeouts
 
     def account(self, ctx: RequestContext, stream_usage: Usage | None = None) -> None:
         """Sets usage and cost: reported usage when the upstream gave it, else an estimate of what was sent."""

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastroute.sqlite_batch import SqliteBatchWriter
 
@@ -88,9 +88,12 @@ _SET_FEEDBACK = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class RouteRecord:
-    """How one request was routed and served: what feedback and shadow outcomes attach to."""
+class RouteRecord(NamedTuple):
+    """How one request was routed and served: what feedback and shadow outcomes attach to.
+
+    A named tuple (one is built per request; 3x cheaper than a frozen dataclass) whose first fields are the
+    `routes` table's insert columns, in order.
+    """
 
     request_id: str
     app: str
@@ -108,7 +111,7 @@ class RouteRecord:
     feedback_ts: float | None = None
 
     def row(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, c) for c in _ROUTE_COLUMNS)
+        return self[: len(_ROUTE_COLUMNS)]
 
 
 @dataclass(frozen=True, slots=True)

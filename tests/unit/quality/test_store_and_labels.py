@@ -134,3 +134,10 @@ def test_label_file_appends_and_compacts_under_one_lock(tmp_path: Path) -> None:
     f.append([])
     assert f.compact(now) == 3
     assert [r["prompt"] for r in read_labels(f.path)] == ["p2", "p3", "p4"]
+
+
+def test_route_record_row_is_the_insert_columns_in_order() -> None:
+    from fastroute.quality.store import _ROUTE_COLUMNS
+
+    record = RouteRecord("r1", "a", 1.0, department="d", tier="mid", score=0.5, status=201, feedback_score=1.0)
+    assert dict(zip(_ROUTE_COLUMNS, record.row(), strict=True)) == {c: getattr(record, c) for c in _ROUTE_COLUMNS}
