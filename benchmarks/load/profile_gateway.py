@@ -51,6 +51,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--temperature", type=float, default=0.2, help="0 exercises the semantic cache level")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for fastroute (repeatable)")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=30)
@@ -69,7 +70,7 @@ def main(argv: list[str]) -> int:
             env["FASTROUTE_CONFIG"] = str(bench_config(upstream.port, tmp / "bench.yaml"))
             env.setdefault("FASTROUTE_DATA_DIR", str(tmp / "data"))
             gateway = start_fastroute("0", env, tmp / "fastroute.log")
-            workload = Workload(stream=args.stream)
+            workload = Workload(stream=args.stream, temperature=args.temperature)
             # warm up (first requests pay for lazy imports and connection set-up)
             uvloop.run(run_load("127.0.0.1", gateway.port, workload, connections=args.connections, duration_s=1.0))
             spy = None

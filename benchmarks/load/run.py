@@ -72,12 +72,13 @@ async def measure(
     warmup_s: float,
     nonce: list[int],
     inside_view: bool = False,
+    temperature: float = 0.2,
 ) -> dict[str, dict[str, Any]]:
     """Alternates targets round by round; each target gets `rounds` windows of `duration_s`."""
     per: dict[str, list[LoadResult]] = {t.name: [] for t in targets}
     inside: dict[str, list[dict[str, float]]] = {t.name: [] for t in targets if t.fastroute}
     cpu: dict[str, float] = {t.name: 0.0 for t in targets}
-    workload = Workload(stream=stream)
+    workload = Workload(stream=stream, temperature=temperature)
     for _ in range(rounds):
         for t in targets:
             c0 = t.cpu_s()
@@ -383,7 +384,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             for conns in (int(c) for c in args.connections.split(",")):
                 print(f"-- {mode} x{conns}: {', '.join(t.name for t in targets)}", file=sys.stderr, flush=True)
                 row = await measure(
-                    targets, mode == "stream", conns, args.rounds, args.duration, args.warmup, nonce, args.inside
+                    targets, mode == "stream", conns, args.rounds, args.duration, args.warmup, nonce, args.inside,
+                    temperature=args.temperature,
                 )
                 add_ratios(row)
                 rows.append({"mode": mode, "connections": conns, "targets": row})
@@ -414,6 +416,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 "warmup_s": args.warmup,
                 "workers": args.workers,
                 "chunk_delay_ms": args.chunk_delay_ms,
+                "temperature": args.temperature,
                 "workers_compare": args.workers_compare,
                 "env": parse_env(args.env),
                 "stages": stages,
@@ -466,6 +469,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-policy", action="store_true", help="run without the all-features policy file")
     parser.add_argument("--results", type=Path, help="directory: write load-<date>.json/.md (+ .png with --plot)")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--temperature", type=float, default=0.2,
+        help="the requests' temperature: 0.2 (default) skips the cache's semantic level, 0 exercises it",
+    )  # fmt: skip
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for fastroute (repeatable)")
     parser.add_argument(
         "--variant", action="append", default=[],

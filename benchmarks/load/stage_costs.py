@@ -159,7 +159,7 @@ async def measure(args: argparse.Namespace, tmp: Path) -> None:
         if not args.default_gc:
             settle_heap()  # as `fastroute serve` does once it is up
         try:
-            workload = Workload(stream=args.stream)
+            workload = Workload(stream=args.stream, temperature=args.temperature)
             await run_load("127.0.0.1", port, workload, connections=1, duration_s=1.0, warmup_s=0.0)
             totals.clear()
             gc_time = watch_gc(totals)
@@ -194,6 +194,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--temperature", type=float, default=0.2, help="0 exercises the semantic cache level")
     parser.add_argument("--no-policy", action="store_true", help="without the all-features policy file")
     parser.add_argument("--default-gc", action="store_true", help="skip the server's gc.freeze + thresholds")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for fastroute (repeatable)")
