@@ -36,7 +36,7 @@ _Item = tuple[RequestContext, "asyncio.Future[None]"]
 
 
 class Step(NamedTuple):
-    """`await getattr(target, method)(ctx)`, looked up at each call (so a wrapped method is seen).
+    """`await getattr(target, method)(ctx)`, the method looked up once per batch (so a wrapped one is seen).
 
     Attributes:
         label: names the step in logs, e.g. `budgets.on_finish`.
@@ -97,35 +97,34 @@ class Batched:
 
     async def _step(self, step: Step, batch: list[_Item]) -> list[_Item]:
         """Runs `step` for every request of `batch`; returns those that go on to the next step."""
-        kept: list[_Item] = []
-        if not self._log_failures:  # a request whose handler is gone takes no further step
+        ending = not self._log_failures
+        if ending and any(done.cancelled() for _, done in batch):  # their handlers are gone: no further step
             batch = [item for item in batch if not item[1].cancelled()]
+        hook = getattr(step.target, step.method)  # looked up per batch, so a wrapped method is seen
+        dropped = False
         if step.awaits_io and len(batch) > 1:
-            results = await asyncio.gather(
-                *(getattr(step.target, step.method)(ctx) for ctx, _ in batch), return_exceptions=True
-            )
+            results = await asyncio.gather(*(hook(ctx) for ctx, _ in batch), return_exceptions=True)
             for item, result in zip(batch, results, strict=True):
                 if isinstance(result, Exception):
-                    self._failed(step, item, result, kept)
+                    dropped = self._failed(step, item, result) or dropped
                 elif isinstance(result, BaseException):
                     raise result
-                else:
-                    kept.append(item)
-            return kept
-        for item in batch:
-            ctx = item[0]
-            try:
-                await getattr(step.target, step.method)(ctx)
-            except Exception as e:
-                self._failed(step, item, e, kept)
-            else:
-                kept.append(item)
-        return kept
+        else:
+            for item in batch:
+                try:
+                    await hook(item[0])
+                except Exception as e:
+                    dropped = self._failed(step, item, e) or dropped
+        if not dropped:
+            return batch
+        return [item for item in batch if not item[1].done()]
 
-    def _failed(self, step: Step, item: _Item, error: Exception, kept: list[_Item]) -> None:
+    def _failed(self, step: Step, item: _Item, error: Exception) -> bool:
+        """Logs the failure or ends the request with it; True when the request leaves the batch."""
         ctx, done = item
         if self._log_failures:
             log.error("%s failed for request %s", step.label, ctx.request_id, exc_info=error)
-            kept.append(item)
-        elif not done.done():
+            return False
+        if not done.done():
             done.set_exception(error)
+        return True
