@@ -39,7 +39,15 @@ def worst_case_cost(model: ModelEntry, prompt_tokens: int, max_tokens: int | Non
 
 def chain_worst_case(chain: tuple[ModelEntry, ...], prompt_tokens: int, max_tokens: int | None) -> float:
     """Whichever deployment of the chain ends up answering, it costs at most this."""
-    return max((worst_case_cost(m, prompt_tokens, max_tokens) for m in chain), default=0.0)
+    # `max(worst_case_cost(m, ...) for m in chain)` spelled as a loop: chains are 1-3 long and this runs
+    # several times per request, where the generator's set-up cost more than the arithmetic.
+    worst = 0.0
+    first = True
+    for m in chain:
+        cost = worst_case_cost(m, prompt_tokens, max_tokens)
+        if first or cost > worst:
+            worst, first = cost, False
+    return worst
 
 
 def _prompt_tokens(ctx: RequestContext) -> int:
@@ -69,12 +77,13 @@ def cap_escalation(ctx: RequestContext, catalogue: Catalogue, limit_usd: float) 
     assert ctx.decision is not None
     allowed = ctx.allowed_tiers if ctx.allowed_tiers is not None else frozenset(catalogue.tiers)
     prompt, max_tokens, rank = _prompt_tokens(ctx), ctx.chat.max_tokens, tier_rank(ctx.decision.tier)
-    keep = frozenset(
-        t for t in allowed
-        if tier_rank(t) <= rank or chain_worst_case(catalogue.tier_chain(t), prompt, max_tokens) <= limit_usd + 1e-12
-    )
-    if keep != allowed:
-        ctx.allowed_tiers = keep
+    bound = limit_usd + 1e-12
+    dropped: list[str] = []
+    for t in allowed:
+        if tier_rank(t) > rank and not chain_worst_case(catalogue.tier_chain(t), prompt, max_tokens) <= bound:
+            dropped.append(t)
+    if dropped:
+        ctx.allowed_tiers = allowed.difference(dropped)
 
 
 def _downgrade(ctx: RequestContext, tier: str, chain: tuple[ModelEntry, ...], kind: str, label: str) -> None:
@@ -119,14 +128,11 @@ class RateLimitStage(Stage):
             lines = self._lines_cache[key] = rate_lines(gov, unit)
         return lines
 
-    async def _acquire(self, ctx: RequestContext, lines: tuple[Line, ...], amount: float, what: str) -> None:
-        failed = await self.store.rate_acquire(lines, amount)
-        if failed is None:
-            return
-        line = lines[failed]
+    @staticmethod
+    def _refuse(ctx: RequestContext, line: Line, what: str) -> RateLimited:
         headers = note(ctx, f"ratelimit:block:{line.label}")
         retry = max(1, math.ceil(RATE_WINDOW_S - time.time() % RATE_WINDOW_S))
-        raise RateLimited(
+        return RateLimited(
             f"Rate limit reached: {line.label} allows {line.limit:g} {what} per minute.",
             headers={**headers, "Retry-After": str(retry)},
         )
@@ -137,7 +143,9 @@ class RateLimitStage(Stage):
             return
         lines = self._lines(gov, "rpm")
         if lines:
-            await self._acquire(ctx, lines, 1, "requests")
+            failed = await self.store.rate_acquire(lines, 1)
+            if failed is not None:
+                raise self._refuse(ctx, lines[failed], "requests")
 
     async def on_routed(self, ctx: RequestContext) -> None:
         gov = governance_of(ctx)
@@ -145,13 +153,21 @@ class RateLimitStage(Stage):
             return
         lines = self._lines(gov, "tpm")
         if lines:
-            await self._acquire(ctx, lines, _prompt_tokens(ctx), "tokens")
+            failed = await self.store.rate_acquire(lines, _prompt_tokens(ctx))
+            if failed is not None:
+                raise self._refuse(ctx, lines[failed], "tokens")
             gov.tpm_lines = lines
 
     async def on_finish(self, ctx: RequestContext) -> None:
         gov = governance_of(ctx)
         if gov is not None and gov.tpm_lines and ctx.usage is not None and ctx.served_by is not None:
             await self.store.rate_add(gov.tpm_lines, ctx.usage.completion_tokens)
+
+
+def _within(chain: tuple[ModelEntry, ...], prompt: int, max_tokens: int | None, limit: float) -> tuple[ModelEntry, ...]:
+    """The deployments of `chain` whose worst case is within `limit` (`chain` itself when all are)."""
+    fit = [m for m in chain if worst_case_cost(m, prompt, max_tokens) <= limit]
+    return chain if len(fit) == len(chain) else tuple(fit)
 
 
 class CostCeilingStage(Stage):
@@ -172,7 +188,7 @@ class CostCeilingStage(Stage):
             return
         prompt, max_tokens = _prompt_tokens(ctx), ctx.chat.max_tokens
         decision = ctx.decision
-        fitting = tuple(m for m in decision.chain if worst_case_cost(m, prompt, max_tokens) <= limit)
+        fitting = _within(decision.chain, prompt, max_tokens, limit)
         if fitting:
             if fitting != decision.chain:
                 ctx.decision = RouteDecision(decision.tier, fitting, decision.reason + "; cost ceiling", decision.score)
@@ -180,7 +196,7 @@ class CostCeilingStage(Stage):
             return
         if rules.max_cost_action == "downgrade":
             for tier, chain in _cheaper_chains(ctx, gov, self.catalogue):
-                fit = tuple(m for m in chain if worst_case_cost(m, prompt, max_tokens) <= limit)
+                fit = _within(chain, prompt, max_tokens, limit)
                 if fit:
                     _downgrade(ctx, tier, fit, "cost", "max_cost_per_request_usd")
                     cap_escalation(ctx, self.catalogue, limit)
