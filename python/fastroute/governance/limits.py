@@ -75,15 +75,15 @@ def cap_escalation(ctx: RequestContext, catalogue: Catalogue, limit_usd: float) 
     """Keeps a later escalation (reliability moving a failed request up a tier) within `limit_usd`: tiers
     above the routed one stay allowed only if their whole chain's worst case fits."""
     assert ctx.decision is not None
-    allowed = ctx.allowed_tiers if ctx.allowed_tiers is not None else frozenset(catalogue.tiers)
+    allowed = ctx.allowed_tiers
     prompt, max_tokens, rank = _prompt_tokens(ctx), ctx.chat.max_tokens, tier_rank(ctx.decision.tier)
     bound = limit_usd + 1e-12
     dropped: list[str] = []
-    for t in allowed:
+    for t in allowed if allowed is not None else catalogue.tiers:
         if tier_rank(t) > rank and not chain_worst_case(catalogue.tier_chain(t), prompt, max_tokens) <= bound:
             dropped.append(t)
-    if dropped:
-        ctx.allowed_tiers = allowed.difference(dropped)
+    if dropped:  # (None means every tier of the catalogue)
+        ctx.allowed_tiers = (allowed if allowed is not None else frozenset(catalogue.tiers)).difference(dropped)
 
 
 def _downgrade(ctx: RequestContext, tier: str, chain: tuple[ModelEntry, ...], kind: str, label: str) -> None:
