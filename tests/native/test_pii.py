@@ -91,6 +91,12 @@ def test_redact_found_is_redact_many_without_the_clean_texts(texts: list[str]) -
     assert SCANNER.redact_found(texts) == expected
 
 
+def test_redact_found_on_long_texts_releases_the_gil_and_answers_the_same() -> None:
+    texts = ["clean " * 1000, "write to x@y.org " * 300, "é 👋 " * 2000]  # > 4 KB: scanned without the GIL
+    expected = [(i, out, kinds) for i, (out, kinds) in enumerate(SCANNER.redact_many(texts)) if kinds]
+    assert SCANNER.redact_found(texts) == expected and [i for i, _, _ in expected] == [1]
+
+
 def test_redact_found_takes_only_str() -> None:
     assert SCANNER.redact_found([]) == []
     with pytest.raises(TypeError):
