@@ -18,7 +18,7 @@ from fastroute.errors import BudgetExceeded, PolicyViolation, RateLimited
 from fastroute.governance.policy import PERIOD_TTL_S, Budget, budget_key
 from fastroute.governance.shared_table import SharedTableStore
 from fastroute.governance.state import RATE_WINDOW_S, Line, MemoryStore, StateStore
-from fastroute.governance.tenants import RequestGovernance, governance_of, note
+from fastroute.governance.tenants import RequestGovernance, note
 from fastroute.ledger import Ledger
 from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
@@ -30,21 +30,26 @@ DAY_S = 86400
 PROMPT_SLACK_TOKENS = 16
 
 
+def _with_margin(prompt_tokens: int) -> int:
+    return prompt_tokens + (prompt_tokens + 9) // 10 + PROMPT_SLACK_TOKENS
+
+
 def worst_case_cost(model: ModelEntry, prompt_tokens: int, max_tokens: int | None) -> float:
     """Upper bound of one call: prompt (with margin) at input price + all allowed output at output price."""
-    prompt = prompt_tokens + (prompt_tokens + 9) // 10 + PROMPT_SLACK_TOKENS
     out = min(max_tokens, model.max_output_tokens) if max_tokens else model.max_output_tokens
-    return model.cost(prompt, out)
+    return model.cost(_with_margin(prompt_tokens), out)
 
 
 def chain_worst_case(chain: tuple[ModelEntry, ...], prompt_tokens: int, max_tokens: int | None) -> float:
     """Whichever deployment of the chain ends up answering, it costs at most this."""
-    # `max(worst_case_cost(m, ...) for m in chain)` spelled as a loop: chains are 1-3 long and this runs
-    # several times per request, where the generator's set-up cost more than the arithmetic.
+    # `max(worst_case_cost(m, ...) for m in chain)` spelled out: chains are 1-3 long and this runs several
+    # times per request, where the generator and the per-model margin cost more than the arithmetic.
+    prompt = _with_margin(prompt_tokens)
     worst = 0.0
     first = True
     for m in chain:
-        cost = worst_case_cost(m, prompt_tokens, max_tokens)
+        out = min(max_tokens, m.max_output_tokens) if max_tokens else m.max_output_tokens
+        cost = m.cost(prompt, out)
         if first or cost > worst:
             worst, first = cost, False
     return worst
@@ -138,8 +143,8 @@ class RateLimitStage(Stage):
         )
 
     async def on_request(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance):
             return
         lines = self._lines(gov, "rpm")
         if lines:
@@ -148,8 +153,8 @@ class RateLimitStage(Stage):
                 raise self._refuse(ctx, lines[failed], "requests")
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None or ctx.cached_body is not None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or ctx.cached_body is not None:
             return
         lines = self._lines(gov, "tpm")
         if lines:
@@ -159,8 +164,8 @@ class RateLimitStage(Stage):
             gov.tpm_lines = lines
 
     async def on_finish(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is not None and gov.tpm_lines and ctx.usage is not None and ctx.served_by is not None:
+        gov = ctx.governance
+        if isinstance(gov, RequestGovernance) and gov.tpm_lines and ctx.usage is not None and ctx.served_by is not None:
             await self.store.rate_add(gov.tpm_lines, ctx.usage.completion_tokens)
 
 
@@ -179,8 +184,8 @@ class CostCeilingStage(Stage):
         self.catalogue = catalogue
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None or ctx.decision is None or ctx.cached_body is not None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or ctx.decision is None or ctx.cached_body is not None:
             return
         rules = gov.app.rules
         limit = rules.max_cost_per_request_usd
@@ -297,8 +302,8 @@ class BudgetStage(Stage):
             await seed_from_ledger(self.store, self.ledger, datetime.now(UTC))
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None or ctx.decision is None or ctx.cached_body is not None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or ctx.decision is None or ctx.cached_body is not None:
             return
         pairs, lines = self._budget_lines(gov)
         if not pairs:
@@ -327,8 +332,8 @@ class BudgetStage(Stage):
         )
 
     async def on_finish(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None or gov.reservation is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or gov.reservation is None:
             return
         rid, lines = gov.reservation
         gov.reservation = None

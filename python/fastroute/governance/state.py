@@ -158,9 +158,20 @@ class MemoryStore:
             c = self._counters[line.key] = _Counter(expires=now + line.ttl_s)
         return c
 
+    def _counters_for(self, lines: Sequence[Line], now: float) -> list[_Counter]:
+        """`_counter` of every line (one call for all: this runs twice per request)."""
+        counters = self._counters
+        out = []
+        for line in lines:
+            c = counters.get(line.key)
+            if c is None or c.expires <= now:
+                c = counters[line.key] = _Counter(expires=now + line.ttl_s)
+            out.append(c)
+        return out
+
     async def reserve(self, rid: str, lines: Sequence[Line], amount: float, ttl_s: float) -> int | None:
         now = self._clock()
-        counters = [self._counter(line, now) for line in lines]
+        counters = self._counters_for(lines, now)
         for i, c in enumerate(counters):
             if c.spent + c.live_reserved(now) + amount > lines[i].limit + 1e-12:  # over_budget, inlined
                 return i
@@ -172,9 +183,7 @@ class MemoryStore:
     async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
         if not self._settled.first(rid):
             return
-        now = self._clock()
-        for line in lines:
-            c = self._counter(line, now)
+        for c in self._counters_for(lines, self._clock()):
             c.drop(rid)
             c.spent += actual
 
@@ -207,7 +216,9 @@ class MemoryStore:
         now = self._clock()
         idx = int(now // RATE_WINDOW_S)
         keep = 1.0 - (now % RATE_WINDOW_S) / RATE_WINDOW_S  # as `sliding_level`, with the same rounding
-        windows = [self._window(line.key, idx) for line in lines]
+        windows = []
+        for line in lines:  # every line's window moves on first (as before), then the check
+            windows.append(self._window(line.key, idx))
         for i, w in enumerate(windows):
             if w.get(idx - 1, 0.0) * keep + w.get(idx, 0.0) + amount > lines[i].limit:
                 return i
