@@ -15,7 +15,7 @@ from fastroute.catalogue import TIERS, Catalogue, ModelEntry
 from fastroute.compliance.policy import AppCompliance, Compliance, ContentRule, deployment_filter
 from fastroute.errors import PermissionDenied, PolicyViolation, ResidencyUnavailable, UpstreamError
 from fastroute.governance.pii import message_texts
-from fastroute.governance.tenants import RequestGovernance, governance_of, note
+from fastroute.governance.tenants import RequestGovernance, note
 from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
 from fastroute.routing.router import tier_rank
@@ -48,6 +48,7 @@ class AppPlan:
     `allowed` the deployment filter (None when unrestricted), `scans_prompts` whether any rule of the scope
     can fire, `flags_responses` whether any of them is a `flag` rule (the only kind applied to answers)."""
 
+    compliance: Compliance
     scope: AppCompliance
     allowed: Callable[[ModelEntry], bool] | None
     scans_prompts: bool
@@ -58,6 +59,7 @@ def app_plan(comp: Compliance, scope: AppCompliance, catalogue: Catalogue) -> Ap
     in_scope = [r for r in comp.rules if scope.rules is None or r.name in scope.rules]
     scanning = comp.scanner is not None and bool(in_scope)
     return AppPlan(
+        compliance=comp,
         scope=scope,
         allowed=deployment_filter(scope, catalogue) if scope.restricted else None,
         scans_prompts=scanning,
@@ -77,10 +79,11 @@ class ComplianceStage(Stage):
         self._plans_for: Compliance | None = None
         self._plans: dict[tuple[str, str], AppPlan] = {}
 
-    def _scope(self, ctx: RequestContext) -> tuple[RequestGovernance, Compliance, AppPlan] | None:
-        gov = governance_of(ctx)
-        if gov is None:
-            return None
+    def _plan(self, gov: RequestGovernance) -> AppPlan | None:
+        """The plan for the request's application under its policy snapshot (kept on `gov` for its later hooks)."""
+        plan = gov.compliance
+        if isinstance(plan, AppPlan):
+            return plan
         comp = gov.policy.compliance
         if not isinstance(comp, Compliance):
             return None
@@ -92,18 +95,21 @@ class ComplianceStage(Stage):
             if len(self._plans) >= _MEMO_MAX:
                 self._plans.clear()
             plan = self._plans[key] = app_plan(comp, comp.for_app(*key), self.catalogue)
-        return gov, comp, plan
+        gov.compliance = plan
+        return plan
 
     async def on_request(self, ctx: RequestContext) -> None:
-        found = self._scope(ctx)
-        if found is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance):
             return
-        gov, comp, plan = found
+        plan = self._plan(gov)
+        if plan is None:
+            return
         if plan.allowed is not None:
             ctx.deployment_allowed = plan.allowed
         if not plan.scans_prompts:  # no rule of this application's scope can fire
             return
-        scope = plan.scope
+        comp, scope = plan.compliance, plan.scope
         texts = [t for _, _, t in message_texts(ctx.chat.messages)]
         if sum(map(len, texts)) > OFFLOAD_CHARS:  # ~3 us per KB: long prompts scan off the event loop
             fired = await asyncio.get_running_loop().run_in_executor(None, comp.fired, texts, scope)
@@ -137,10 +143,9 @@ class ComplianceStage(Stage):
             ctx.compliance_route = route.target
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        found = self._scope(ctx)
-        if found is None or ctx.decision is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or ctx.decision is None or self._plan(gov) is None:
             return
-        gov = found[0]
         decision = ctx.decision
         target = ctx.compliance_route
         allowed_models = gov.app.rules.allowed_models
@@ -187,11 +192,13 @@ class ComplianceStage(Stage):
         return (), decision
 
     async def on_finish(self, ctx: RequestContext) -> None:
-        found = self._scope(ctx)
-        if found is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance):
             return
-        _, comp, plan = found
-        scope = plan.scope
+        plan = self._plan(gov)
+        if plan is None:
+            return
+        comp, scope = plan.compliance, plan.scope
         if ctx.served_by is not None:
             model = self.catalogue.models.get(ctx.served_by)
             provider = self.catalogue.providers.get(model.provider) if model is not None else None

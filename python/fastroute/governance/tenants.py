@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fastroute.catalogue import Catalogue
 from fastroute.errors import AuthenticationError, InvalidRequest, PermissionDenied
@@ -35,6 +36,7 @@ class RequestGovernance:
     department: Department
     reservation: tuple[str, tuple[Line, ...]] | None = None
     tpm_lines: tuple[Line, ...] = ()
+    compliance: Any = None  # the compliance stage's plan for this request's application, once worked out
 
 
 def note(ctx: RequestContext, decision: str) -> dict[str, str]:
@@ -163,8 +165,8 @@ class TenantStage(Stage):
             )
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None or ctx.decision is None or gov.app.rules.allowed_models is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or ctx.decision is None or gov.app.rules.allowed_models is None:
             return
         allowed = gov.app.rules.allowed_models
         decision = ctx.decision
