@@ -210,18 +210,20 @@ impl PiiScanner {
     /// `text` with every finding replaced by its placeholder, and the findings (spans in the input).
     pub fn redact(&self, text: &str) -> (String, Vec<Finding>) {
         let findings = self.scan(text);
-        if findings.is_empty() {
-            return (text.to_owned(), findings);
-        }
+        (self.replace(text, &findings), findings)
+    }
+
+    /// `text` with `findings` (from `scan(text)`) replaced by their placeholders.
+    pub fn replace(&self, text: &str, findings: &[Finding]) -> String {
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
-        for f in &findings {
+        for f in findings {
             out.push_str(&text[last..f.start]);
             out.push_str(&self.placeholders[f.kind]);
             last = f.end;
         }
         out.push_str(&text[last..]);
-        (out, findings)
+        out
     }
 }
 

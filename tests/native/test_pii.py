@@ -81,3 +81,25 @@ def test_scans_in_parallel_threads() -> None:
     for t in threads:
         t.join()
     assert results == [4000] * 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=80), st.sampled_from(["x@y.org", "10.0.0.1 and 4111111111111111", "é 👋"])),
+                max_size=6))
+def test_redact_found_is_redact_many_without_the_clean_texts(texts: list[str]) -> None:
+    expected = [(i, out, kinds) for i, (out, kinds) in enumerate(SCANNER.redact_many(texts)) if kinds]
+    assert SCANNER.redact_found(texts) == expected
+
+
+def test_redact_found_on_long_texts_releases_the_gil_and_answers_the_same() -> None:
+    texts = ["clean " * 1000, "write to x@y.org " * 300, "é 👋 " * 2000]  # > 4 KB: scanned without the GIL
+    expected = [(i, out, kinds) for i, (out, kinds) in enumerate(SCANNER.redact_many(texts)) if kinds]
+    assert SCANNER.redact_found(texts) == expected and [i for i, _, _ in expected] == [1]
+
+
+def test_redact_found_takes_only_str() -> None:
+    assert SCANNER.redact_found([]) == []
+    with pytest.raises(TypeError):
+        SCANNER.redact_found("x@y.org")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        SCANNER.redact_found([b"x@y.org"])  # type: ignore[list-item]

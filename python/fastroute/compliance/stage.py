@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastroute.catalogue import TIERS, Catalogue, ModelEntry
 from fastroute.compliance.policy import AppCompliance, Compliance, ContentRule, deployment_filter
 from fastroute.errors import PermissionDenied, PolicyViolation, ResidencyUnavailable, UpstreamError
 from fastroute.governance.pii import message_texts
-from fastroute.governance.tenants import RequestGovernance, governance_of, note
+from fastroute.governance.tenants import RequestGovernance, note
 from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
 from fastroute.routing.router import tier_rank
@@ -37,6 +39,34 @@ def response_text(ctx: RequestContext) -> str:
     return "\n".join(parts)
 
 
+_MEMO_MAX = 10_000  # ad-hoc application names must not grow the memo forever
+
+
+@dataclass(frozen=True, slots=True)
+class AppPlan:
+    """What one application's compliance scope means for a request, worked out once per policy snapshot:
+    `allowed` the deployment filter (None when unrestricted), `scans_prompts` whether any rule of the scope
+    can fire, `flags_responses` whether any of them is a `flag` rule (the only kind applied to answers)."""
+
+    compliance: Compliance
+    scope: AppCompliance
+    allowed: Callable[[ModelEntry], bool] | None
+    scans_prompts: bool
+    flags_responses: bool
+
+
+def app_plan(comp: Compliance, scope: AppCompliance, catalogue: Catalogue) -> AppPlan:
+    in_scope = [r for r in comp.rules if scope.rules is None or r.name in scope.rules]
+    scanning = comp.scanner is not None and bool(in_scope)
+    return AppPlan(
+        compliance=comp,
+        scope=scope,
+        allowed=deployment_filter(scope, catalogue) if scope.restricted else None,
+        scans_prompts=scanning,
+        flags_responses=scanning and any(r.action == "flag" for r in in_scope),
+    )
+
+
 class ComplianceStage(Stage):
     """Applies the `compliance:` section of the request's policy snapshot (right after tenant identification)."""
 
@@ -44,24 +74,44 @@ class ComplianceStage(Stage):
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
+        # Plans by (application, department) for one compliance section: a reload brings a new section
+        # object, which starts the memo afresh.
+        self._plans_for: Compliance | None = None
+        self._plans: dict[tuple[str, str], AppPlan] = {}
 
-    @staticmethod
-    def _scope(ctx: RequestContext) -> tuple[RequestGovernance, Compliance, AppCompliance] | None:
-        gov = governance_of(ctx)
-        if gov is None or not isinstance(gov.policy.compliance, Compliance):
-            return None
+    def _plan(self, gov: RequestGovernance) -> AppPlan | None:
+        """The plan for the request's application under its policy snapshot (kept on `gov` for its later hooks)."""
+        plan = gov.compliance
+        if isinstance(plan, AppPlan):
+            return plan
         comp = gov.policy.compliance
-        return gov, comp, comp.for_app(gov.app.name, gov.app.department)
+        if not isinstance(comp, Compliance):
+            return None
+        if comp is not self._plans_for:
+            self._plans_for, self._plans = comp, {}
+        key = (gov.app.name, gov.app.department)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= _MEMO_MAX:
+                self._plans.clear()
+            plan = self._plans[key] = app_plan(comp, comp.for_app(*key), self.catalogue)
+        gov.compliance = plan
+        return plan
 
     async def on_request(self, ctx: RequestContext) -> None:
-        found = self._scope(ctx)
-        if found is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance):
             return
-        gov, comp, scope = found
-        if scope.restricted:
-            ctx.deployment_allowed = deployment_filter(scope, self.catalogue)
+        plan = self._plan(gov)
+        if plan is None:
+            return
+        if plan.allowed is not None:
+            ctx.deployment_allowed = plan.allowed
+        if not plan.scans_prompts:  # no rule of this application's scope can fire
+            return
+        comp, scope = plan.compliance, plan.scope
         texts = [t for _, _, t in message_texts(ctx.chat.messages)]
-        if sum(len(t) for t in texts) > OFFLOAD_CHARS:  # ~3 us per KB: long prompts scan off the event loop
+        if sum(map(len, texts)) > OFFLOAD_CHARS:  # ~3 us per KB: long prompts scan off the event loop
             fired = await asyncio.get_running_loop().run_in_executor(None, comp.fired, texts, scope)
         else:
             fired = comp.fired(texts, scope)
@@ -93,15 +143,16 @@ class ComplianceStage(Stage):
             ctx.compliance_route = route.target
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        found = self._scope(ctx)
-        if found is None or ctx.decision is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or ctx.decision is None or self._plan(gov) is None:
             return
-        gov = found[0]
         decision = ctx.decision
         target = ctx.compliance_route
+        allowed_models = gov.app.rules.allowed_models
+        if target is None and allowed_models is None and ctx.deployment_allowed is None and decision.chain:
+            return  # nothing to filter or reroute: the decision stands as it is
         if target is not None:
             decision = self._routed(decision, target)
-        allowed_models = gov.app.rules.allowed_models
         chain = tuple(
             m for m in decision.chain
             if (allowed_models is None or m.name in allowed_models)
@@ -141,10 +192,13 @@ class ComplianceStage(Stage):
         return (), decision
 
     async def on_finish(self, ctx: RequestContext) -> None:
-        found = self._scope(ctx)
-        if found is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance):
             return
-        _, comp, scope = found
+        plan = self._plan(gov)
+        if plan is None:
+            return
+        comp, scope = plan.compliance, plan.scope
         if ctx.served_by is not None:
             model = self.catalogue.models.get(ctx.served_by)
             provider = self.catalogue.providers.get(model.provider) if model is not None else None
@@ -152,7 +206,7 @@ class ComplianceStage(Stage):
                 ctx.decisions.append(f"region:{provider.region}")
         elif scope.restricted and isinstance(ctx.error, UpstreamError):
             ctx.decisions.append("residency:exhausted")  # every allowed deployment failed; none outside was tried
-        if ctx.status < 400:
+        if ctx.status < 400 and plan.flags_responses:
             text = response_text(ctx)
             if len(text) > OFFLOAD_CHARS:
                 fired = await asyncio.get_running_loop().run_in_executor(None, comp.fired, [text], scope)

@@ -18,7 +18,7 @@ from fastroute.errors import BudgetExceeded, PolicyViolation, RateLimited
 from fastroute.governance.policy import PERIOD_TTL_S, Budget, budget_key
 from fastroute.governance.shared_table import SharedTableStore
 from fastroute.governance.state import RATE_WINDOW_S, Line, MemoryStore, StateStore
-from fastroute.governance.tenants import RequestGovernance, governance_of, note
+from fastroute.governance.tenants import RequestGovernance, note
 from fastroute.ledger import Ledger
 from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
@@ -30,16 +30,29 @@ DAY_S = 86400
 PROMPT_SLACK_TOKENS = 16
 
 
+def _with_margin(prompt_tokens: int) -> int:
+    return prompt_tokens + (prompt_tokens + 9) // 10 + PROMPT_SLACK_TOKENS
+
+
 def worst_case_cost(model: ModelEntry, prompt_tokens: int, max_tokens: int | None) -> float:
     """Upper bound of one call: prompt (with margin) at input price + all allowed output at output price."""
-    prompt = prompt_tokens + (prompt_tokens + 9) // 10 + PROMPT_SLACK_TOKENS
     out = min(max_tokens, model.max_output_tokens) if max_tokens else model.max_output_tokens
-    return model.cost(prompt, out)
+    return model.cost(_with_margin(prompt_tokens), out)
 
 
 def chain_worst_case(chain: tuple[ModelEntry, ...], prompt_tokens: int, max_tokens: int | None) -> float:
     """Whichever deployment of the chain ends up answering, it costs at most this."""
-    return max((worst_case_cost(m, prompt_tokens, max_tokens) for m in chain), default=0.0)
+    # `max(worst_case_cost(m, ...) for m in chain)` spelled out: chains are 1-3 long and this runs several
+    # times per request, where the generator and the per-model margin cost more than the arithmetic.
+    prompt = _with_margin(prompt_tokens)
+    worst = 0.0
+    first = True
+    for m in chain:
+        out = min(max_tokens, m.max_output_tokens) if max_tokens else m.max_output_tokens
+        cost = m.cost(prompt, out)
+        if first or cost > worst:
+            worst, first = cost, False
+    return worst
 
 
 def _prompt_tokens(ctx: RequestContext) -> int:
@@ -67,14 +80,15 @@ def cap_escalation(ctx: RequestContext, catalogue: Catalogue, limit_usd: float) 
     """Keeps a later escalation (reliability moving a failed request up a tier) within `limit_usd`: tiers
     above the routed one stay allowed only if their whole chain's worst case fits."""
     assert ctx.decision is not None
-    allowed = ctx.allowed_tiers if ctx.allowed_tiers is not None else frozenset(catalogue.tiers)
+    allowed = ctx.allowed_tiers
     prompt, max_tokens, rank = _prompt_tokens(ctx), ctx.chat.max_tokens, tier_rank(ctx.decision.tier)
-    keep = frozenset(
-        t for t in allowed
-        if tier_rank(t) <= rank or chain_worst_case(catalogue.tier_chain(t), prompt, max_tokens) <= limit_usd + 1e-12
-    )
-    if keep != allowed:
-        ctx.allowed_tiers = keep
+    bound = limit_usd + 1e-12
+    dropped: list[str] = []
+    for t in allowed if allowed is not None else catalogue.tiers:
+        if tier_rank(t) > rank and not chain_worst_case(catalogue.tier_chain(t), prompt, max_tokens) <= bound:
+            dropped.append(t)
+    if dropped:  # (None means every tier of the catalogue)
+        ctx.allowed_tiers = (allowed if allowed is not None else frozenset(catalogue.tiers)).difference(dropped)
 
 
 def _downgrade(ctx: RequestContext, tier: str, chain: tuple[ModelEntry, ...], kind: str, label: str) -> None:
@@ -120,39 +134,46 @@ class RateLimitStage(Stage):
             lines = self._lines_cache[key] = rate_lines(gov, unit)
         return lines
 
-    async def _acquire(self, ctx: RequestContext, lines: tuple[Line, ...], amount: float, what: str) -> None:
-        failed = await self.store.rate_acquire(lines, amount)
-        if failed is None:
-            return
-        line = lines[failed]
+    @staticmethod
+    def _refuse(ctx: RequestContext, line: Line, what: str) -> RateLimited:
         headers = note(ctx, f"ratelimit:block:{line.label}")
         retry = max(1, math.ceil(RATE_WINDOW_S - time.time() % RATE_WINDOW_S))
-        raise RateLimited(
+        return RateLimited(
             f"Rate limit reached: {line.label} allows {line.limit:g} {what} per minute.",
             headers={**headers, "Retry-After": str(retry)},
         )
 
     async def on_request(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance):
             return
         lines = self._lines(gov, "rpm")
         if lines:
-            await self._acquire(ctx, lines, 1, "requests")
+            failed = await self.store.rate_acquire(lines, 1)
+            if failed is not None:
+                raise self._refuse(ctx, lines[failed], "requests")
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None or ctx.cached_body is not None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or ctx.cached_body is not None:
             return
         lines = self._lines(gov, "tpm")
         if lines:
-            await self._acquire(ctx, lines, _prompt_tokens(ctx), "tokens")
+            failed = await self.store.rate_acquire(lines, _prompt_tokens(ctx))
+            if failed is not None:
+                raise self._refuse(ctx, lines[failed], "tokens")
             gov.tpm_lines = lines
 
     async def on_finish(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is not None and gov.tpm_lines and ctx.usage is not None and ctx.served_by is not None:
+        gov = ctx.governance
+        if isinstance(gov, RequestGovernance) and gov.tpm_lines and ctx.usage is not None and ctx.served_by is not None:
             await self.store.rate_add(gov.tpm_lines, ctx.usage.completion_tokens)
+
+
+def _within(chain: tuple[ModelEntry, ...], prompt: int, max_tokens: int | None, limit: float) -> tuple[ModelEntry, ...]:
+    """The deployments of `chain` whose worst case is within `limit` (`chain` itself when all are)."""
+    fit = [m for m in chain if worst_case_cost(m, prompt, max_tokens) <= limit]
+    return chain if len(fit) == len(chain) else tuple(fit)
 
 
 class CostCeilingStage(Stage):
@@ -164,8 +185,8 @@ class CostCeilingStage(Stage):
         self.catalogue = catalogue
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None or ctx.decision is None or ctx.cached_body is not None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or ctx.decision is None or ctx.cached_body is not None:
             return
         rules = gov.app.rules
         limit = rules.max_cost_per_request_usd
@@ -173,7 +194,7 @@ class CostCeilingStage(Stage):
             return
         prompt, max_tokens = _prompt_tokens(ctx), ctx.chat.max_tokens
         decision = ctx.decision
-        fitting = tuple(m for m in decision.chain if worst_case_cost(m, prompt, max_tokens) <= limit)
+        fitting = _within(decision.chain, prompt, max_tokens, limit)
         if fitting:
             if fitting != decision.chain:
                 ctx.decision = RouteDecision(decision.tier, fitting, decision.reason + "; cost ceiling", decision.score)
@@ -181,7 +202,7 @@ class CostCeilingStage(Stage):
             return
         if rules.max_cost_action == "downgrade":
             for tier, chain in _cheaper_chains(ctx, gov, self.catalogue):
-                fit = tuple(m for m in chain if worst_case_cost(m, prompt, max_tokens) <= limit)
+                fit = _within(chain, prompt, max_tokens, limit)
                 if fit:
                     _downgrade(ctx, tier, fit, "cost", "max_cost_per_request_usd")
                     cap_escalation(ctx, self.catalogue, limit)
@@ -283,8 +304,8 @@ class BudgetStage(Stage):
             await seed_from_ledger(self.store, self.ledger, datetime.now(UTC))
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None or ctx.decision is None or ctx.cached_body is not None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or ctx.decision is None or ctx.cached_body is not None:
             return
         pairs, lines = self._budget_lines(gov)
         if not pairs:
@@ -313,8 +334,8 @@ class BudgetStage(Stage):
         )
 
     async def on_finish(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None or gov.reservation is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or gov.reservation is None:
             return
         rid, lines = gov.reservation
         gov.reservation = None

@@ -42,6 +42,10 @@ class PiiScanner:
     def redact_many(self, texts: list[str]) -> list[tuple[str, list[str]]]:
         return self._native.redact_many(texts)
 
+    def redact_found(self, texts: list[str]) -> list[tuple[int, str, list[str]]]:
+        """`redact_many` for the texts with findings only: (position, redacted text, kinds); `[]` when clean."""
+        return self._native.redact_found(texts)
+
 
 def message_texts(messages: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str | int, str]]:
     """Every text a provider would see: (container, key, text) for string contents, text parts and
@@ -55,10 +59,12 @@ def message_texts(messages: list[dict[str, Any]]) -> list[tuple[dict[str, Any], 
             for part in content:
                 if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
                     out.append((part, "text", part["text"]))
-        for call in msg.get("tool_calls") or []:
-            fn = call.get("function") if isinstance(call, dict) else None
-            if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
-                out.append((fn, "arguments", fn["arguments"]))
+        calls = msg.get("tool_calls")
+        if calls:
+            for call in calls:
+                fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+                    out.append((fn, "arguments", fn["arguments"]))
     return out
 
 
@@ -74,11 +80,18 @@ def screen_messages(
         slots = message_texts(messages)
     if not slots:
         return []
-    results = scanner.redact_many([text for _, _, text in slots])
+    return screen_texts(scanner, slots, [text for _, _, text in slots], redact=redact)
+
+
+def screen_texts(scanner: PiiScanner, slots: Slots, texts: list[str], *, redact: bool) -> list[str]:
+    """`screen_messages` for `slots` whose texts the caller already listed (`texts[i]` is `slots[i]`'s)."""
+    found = scanner.redact_found(texts)
+    if not found:  # the common case: one native call, nothing copied back
+        return []
     kinds: set[str] = set()
-    for (container, key, _), (new_text, found) in zip(slots, results, strict=True):
-        if found:
-            kinds.update(found)
-            if redact:
-                container[key] = new_text  # type: ignore[index]
+    for i, new_text, found_kinds in found:
+        kinds.update(found_kinds)
+        if redact:
+            container, key, _ = slots[i]
+            container[key] = new_text  # type: ignore[index]
     return sorted(kinds)

@@ -11,8 +11,8 @@ import asyncio
 import logging
 
 from fastroute.errors import PolicyViolation
-from fastroute.governance.pii import PiiScanner, message_texts, screen_messages
-from fastroute.governance.tenants import governance_of, note
+from fastroute.governance.pii import PiiScanner, message_texts, screen_texts
+from fastroute.governance.tenants import RequestGovernance, note
 from fastroute.pipeline import RequestContext, Stage
 
 log = logging.getLogger("fastroute.governance")
@@ -28,23 +28,24 @@ class PiiStage(Stage):
         self._fallback = PiiScanner()
 
     async def on_request(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance):
             return
         action = gov.app.rules.pii
         if action == "off":
             return
         scanner = gov.policy.scanner if isinstance(gov.policy.scanner, PiiScanner) else self._fallback
-        messages = ctx.chat.messages
         redact = action == "redact"
-        slots = message_texts(messages)
-        size = sum(len(text) for _, _, text in slots)
-        if size > OFFLOAD_CHARS:
+        slots = message_texts(ctx.chat.messages)
+        if not slots:
+            return
+        texts = [text for _, _, text in slots]
+        if sum(map(len, texts)) > OFFLOAD_CHARS:
             kinds = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: screen_messages(scanner, messages, redact=redact, slots=slots)
+                None, lambda: screen_texts(scanner, slots, texts, redact=redact)
             )
         else:
-            kinds = screen_messages(scanner, messages, redact=redact, slots=slots)
+            kinds = screen_texts(scanner, slots, texts, redact=redact)
         if not kinds:
             return
         headers = note(ctx, f"pii:{action}:{','.join(kinds)}")

@@ -6,7 +6,7 @@ replicas with atomic Lua scripts. Must not know about requests or policies: only
 
 from __future__ import annotations
 
-import heapq
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,13 +71,18 @@ def sliding_level(previous: float, current: float, now: float) -> float:
 @dataclass(slots=True)
 class _Counter:
     """Settled spend plus live reservations, with a running total so a check is O(1) amortised (it used to
-    rescan every live reservation, O(in-flight requests) per check)."""
+    rescan every live reservation, O(in-flight requests) per check).
+
+    Expiry: `_due` is never later than the earliest live reservation's expiry, so a check before it has
+    nothing to expire (one comparison). Past it, one pass drops every expired reservation and finds the
+    next `_due`; reservations are normally settled long before they expire, so that pass runs about once
+    per reservation lifetime (it used to be a heap push per reservation and pops per check)."""
 
     spent: float = 0.0
     reserved: dict[str, tuple[float, float]] = field(default_factory=dict)  # rid -> (amount, expiry)
     expires: float = 0.0
     total: float = 0.0  # sum of live reservations' amounts
-    _expiry: list[tuple[float, str]] = field(default_factory=list)  # heap of (expiry, rid)
+    _due: float = math.inf  # <= every live reservation's expiry
 
     def add(self, rid: str, amount: float, expiry: float) -> None:
         old = self.reserved.get(rid)
@@ -85,7 +90,8 @@ class _Counter:
             self.total -= old[0]
         self.reserved[rid] = (amount, expiry)
         self.total += amount
-        heapq.heappush(self._expiry, (expiry, rid))
+        if expiry < self._due:
+            self._due = expiry
 
     def drop(self, rid: str) -> None:
         old = self.reserved.pop(rid, None)
@@ -93,15 +99,11 @@ class _Counter:
             self.total = self.total - old[0] if self.reserved else 0.0  # no float drift once idle
 
     def live_reserved(self, now: float) -> float:
-        heap = self._expiry
-        while heap and heap[0][0] <= now:
-            exp, rid = heapq.heappop(heap)
-            held = self.reserved.get(rid)
-            if held is not None and held[1] == exp:
+        if now >= self._due:
+            # Earliest expiry first (then rid), as the heap this replaced dropped them: same float sums.
+            for _, rid in sorted((exp, rid) for rid, (_, exp) in self.reserved.items() if exp <= now):
                 self.drop(rid)
-        if len(heap) > 4 * len(self.reserved) + 64:  # settled rids leave stale heap entries: compact
-            self._expiry = [(exp, rid) for rid, (_, exp) in self.reserved.items()]
-            heapq.heapify(self._expiry)
+            self._due = min((exp for _, exp in self.reserved.values()), default=math.inf)
         return self.total
 
 
@@ -127,6 +129,17 @@ class SettledIds:
         self._ids.discard(rid)
 
 
+class _RateWindow:
+    """One rate key's counts per minute index, and the minute of its last use (so the prune runs only when
+    the minute changes)."""
+
+    __slots__ = ("counts", "seen")
+
+    def __init__(self, seen: int) -> None:
+        self.counts: dict[int, float] = {}
+        self.seen = seen
+
+
 class MemoryStore:
     """In-process state; correct for one replica (asyncio runs each call without interleaving)."""
 
@@ -135,7 +148,7 @@ class MemoryStore:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._counters: dict[str, _Counter] = {}
-        self._windows: dict[str, dict[int, float]] = {}
+        self._windows: dict[str, _RateWindow] = {}
         self._settled = SettledIds()
 
     async def start(self) -> None:
@@ -150,22 +163,32 @@ class MemoryStore:
             c = self._counters[line.key] = _Counter(expires=now + line.ttl_s)
         return c
 
+    def _counters_for(self, lines: Sequence[Line], now: float) -> list[_Counter]:
+        """`_counter` of every line (one call for all: this runs twice per request)."""
+        counters = self._counters
+        out = []
+        for line in lines:
+            c = counters.get(line.key)
+            if c is None or c.expires <= now:
+                c = counters[line.key] = _Counter(expires=now + line.ttl_s)
+            out.append(c)
+        return out
+
     async def reserve(self, rid: str, lines: Sequence[Line], amount: float, ttl_s: float) -> int | None:
         now = self._clock()
-        counters = [self._counter(line, now) for line in lines]
-        for i, (line, c) in enumerate(zip(lines, counters, strict=True)):
-            if over_budget(line, c.spent + c.live_reserved(now), amount):
+        counters = self._counters_for(lines, now)
+        for i, c in enumerate(counters):
+            if c.spent + c.live_reserved(now) + amount > lines[i].limit + 1e-12:  # over_budget, inlined
                 return i
+        expiry = now + ttl_s
         for c in counters:
-            c.add(rid, amount, now + ttl_s)
+            c.add(rid, amount, expiry)
         return None
 
     async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
         if not self._settled.first(rid):
             return
-        now = self._clock()
-        for line in lines:
-            c = self._counter(line, now)
+        for c in self._counters_for(lines, self._clock()):
             c.drop(rid)
             c.spent += actual
 
@@ -181,28 +204,35 @@ class MemoryStore:
         now = self._clock()
         return [(c.spent, c.live_reserved(now)) for c in (self._counter(line, now) for line in lines)]
 
-    def _window_level(self, key: str, now: float) -> tuple[dict[int, float], int, float]:
-        idx = int(now // RATE_WINDOW_S)
+    def _window(self, key: str, idx: int) -> dict[int, float]:
+        """The per-minute counts of `key`, minutes before `idx - 1` dropped (they no longer count)."""
         w = self._windows.get(key)
         if w is None:
-            w = self._windows[key] = {}
-        elif len(w) > 2 or (w and min(w) < idx - 1):
-            for old in [k for k in w if k < idx - 1]:
-                del w[old]
-        return w, idx, sliding_level(w.get(idx - 1, 0.0), w.get(idx, 0.0), now)
+            w = self._windows[key] = _RateWindow(idx)
+        elif w.seen != idx:  # a call at `seen` left nothing before `seen - 1`: only a new minute can prune
+            w.seen = idx
+            counts = w.counts
+            if len(counts) > 2 or (counts and min(counts) < idx - 1):
+                for old in [k for k in counts if k < idx - 1]:
+                    del counts[old]
+        return w.counts
 
     async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
         now = self._clock()
-        states = [self._window_level(line.key, now) for line in lines]
-        for i, (line, (_, _, level)) in enumerate(zip(lines, states, strict=True)):
-            if level + amount > line.limit:
+        idx = int(now // RATE_WINDOW_S)
+        keep = 1.0 - (now % RATE_WINDOW_S) / RATE_WINDOW_S  # as `sliding_level`, with the same rounding
+        windows = []
+        for line in lines:  # every line's window moves on first (as before), then the check
+            windows.append(self._window(line.key, idx))
+        for i, w in enumerate(windows):
+            if w.get(idx - 1, 0.0) * keep + w.get(idx, 0.0) + amount > lines[i].limit:
                 return i
-        for w, idx, _ in states:
+        for w in windows:
             w[idx] = w.get(idx, 0.0) + amount
         return None
 
     async def rate_add(self, lines: Sequence[Line], amount: float) -> None:
-        now = self._clock()
+        idx = int(self._clock() // RATE_WINDOW_S)
         for line in lines:
-            w, idx, _ = self._window_level(line.key, now)
+            w = self._window(line.key, idx)
             w[idx] = w.get(idx, 0.0) + amount

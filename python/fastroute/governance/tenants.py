@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fastroute.catalogue import Catalogue
 from fastroute.errors import AuthenticationError, InvalidRequest, PermissionDenied
@@ -35,6 +36,7 @@ class RequestGovernance:
     department: Department
     reservation: tuple[str, tuple[Line, ...]] | None = None
     tpm_lines: tuple[Line, ...] = ()
+    compliance: Any = None  # the compliance stage's plan for this request's application, once worked out
 
 
 def note(ctx: RequestContext, decision: str) -> dict[str, str]:
@@ -84,6 +86,44 @@ def resolve_tenant(policy: Policy, headers: Mapping[str, str]) -> tuple[Tenant, 
     return Tenant(app=found.name, department=found.department, key_id=None), found
 
 
+Resolved = tuple[Tenant, Application, Department]
+_MEMO_MAX = 10_000  # ad-hoc application names (when the policy allows them) must not grow the memo forever
+
+
+class TenantMemo:
+    """What `resolve_tenant` found for one policy snapshot, by `x-fastroute-app` value (requests without a
+    virtual key) and by key digest. A new policy object starts it afresh, so a reload applies at once;
+    refusals are never kept (they are raised again, from `resolve_tenant`, every time)."""
+
+    __slots__ = ("by_app", "by_key", "policy")
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy
+        self.by_app: dict[str | None, Resolved] = {}
+        self.by_key: dict[str | None, Resolved] = {}
+
+    def resolve(self, policy: Policy, headers: Mapping[str, str]) -> Resolved:
+        """`resolve_tenant(policy, headers)` and the application's department, from the memo when it can."""
+        if policy is not self.policy:
+            self.policy, self.by_app, self.by_key = policy, {}, {}
+        token = bearer_token(headers) if policy.keys_enabled else None
+        name: str | None
+        if token is not None:
+            memo, name = self.by_key, hash_key(token)
+        elif not policy.require_keys:
+            memo, name = self.by_app, headers.get(APP_HEADER)
+        else:
+            tenant, app = resolve_tenant(policy, headers)  # refuses: this policy requires a virtual key
+            return tenant, app, policy.department(app.department)
+        found = memo.get(name)
+        if found is None:
+            tenant, app = resolve_tenant(policy, headers)
+            if len(memo) >= _MEMO_MAX:
+                memo.clear()
+            found = memo[name] = (tenant, app, policy.department(app.department))
+        return found
+
+
 class TenantStage(Stage):
     """Identifies the tenant and applies its application's rules; owns the governance runtime lifecycle."""
 
@@ -92,6 +132,7 @@ class TenantStage(Stage):
     def __init__(self, runtime: GovernanceRuntime, catalogue: Catalogue) -> None:
         self.runtime = runtime
         self.catalogue = catalogue
+        self._memo = TenantMemo()
 
     async def start(self) -> None:
         await self.runtime.start()
@@ -105,9 +146,9 @@ class TenantStage(Stage):
 
     async def on_request(self, ctx: RequestContext) -> None:
         policy = self.runtime.holder.current
-        tenant, app = resolve_tenant(policy, ctx.headers)
+        tenant, app, department = self._memo.resolve(policy, ctx.headers)
         ctx.tenant = tenant
-        ctx.governance = RequestGovernance(policy=policy, app=app, department=policy.department(app.department))
+        ctx.governance = RequestGovernance(policy, app, department)
         rules = app.rules
         if rules.allowed_tiers is not None:
             ctx.allowed_tiers = (
@@ -124,8 +165,8 @@ class TenantStage(Stage):
             )
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = governance_of(ctx)
-        if gov is None or ctx.decision is None or gov.app.rules.allowed_models is None:
+        gov = ctx.governance
+        if not isinstance(gov, RequestGovernance) or ctx.decision is None or gov.app.rules.allowed_models is None:
             return
         allowed = gov.app.rules.allowed_models
         decision = ctx.decision

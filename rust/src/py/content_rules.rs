@@ -2,6 +2,7 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use std::sync::Arc;
 
 use crate::content_rules::{ContentRules, RuleSpec};
@@ -39,11 +40,13 @@ impl PyContentRules {
     }
 
     /// `scan` over many texts with one GIL release: the union of the rules that fire on any of them.
-    fn scan_many(&self, py: Python<'_>, texts: Vec<String>) -> Vec<usize> {
+    /// Borrows the strings (no copy); they stay alive and immutable while the GIL is released.
+    fn scan_many(&self, py: Python<'_>, texts: Vec<PyBackedStr>) -> Vec<usize> {
         let inner = Arc::clone(&self.inner);
+        let texts = &texts;
         py.detach(move || {
             let mut fired = vec![false; inner.len()];
-            for t in &texts {
+            for t in texts {
                 for i in inner.scan(t) {
                     fired[i] = true;
                 }

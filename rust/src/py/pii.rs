@@ -2,9 +2,13 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use std::sync::Arc;
 
 use crate::pii;
+
+/// Below this many bytes in all, `redact_found` scans without releasing the GIL.
+const DETACH_BYTES: usize = 4096;
 
 /// Built-in kinds plus `extra` (name, regex) patterns, compiled once into one pass.
 #[pyclass(name = "PiiScanner", module = "fastroute._native", frozen)]
@@ -90,6 +94,44 @@ impl PyPiiScanner {
                         .map(|f| self.inner.kinds()[f.kind].clone())
                         .collect(),
                 )
+            })
+            .collect()
+    }
+
+    /// Only the texts with findings, as (position in `texts`, redacted text, kinds found in order); `[]`
+    /// when every text is clean, which is the common case (nothing is copied back then). Borrows the
+    /// strings instead of copying them (the GIL is released while they are scanned).
+    fn redact_found(
+        &self,
+        py: Python<'_>,
+        texts: Vec<PyBackedStr>,
+    ) -> Vec<(usize, String, Vec<String>)> {
+        let inner = &*self.inner;
+        let texts = &texts;
+        let work = move || {
+            texts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    let findings = inner.scan(t);
+                    (!findings.is_empty()).then(|| (i, inner.replace(t, &findings), findings))
+                })
+                .collect::<Vec<_>>()
+        };
+        // Releasing and retaking the GIL costs more than scanning a short prompt (~2 ns per byte).
+        let found = if texts.iter().map(|t| t.len()).sum::<usize>() > DETACH_BYTES {
+            py.detach(work)
+        } else {
+            work()
+        };
+        found
+            .into_iter()
+            .map(|(i, out, findings)| {
+                let kinds = findings
+                    .iter()
+                    .map(|f| self.inner.kinds()[f.kind].clone())
+                    .collect();
+                (i, out, kinds)
             })
             .collect()
     }
