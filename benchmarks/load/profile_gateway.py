@@ -21,7 +21,7 @@ from pathlib import Path
 import uvloop
 from driver import Workload, run_load
 from run import parse_env
-from targets import bench_config, start_fastroute, start_upstream
+from targets import bench_config, bench_policy, start_fastroute, start_upstream
 
 
 def summarise_raw(path: Path, top: int) -> str:
@@ -58,6 +58,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-pyspy", action="store_true", help="only measure CPU per request")
     parser.add_argument("--raw", type=Path, help="keep py-spy's raw output here")
     parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL (py-spy --gil)")
+    parser.add_argument("--no-policy", action="store_true", help="without the all-features policy file")
     args = parser.parse_args(argv)
     if (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {1})
@@ -68,6 +69,8 @@ def main(argv: list[str]) -> int:
         try:
             env = {**os.environ, **parse_env(args.env)}
             env["FASTROUTE_CONFIG"] = str(bench_config(upstream.port, tmp / "bench.yaml"))
+            if not args.no_policy:  # the same all-features policy file as run.py and stage_costs.py
+                env.setdefault("FASTROUTE_POLICY", str(bench_policy(tmp / "policy.yaml")))
             env.setdefault("FASTROUTE_DATA_DIR", str(tmp / "data"))
             gateway = start_fastroute("0", env, tmp / "fastroute.log")
             workload = Workload(stream=args.stream, temperature=args.temperature)
