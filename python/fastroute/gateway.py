@@ -53,12 +53,14 @@ class Gateway:
         self.finisher = Batched(_hook_steps(self.stages, "on_finish")[::-1], failures="log")
         self.timeouts = timeouts
         self._timeouts_by_model: dict[str, tuple[ModelEntry, CallTimeouts]] = {}
+        self.in_flight = 0  # requests between `prepare` and the end of `finish`: with one, nothing is batched
         self.dispatcher = dispatcher or default_dispatcher(catalogue)  # failover, retries, breakers, hedging
 
     async def prepare(self, ctx: RequestContext) -> None:
         """Stages' `on_request`, prompt analysis, routing, context-window check, stages' `on_routed`; raises
-        what refused the request."""
-        await self.preparer.run(ctx)
+        what refused the request. Every call must be followed by `finish(ctx)`."""
+        self.in_flight += 1
+        await self.preparer.run(ctx, alone=self.in_flight == 1)
 
     async def _route(self, ctx: RequestContext) -> None:
         """Prompt analysis, routing decision and context-window check (a step of `prepare`)."""
@@ -147,7 +149,10 @@ class Gateway:
         """Runs every stage's `on_finish` (reverse order); a failing stage is logged, never re-raised."""
         if ctx.finished is None:  # the server may have set it when the answer went out
             ctx.finished = time.perf_counter()
-        await self.finisher.run(ctx)
+        try:
+            await self.finisher.run(ctx, alone=self.in_flight == 1)
+        finally:
+            self.in_flight -= 1
 
     async def wait_idle(self) -> None:
         """Returns once every request handed to `prepare` or `finish` so far has been through it (shutdown)."""

@@ -125,3 +125,24 @@ async def test_client_disconnect_mid_stream_cancels_upstream(make_gateway: Any, 
     assert sim.stats.completed == 0
     # The gateway still serves.
     assert (await gateway.post("/v1/chat/completions", json=chat_body(model="sim-mid"))).status == 200
+
+
+async def test_concurrent_requests_batched_through_the_stages_each_get_their_own_outcome(
+    gateway: Any, upstream: Any
+) -> None:
+    # Requests in flight together go through the stages in batches (pipeline/batch.py): a request refused
+    # in preparation (unknown model) or failed upstream must not affect the others in its batch.
+    from fastroute.server.keys import GATEWAY
+
+    _, plan, _ = upstream
+    plan.add(Fault("status", status=400, message="bad stop sequence"))
+    bodies = [chat_body(model="no-such-model") if i % 3 == 0 else chat_body(model="sim-frontier") for i in range(12)]
+    resps = await asyncio.gather(*(gateway.post("/v1/chat/completions", json=b) for b in bodies))
+    statuses = [r.status for r in resps]
+    assert [s for i, s in enumerate(statuses) if i % 3 == 0] == [404] * 4
+    assert sorted(s for i, s in enumerate(statuses) if i % 3) == [200] * 7 + [400]
+    for r in resps:
+        body = await r.json()
+        if r.status != 200:
+            assert_openai_error(body)
+    assert gateway.app[GATEWAY].in_flight == 0  # every prepare was matched by its finish

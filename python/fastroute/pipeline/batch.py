@@ -60,9 +60,16 @@ class Batched:
         self._queue: list[_Item] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def run(self, ctx: RequestContext) -> None:
-        """Runs every step for `ctx` (batched). In "end" mode, raises what a step raised for it."""
+    async def run(self, ctx: RequestContext, *, alone: bool = False) -> None:
+        """Runs every step for `ctx` (batched). In "end" mode, raises what a step raised for it.
+
+        `alone`: the caller knows no other request is in flight, so no batch can form; the steps then run
+        at once in the caller's task (a batch of one would only add a turn of the loop to its latency).
+        """
         if not self.steps:
+            return
+        if alone and self._task is None and not self._queue:
+            await self._run_alone(ctx)
             return
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -70,6 +77,16 @@ class Batched:
         if self._task is None:
             self._task = loop.create_task(self._drain())
         await done
+
+    async def _run_alone(self, ctx: RequestContext) -> None:
+        for step in self.steps:
+            if not self._log_failures:
+                await getattr(step.target, step.method)(ctx)
+                continue
+            try:
+                await getattr(step.target, step.method)(ctx)
+            except Exception as e:
+                log.error("%s failed for request %s", step.label, ctx.request_id, exc_info=e)
 
     async def wait_idle(self) -> None:
         """Returns once every request handed to `run` so far has been through its steps (for shutdown)."""

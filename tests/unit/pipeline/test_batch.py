@@ -128,3 +128,38 @@ async def test_end_mode_concurrent_step_failure_reaches_its_request() -> None:
     results = await asyncio.gather(*(batch.run(make_ctx(f"r{i}")) for i in range(3)), return_exceptions=True)
     assert [type(r).__name__ for r in results] == ["NoneType", "RuntimeError", "NoneType"]
     assert sorted(r for s, r in log if s == "after") == ["r0", "r2"]
+
+
+class TaskRecorder(Stage):
+    name = "task"
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[object] | None] = []
+
+    async def on_finish(self, ctx: RequestContext) -> None:
+        self.tasks.append(asyncio.current_task())
+
+
+async def test_alone_runs_in_the_callers_task_and_keeps_failure_modes(caplog: pytest.LogCaptureFixture) -> None:
+    recorder = TaskRecorder()
+    await finisher(recorder).run(make_ctx("r1"), alone=True)
+    assert recorder.tasks == [asyncio.current_task()]  # no batch task: no extra turn of the loop
+    await finisher(recorder).run(make_ctx("r2"))
+    assert recorder.tasks[-1] is not asyncio.current_task()
+    log: list[tuple[str, str]] = []
+    with pytest.raises(RuntimeError):
+        await preparer(Recorder("a", log, fail_on="r3"), Recorder("b", log)).run(make_ctx("r3"), alone=True)
+    assert log == []
+    with caplog.at_level(logging.ERROR, logger="fastroute.pipeline"):
+        await finisher(Recorder("a", log, fail_on="r4"), Recorder("b", log)).run(make_ctx("r4"), alone=True)
+    assert log == [("b", "r4")] and "stage a failed for request r4" in caplog.text
+
+
+async def test_alone_joins_a_batch_already_under_way() -> None:
+    log: list[tuple[str, str]] = []
+    batch = finisher(Recorder("slow", log, wait_s=0.02), Recorder("after", log))
+    first = asyncio.ensure_future(batch.run(make_ctx("r1")))
+    await asyncio.sleep(0.005)
+    await batch.run(make_ctx("r2"), alone=True)  # queued behind r1's batch, not run beside it
+    await first
+    assert log == [("slow", "r1"), ("after", "r1"), ("slow", "r2"), ("after", "r2")]
