@@ -17,6 +17,9 @@ What stays as it was:
 - A step that waits on the network (`Step.awaits_io`: a Redis store) would make the rest of its batch wait
   one request at a time, so it runs concurrently over the batch.
 
+With a single request in flight (`run(ctx, alone=True)`), no batch can form, so the steps run at once in the
+request's own task: a batch of one would only add a turn of the loop to its latency.
+
 If the awaiting handler is cancelled, the cancellation is handled by mode. In "end" mode the request takes no
 further step. In "log" mode its steps still run, because its bookkeeping must happen.
 """
