@@ -91,3 +91,18 @@ def test_worst_case_uses_max_tokens_capped_by_the_model_and_the_priciest_fallbac
     assert worst_case_cost(mid, 100, 10**6) == worst_case_cost(mid, 100, None)
     chain = cat.tier_chain("frontier")
     assert chain_worst_case(chain, 100, 50) == max(worst_case_cost(m, 100, 50) for m in chain)
+
+
+def test_stages_on_a_redis_store_run_concurrently_in_a_batch() -> None:
+    # pipeline.batch runs a stage's hook concurrently over a batch only when the stage says it waits on the
+    # network: Redis-backed limits and budgets must, in-process ones need not (one after another is cheaper).
+    from fastroute.catalogue import Catalogue
+    from fastroute.governance.limits import BudgetStage, RateLimitStage
+    from fastroute.governance.redis_store import RedisStore
+    from fastroute.governance.state import MemoryStore
+
+    catalogue = Catalogue.default()
+    for store, remote in ((RedisStore("redis://127.0.0.1:1"), True), (MemoryStore(), False)):
+        assert store.remote is remote
+        assert RateLimitStage(store).awaits_io is remote
+        assert BudgetStage(store, catalogue).awaits_io is remote
