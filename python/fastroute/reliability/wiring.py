@@ -150,7 +150,8 @@ async def openapi_description(request: web.Request) -> web.Response:
 async def _json_early_errors(request: web.Request, response: web.StreamResponse) -> None:
     """aiohttp answers a few requests before any middleware runs (a bad `Expect` header: 417); give those
     the OpenAI error shape too."""
-    if isinstance(response, web.HTTPException) and response.status >= 400 and response.content_type == "text/plain":
+    # status first: a successful answer (nearly all) skips the isinstance, an ABC check of ~1 us
+    if response.status >= 400 and isinstance(response, web.HTTPException) and response.content_type == "text/plain":
         message = f"Request refused: {response.reason}."
         response.body = orjson.dumps(error_body(message, "invalid_request_error", "bad_http_request"))
         response.content_type = "application/json"
