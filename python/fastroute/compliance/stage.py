@@ -15,7 +15,7 @@ from fastroute.catalogue import TIERS, Catalogue, ModelEntry
 from fastroute.compliance.policy import AppCompliance, Compliance, ContentRule, deployment_filter
 from fastroute.errors import PermissionDenied, PolicyViolation, ResidencyUnavailable, UpstreamError
 from fastroute.governance.pii import message_texts
-from fastroute.governance.tenants import RequestGovernance, note
+from fastroute.governance.tenants import RequestGovernance, governance_of, note
 from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
 from fastroute.routing.router import tier_rank
@@ -99,11 +99,8 @@ class ComplianceStage(Stage):
         return plan
 
     async def on_request(self, ctx: RequestContext) -> None:
-        gov = ctx.governance
-        if not isinstance(gov, RequestGovernance):
-            return
-        plan = self._plan(gov)
-        if plan is None:
+        gov = governance_of(ctx)
+        if gov is None or (plan := self._plan(gov)) is None:
             return
         if plan.allowed is not None:
             ctx.deployment_allowed = plan.allowed
@@ -143,8 +140,8 @@ class ComplianceStage(Stage):
             ctx.compliance_route = route.target
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = ctx.governance
-        if not isinstance(gov, RequestGovernance) or ctx.decision is None or self._plan(gov) is None:
+        gov = governance_of(ctx)
+        if gov is None or ctx.decision is None or self._plan(gov) is None:
             return
         decision = ctx.decision
         target = ctx.compliance_route
@@ -192,11 +189,8 @@ class ComplianceStage(Stage):
         return (), decision
 
     async def on_finish(self, ctx: RequestContext) -> None:
-        gov = ctx.governance
-        if not isinstance(gov, RequestGovernance):
-            return
-        plan = self._plan(gov)
-        if plan is None:
+        gov = governance_of(ctx)
+        if gov is None or (plan := self._plan(gov)) is None:
             return
         comp, scope = plan.compliance, plan.scope
         if ctx.served_by is not None:

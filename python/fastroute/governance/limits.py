@@ -18,7 +18,7 @@ from fastroute.errors import BudgetExceeded, PolicyViolation, RateLimited
 from fastroute.governance.policy import PERIOD_TTL_S, Budget, budget_key
 from fastroute.governance.shared_table import SharedTableStore
 from fastroute.governance.state import RATE_WINDOW_S, Line, MemoryStore, StateStore
-from fastroute.governance.tenants import RequestGovernance, note
+from fastroute.governance.tenants import RequestGovernance, governance_of, note
 from fastroute.ledger import Ledger
 from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
@@ -144,8 +144,8 @@ class RateLimitStage(Stage):
         )
 
     async def on_request(self, ctx: RequestContext) -> None:
-        gov = ctx.governance
-        if not isinstance(gov, RequestGovernance):
+        gov = governance_of(ctx)
+        if gov is None:
             return
         lines = self._lines(gov, "rpm")
         if lines:
@@ -154,8 +154,8 @@ class RateLimitStage(Stage):
                 raise self._refuse(ctx, lines[failed], "requests")
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = ctx.governance
-        if not isinstance(gov, RequestGovernance) or ctx.cached_body is not None:
+        gov = governance_of(ctx)
+        if gov is None or ctx.cached_body is not None:
             return
         lines = self._lines(gov, "tpm")
         if lines:
@@ -165,8 +165,8 @@ class RateLimitStage(Stage):
             gov.tpm_lines = lines
 
     async def on_finish(self, ctx: RequestContext) -> None:
-        gov = ctx.governance
-        if isinstance(gov, RequestGovernance) and gov.tpm_lines and ctx.usage is not None and ctx.served_by is not None:
+        gov = governance_of(ctx)
+        if gov is not None and gov.tpm_lines and ctx.usage is not None and ctx.served_by is not None:
             await self.store.rate_add(gov.tpm_lines, ctx.usage.completion_tokens)
 
 
@@ -185,8 +185,8 @@ class CostCeilingStage(Stage):
         self.catalogue = catalogue
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = ctx.governance
-        if not isinstance(gov, RequestGovernance) or ctx.decision is None or ctx.cached_body is not None:
+        gov = governance_of(ctx)
+        if gov is None or ctx.decision is None or ctx.cached_body is not None:
             return
         rules = gov.app.rules
         limit = rules.max_cost_per_request_usd
@@ -304,8 +304,8 @@ class BudgetStage(Stage):
             await seed_from_ledger(self.store, self.ledger, datetime.now(UTC))
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = ctx.governance
-        if not isinstance(gov, RequestGovernance) or ctx.decision is None or ctx.cached_body is not None:
+        gov = governance_of(ctx)
+        if gov is None or ctx.decision is None or ctx.cached_body is not None:
             return
         pairs, lines = self._budget_lines(gov)
         if not pairs:
@@ -334,8 +334,8 @@ class BudgetStage(Stage):
         )
 
     async def on_finish(self, ctx: RequestContext) -> None:
-        gov = ctx.governance
-        if not isinstance(gov, RequestGovernance) or gov.reservation is None:
+        gov = governance_of(ctx)
+        if gov is None or gov.reservation is None:
             return
         rid, lines = gov.reservation
         gov.reservation = None

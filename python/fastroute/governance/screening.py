@@ -12,7 +12,7 @@ import logging
 
 from fastroute.errors import PolicyViolation
 from fastroute.governance.pii import PiiScanner, message_texts, screen_texts
-from fastroute.governance.tenants import RequestGovernance, note
+from fastroute.governance.tenants import governance_of, note
 from fastroute.pipeline import RequestContext, Stage
 
 log = logging.getLogger("fastroute.governance")
@@ -28,8 +28,8 @@ class PiiStage(Stage):
         self._fallback = PiiScanner()
 
     async def on_request(self, ctx: RequestContext) -> None:
-        gov = ctx.governance
-        if not isinstance(gov, RequestGovernance):
+        gov = governance_of(ctx)
+        if gov is None:
             return
         action = gov.app.rules.pii
         if action == "off":

@@ -165,8 +165,8 @@ class TenantStage(Stage):
             )
 
     async def on_routed(self, ctx: RequestContext) -> None:
-        gov = ctx.governance
-        if not isinstance(gov, RequestGovernance) or ctx.decision is None or gov.app.rules.allowed_models is None:
+        gov = governance_of(ctx)
+        if gov is None or ctx.decision is None or gov.app.rules.allowed_models is None:
             return
         allowed = gov.app.rules.allowed_models
         decision = ctx.decision
