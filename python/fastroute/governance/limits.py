@@ -34,10 +34,14 @@ def _with_margin(prompt_tokens: int) -> int:
     return prompt_tokens + (prompt_tokens + 9) // 10 + PROMPT_SLACK_TOKENS
 
 
+def _output_cap(model: ModelEntry, max_tokens: int | None) -> int:
+    """The most output tokens the call may produce: the request's `max_tokens` within the model's own limit."""
+    return min(max_tokens, model.max_output_tokens) if max_tokens else model.max_output_tokens
+
+
 def worst_case_cost(model: ModelEntry, prompt_tokens: int, max_tokens: int | None) -> float:
     """Upper bound of one call: prompt (with margin) at input price + all allowed output at output price."""
-    out = min(max_tokens, model.max_output_tokens) if max_tokens else model.max_output_tokens
-    return model.cost(_with_margin(prompt_tokens), out)
+    return model.cost(_with_margin(prompt_tokens), _output_cap(model, max_tokens))
 
 
 def chain_worst_case(chain: tuple[ModelEntry, ...], prompt_tokens: int, max_tokens: int | None) -> float:
@@ -48,8 +52,7 @@ def chain_worst_case(chain: tuple[ModelEntry, ...], prompt_tokens: int, max_toke
     worst = 0.0
     first = True
     for m in chain:
-        out = min(max_tokens, m.max_output_tokens) if max_tokens else m.max_output_tokens
-        cost = m.cost(prompt, out)
+        cost = m.cost(prompt, _output_cap(m, max_tokens))
         if first or cost > worst:
             worst, first = cost, False
     return worst
