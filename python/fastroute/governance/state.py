@@ -163,22 +163,11 @@ class MemoryStore:
             c = self._counters[line.key] = _Counter(expires=now + line.ttl_s)
         return c
 
-    def _counters_for(self, lines: Sequence[Line], now: float) -> list[_Counter]:
-        """`_counter` of every line (one call for all: this runs twice per request)."""
-        counters = self._counters
-        out = []
-        for line in lines:
-            c = counters.get(line.key)
-            if c is None or c.expires <= now:
-                c = counters[line.key] = _Counter(expires=now + line.ttl_s)
-            out.append(c)
-        return out
-
     async def reserve(self, rid: str, lines: Sequence[Line], amount: float, ttl_s: float) -> int | None:
         now = self._clock()
-        counters = self._counters_for(lines, now)
+        counters = [self._counter(line, now) for line in lines]
         for i, c in enumerate(counters):
-            if c.spent + c.live_reserved(now) + amount > lines[i].limit + 1e-12:  # over_budget, inlined
+            if over_budget(lines[i], c.spent + c.live_reserved(now), amount):
                 return i
         expiry = now + ttl_s
         for c in counters:
@@ -188,7 +177,9 @@ class MemoryStore:
     async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
         if not self._settled.first(rid):
             return
-        for c in self._counters_for(lines, self._clock()):
+        now = self._clock()
+        for line in lines:
+            c = self._counter(line, now)
             c.drop(rid)
             c.spent += actual
 
@@ -220,12 +211,11 @@ class MemoryStore:
     async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
         now = self._clock()
         idx = int(now // RATE_WINDOW_S)
-        keep = 1.0 - (now % RATE_WINDOW_S) / RATE_WINDOW_S  # as `sliding_level`, with the same rounding
         windows = []
         for line in lines:  # every line's window moves on first (as before), then the check
             windows.append(self._window(line.key, idx))
         for i, w in enumerate(windows):
-            if w.get(idx - 1, 0.0) * keep + w.get(idx, 0.0) + amount > lines[i].limit:
+            if sliding_level(w.get(idx - 1, 0.0), w.get(idx, 0.0), now) + amount > lines[i].limit:
                 return i
         for w in windows:
             w[idx] = w.get(idx, 0.0) + amount
