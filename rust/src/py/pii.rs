@@ -71,13 +71,7 @@ impl PyPiiScanner {
     fn redact(&self, py: Python<'_>, text: String) -> (String, Vec<String>) {
         let inner = Arc::clone(&self.inner);
         let (out, found) = py.detach(move || inner.redact(&text));
-        (
-            out,
-            found
-                .iter()
-                .map(|f| self.inner.kinds()[f.kind].clone())
-                .collect(),
-        )
+        (out, self.kind_names(&found))
     }
 
     /// `redact` over many texts with one GIL release.
@@ -86,15 +80,7 @@ impl PyPiiScanner {
         let results = py.detach(move || texts.iter().map(|t| inner.redact(t)).collect::<Vec<_>>());
         results
             .into_iter()
-            .map(|(out, found)| {
-                (
-                    out,
-                    found
-                        .iter()
-                        .map(|f| self.inner.kinds()[f.kind].clone())
-                        .collect(),
-                )
-            })
+            .map(|(out, found)| (out, self.kind_names(&found)))
             .collect()
     }
 
@@ -126,13 +112,17 @@ impl PyPiiScanner {
         };
         found
             .into_iter()
-            .map(|(i, out, findings)| {
-                let kinds = findings
-                    .iter()
-                    .map(|f| self.inner.kinds()[f.kind].clone())
-                    .collect();
-                (i, out, kinds)
-            })
+            .map(|(i, out, findings)| (i, out, self.kind_names(&findings)))
+            .collect()
+    }
+}
+
+impl PyPiiScanner {
+    /// The kind names of `findings`, in order.
+    fn kind_names(&self, findings: &[pii::Finding]) -> Vec<String> {
+        findings
+            .iter()
+            .map(|f| self.inner.kinds()[f.kind].clone())
             .collect()
     }
 }
