@@ -11,12 +11,13 @@ from __future__ import annotations
 Event = tuple[str | None, bytes]
 
 
-def event_end(buffer: bytes | bytearray) -> tuple[int, int]:
-    """(index where the first complete event's text ends, length of the blank-line separator after it),
-    or (-1, 0) when no blank line is buffered yet."""
-    lf = buffer.find(b"\n\n")
-    crlf = buffer.find(b"\n\r\n")
-    if crlf >= 0 and (lf < 0 or crlf < lf):
+def event_end(buffer: bytes | bytearray, start: int = 0) -> tuple[int, int]:
+    """(index where the first complete event at or after `start` ends, length of the blank-line separator
+    after it), or (-1, 0) when no blank line is buffered yet."""
+    lf = buffer.find(b"\n\n", start)
+    # A CRLF blank line can only come first if it ends by the LF one: search no further than that.
+    crlf = buffer.find(b"\n\r\n", start, lf + 1 if lf >= 0 else len(buffer))
+    if crlf >= 0:
         return crlf, 3
     if lf >= 0:
         return lf, 2
@@ -25,6 +26,8 @@ def event_end(buffer: bytes | bytearray) -> tuple[int, int]:
 
 def parse_event(block: bytes) -> Event | None:
     """The event in `block` (its lines, without the blank line that ended it), or None without data."""
+    if block.startswith(b"data:") and b"\n" not in block:  # one data line: what OpenAI-style streams send
+        return None, block[5:].rstrip(b"\r").lstrip(b" ")
     name: str | None = None
     data: list[bytes] = []
     for line in block.split(b"\n"):

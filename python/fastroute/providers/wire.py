@@ -242,44 +242,66 @@ class _Connection(asyncio.Protocol):
             if self._length == 0:
                 self._complete(resp)
             return
-        while buf:
-            state = self._chunk_state
+        # Chunked: walk the buffer by index and hand the reader the data of every whole chunk at once (one
+        # feed, one wake-up), then drop what was read in one cut.
+        pos, end, state = 0, len(buf), self._chunk_state
+        pieces: list[bytearray] = []
+        complete, error = False, ""
+        while pos < end:
             if state == _CHUNK_DATA:
-                take = min(self._chunk_left, len(buf))
-                self._emit(body, bytes(buf[:take]))
-                del buf[:take]
+                take = min(self._chunk_left, end - pos)
+                pieces.append(buf[pos : pos + take])
+                pos += take
                 self._chunk_left -= take
                 if self._chunk_left == 0:
-                    self._chunk_state = _CHUNK_CRLF
+                    state = _CHUNK_CRLF
                 continue
             if state == _CHUNK_CRLF:
-                if len(buf) < 2:
-                    return
-                if buf[:2] != b"\r\n":
-                    return self._body_error(resp, "chunk not followed by CRLF")
-                del buf[:2]
-                self._chunk_state = _CHUNK_SIZE
+                if end - pos < 2:
+                    break
+                if buf[pos : pos + 2] != b"\r\n":
+                    error = "chunk not followed by CRLF"
+                    break
+                pos += 2
+                state = _CHUNK_SIZE
                 continue
-            end = buf.find(b"\r\n")
-            if end < 0:
-                if len(buf) > 4096:
-                    self._body_error(resp, "chunk header too long")
-                return
-            line = bytes(buf[:end])
-            del buf[: end + 2]
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                if end - pos > 4096:
+                    error = "chunk header too long"
+                break
+            line = buf[pos:eol]
+            pos = eol + 2
             if state == _CHUNK_TRAILER:
                 if not line:
-                    self._complete(resp)
-                    return
+                    complete = True
+                    break
                 continue
             try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
+                size = int(line, 16)  # no extension (the usual case)
             except ValueError:
-                return self._body_error(resp, "bad chunk size")
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    size = -1
+            if size < 0:  # int() also reads a sign: a negative size is as bad as no number
+                error = "bad chunk size"
+                break
             if size == 0:
-                self._chunk_state = _CHUNK_TRAILER
+                state = _CHUNK_TRAILER
+            elif pos + size + 2 <= end and buf[pos + size : pos + size + 2] == b"\r\n":
+                pieces.append(buf[pos : pos + size])  # the whole chunk is here: take it in one step
+                pos += size + 2
             else:
-                self._chunk_left, self._chunk_state = size, _CHUNK_DATA
+                self._chunk_left, state = size, _CHUNK_DATA
+        del buf[:pos]
+        self._chunk_state = state
+        if pieces:  # what arrived before an error still reaches the reader, as it did chunk by chunk
+            self._emit(body, pieces[0] if len(pieces) == 1 else b"".join(pieces))
+        if error:
+            self._body_error(resp, error)
+        elif complete:
+            self._complete(resp)
 
     def _body_error(self, resp: UpstreamResponse, what: str) -> None:
         resp.content.finish(UpstreamProtocolError(what))

@@ -8,6 +8,7 @@ bytes); the socket and HTTP framing stay in `wire`.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,7 @@ class Headers(Mapping[str, str]):
 class ResponseBody:
     """Where a response's decoded body bytes wait for the reader; line iteration is `async for`."""
 
-    __slots__ = ("_conn", "_data", "_done", "_error", "_waiter")
+    __slots__ = ("_conn", "_data", "_done", "_error", "_events", "_waiter")
 
     def __init__(self, conn: _Connection) -> None:
         self._conn = conn
@@ -52,6 +53,7 @@ class ResponseBody:
         self._done = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._events: deque[Event] = deque()  # whole events cut out of `_data`, not yet handed over
 
     def feed(self, data: bytes | bytearray) -> None:
         self._data += data
@@ -95,24 +97,42 @@ class ResponseBody:
     def has_event(self) -> bool:
         """True when the body has ended or a whole server-sent event (ended by a blank line) is buffered."""
         data = self._data
-        return self._done or b"\n\n" in data or b"\r\n\r\n" in data
+        return bool(self._events) or self._done or b"\n\n" in data or b"\r\n\r\n" in data
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._lines()
 
     async def sse_events(self) -> AsyncIterator[Event]:
-        """The body's server-sent events as they arrive, a whole event per step (rules: `sse_frames`)."""
-        data = self._data
+        """The body's server-sent events as they arrive, a whole event per step (rules: `sse_frames`).
+
+        Every whole event buffered is cut out in one pass and queued (`has_event` counts the queue too)."""
+        data, queue = self._data, self._events
         while True:
-            end, sep = event_end(data)
-            if end >= 0:
-                block = bytes(data[:end])
-                del data[: end + sep]
+            if queue:
+                yield queue.popleft()
+                continue
+            pos = 0
+            if b"\r" not in data:  # blank lines are LF only (the usual case): one split finds every event
+                blocks = bytes(data).split(b"\n\n")
+                pos = len(data) - len(blocks.pop())
+                for block in blocks:
+                    if block.startswith(b"data:") and b"\n" not in block:  # one data line (parse_event's fast path)
+                        queue.append((None, block[5:].lstrip(b" ")))
+                    elif (event := parse_event(block)) is not None:
+                        queue.append(event)
+            else:
+                while True:
+                    end, sep = event_end(data, pos)
+                    if end < 0:
+                        break
+                    event = parse_event(bytes(data[pos:end]))
+                    pos = end + sep
+                    if event is not None:
+                        queue.append(event)
+            if pos:
+                del data[:pos]
                 if len(data) < RESUME_BELOW:
                     self._conn.resume()
-                event = parse_event(block)
-                if event is not None:
-                    yield event
                 continue
             if self._done:
                 if self._error is not None:
