@@ -1,0 +1,168 @@
+"""Instructions per request: the gateway's CPU cost counted by callgrind instead of timed (issue 8's A/B tool).
+
+    python benchmarks/load/instructions.py [--requests 300] [--connections 1] [--stream] [--variant L=DIR ...]
+
+The machines these benchmarks run on are shared: a timed A/B of two builds moves by 10-30 % from one minute to
+the next (benchmarks/results/README.md). The number of instructions a request takes does not. This starts the
+gateway under `valgrind --tool=callgrind` (about 50x slower, which is fine: only counts are read) with the load
+benchmark's catalogue and all-features policy, in front of the fake upstream, sends warm-up requests, zeroes
+the counters, sends `--requests` more (each with its own nonce, so each is a cache miss and a store), dumps
+the counters and divides. Everything the process does is counted: the aiohttp server, the stages, the upstream
+call, the background threads (SQLite writer, cache indexer) and garbage collection.
+
+Instructions are not time (cache misses and branch mispredictions cost more than they count), so use this to
+compare builds, and the timed benchmarks (`run.py`) for what a build achieves. Concurrency changes the count:
+`--connections 64` lets requests share event-loop turns and run their stage hooks in batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import uvloop
+from driver import ClientConnection, Workload, _wire, check_plain, check_stream
+from targets import REPO, _wait_http, bench_config, bench_policy, free_port, start_upstream
+
+
+def _callgrind_control(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
+
+
+def _totals(out_dir: Path, pid: int) -> dict[int, int]:
+    """Instructions per thread in the newest dump of process `pid`: the main thread (1, the event loop) and
+    Python's threads (SQLite writers, the cache indexer). Threads of native libraries are left out: under
+    valgrind an onnxruntime thread shows hundreds of thousands of instructions per request, while `perf`
+    on the real process finds no onnxruntime samples at all (the router scores with its verified linear
+    fast path), so counting it would charge requests for an artefact of the measurement."""
+    totals: dict[int, int] = {}
+    for dump in out_dir.glob(f"cg.{pid}.*-*"):  # cg.<pid>.<dump>-<thread>
+        thread = int(dump.name.rsplit("-", 1)[1])
+        text = dump.read_text(errors="replace")
+        if thread != 1 and "thread_run" not in text:
+            continue
+        for line in text.splitlines():
+            if line.startswith(("totals:", "summary:")):
+                totals[thread] = int(line.split()[1])
+                break
+    if 1 not in totals:
+        raise RuntimeError(f"no callgrind dump of {pid}'s main thread in {out_dir}")
+    return totals
+
+
+async def _send(port: int, workload: Workload, first: int, count: int, connections: int) -> None:
+    loop = asyncio.get_running_loop()
+    check = check_stream if workload.stream else check_plain
+    numbers = iter(range(first, first + count))
+
+    async def client() -> None:
+        _, conn = await loop.create_connection(ClientConnection, "127.0.0.1", port)
+        for n in numbers:
+            resp = await conn.request(_wire("127.0.0.1", port, workload.body(n)))
+            why = check(resp, n)
+            if why is not None:
+                raise RuntimeError(f"request {n} answered wrongly: {why}")
+        assert conn.transport is not None
+        conn.transport.close()
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+
+
+def count(label: str, pythonpath: str, args: argparse.Namespace, tmp: Path, upstream_port: int) -> float:
+    """Instructions per request of the build importable from `pythonpath`."""
+    out_dir = tmp / label
+    out_dir.mkdir()
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": pythonpath,
+        "FASTROUTE_CONFIG": str(bench_config(upstream_port, out_dir / "bench.yaml")),
+        "FASTROUTE_POLICY": str(bench_policy(out_dir / "policy.yaml")),
+        "FASTROUTE_DATA_DIR": str(out_dir / "data"),
+        "FASTROUTE_PORT": str(port),
+        "FASTROUTE_HOST": "127.0.0.1",
+        "FASTROUTE_LOG_LEVEL": "warning",
+        "FASTROUTE_REQUEST_LOG": "off",
+    }
+    cmd = [
+        "valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out_dir}/cg.%p",
+        sys.executable, "-m", "fastroute", "serve",
+    ]  # fmt: skip
+    log = out_dir / "gateway.log"
+    proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        _wait_http(port, proc, label, log, timeout_s=600.0)
+        workload = Workload(stream=args.stream, temperature=args.temperature)
+        uvloop.run(_send(port, workload, 0, args.warmup, args.connections))
+        time.sleep(1.0)  # let background writers settle before counting
+        _callgrind_control("--zero", str(proc.pid))
+        t0 = time.monotonic()
+        uvloop.run(_send(port, workload, args.warmup, args.requests, args.connections))
+        time.sleep(1.0)  # the deferred bookkeeping of the last requests (ledger flush, indexer) is counted too
+        busy_s = time.monotonic() - t0
+        _callgrind_control("--dump", str(proc.pid))
+        time.sleep(0.5)
+        busy = _totals(out_dir, proc.pid)
+        for dump in out_dir.glob(f"cg.{proc.pid}.*-*"):
+            dump.rename(dump.with_name("busy-" + dump.name))
+        # The same wall time idle: what timers and background threads cost regardless of requests (under
+        # valgrind a request takes ~50x longer, so time-driven work would otherwise be charged to requests).
+        _callgrind_control("--zero", str(proc.pid))
+        time.sleep(busy_s)
+        _callgrind_control("--dump", str(proc.pid))
+        time.sleep(0.5)
+        idle = _totals(out_dir, proc.pid)
+        if args.keep:
+            for dump in out_dir.glob("*cg.*"):
+                shutil.copy(dump, Path(args.keep) / f"{label}.{dump.name}")
+        threads = sorted(set(busy) | set(idle))
+        print(f"  {label}: per request by thread (busy - idle): "
+              + ", ".join(f"{t}: {(busy.get(t, 0) - idle.get(t, 0)) / args.requests:,.0f}" for t in threads
+                          if busy.get(t, 0) or idle.get(t, 0)))
+        return (sum(busy.values()) - sum(idle.values())) / args.requests
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--connections", type=int, default=1)
+    parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--temperature", type=float, default=0.2)
+    parser.add_argument("--variant", action="append", default=[], help="LABEL=DIR: also count the build in DIR")
+    parser.add_argument("--rounds", type=int, default=1, help="count each build this many times, alternating")
+    parser.add_argument("--keep", help="copy the callgrind dumps here (for callgrind_annotate)")
+    args = parser.parse_args(argv)
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        print("valgrind (Debian package `valgrind`) is needed", file=sys.stderr)
+        return 2
+    builds = [("fastroute", str(REPO / "python"))] + [tuple(v.split("=", 1)) for v in args.variant]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        upstream = start_upstream(None, 0.0, tmp / "upstream.log")
+        try:
+            for r in range(args.rounds):
+                for label, path in builds:
+                    per = count(f"{label}-{r}", path, args, tmp, upstream.port)
+                    print(f"{label}: {per:,.0f} instructions per request (round {r + 1}, {args.requests} requests, "
+                          f"{args.connections} connection(s){', streamed' if args.stream else ''})", flush=True)
+        finally:
+            upstream.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
