@@ -205,10 +205,12 @@ messages_strategy = st.lists(
 @given(messages_strategy, messages_strategy)
 def test_keys_separate_structurally_different_conversations(a: list[dict[str, str]], b: list[dict[str, str]]) -> None:
     ta, tb = conversation_text(a), conversation_text(b)
-    roles_a = [len(m["content"].split()) > 0 for m in a]
+    # A message whose text normalises to nothing (blank, or only a closing "?" or "!", which the key drops as
+    # cosmetic) is as good as empty; which messages have content must match.
+    filled_a = [normalize_key(m["content"]) != "" for m in a]
     if normalize_key(ta) == normalize_key(tb):
         assert len(a) == len(b), (ta, tb)
-        assert roles_a == [len(m["content"].split()) > 0 for m in b]
+        assert filled_a == [normalize_key(m["content"]) != "" for m in b]
 
 
 # --- fuzz: no panic, no crash, a result or ValueError --------------------------------------------------
