@@ -75,8 +75,16 @@ class _OpenAIStream(UpstreamStream):
 
     async def __aiter__(self) -> AsyncIterator[StreamChunk]:
         done = False
+        content = self._resp.content
         try:
-            async for _event, data in self._resp.content.sse_events():
+            while True:  # the body's events read directly (one async generator less per chunk)
+                event = content.next_event()
+                if event is None:
+                    if content.ended:
+                        break
+                    await content.wait()
+                    continue
+                data = event[1]
                 if data == b"[DONE]":
                     done = self._finished = True
                     break

@@ -75,7 +75,8 @@ class ResponseBody:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def _wait(self) -> None:
+    async def wait(self) -> None:
+        """Returns when more bytes arrived or the body ended (or failed)."""
         conn = self._conn
         conn.resume()
         self._waiter = waiter = asyncio.get_running_loop().create_future()
@@ -87,7 +88,7 @@ class ResponseBody:
 
     async def read_all(self) -> bytes:
         while not self._done:
-            await self._wait()
+            await self.wait()
         if self._error is not None:
             raise self._error
         data = bytes(self._data)
@@ -102,47 +103,63 @@ class ResponseBody:
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._lines()
 
-    async def sse_events(self) -> AsyncIterator[Event]:
-        """The body's server-sent events as they arrive, a whole event per step (rules: `sse_frames`).
+    def next_event(self) -> Event | None:
+        """The next whole server-sent event already buffered (rules: `sse_frames`), or None: then the body has
+        ended (`ended`) or more bytes must arrive first (`await wait()`). Raises what ended the body badly.
 
         Every whole event buffered is cut out in one pass and queued (`has_event` counts the queue too)."""
-        data, queue = self._data, self._events
-        while True:
-            if queue:
-                yield queue.popleft()
-                continue
-            pos = 0
-            if b"\r" not in data:  # blank lines are LF only (the usual case): one split finds every event
-                blocks = bytes(data).split(b"\n\n")
-                pos = len(data) - len(blocks.pop())
-                for block in blocks:
-                    if block.startswith(b"data:") and b"\n" not in block:  # one data line (parse_event's fast path)
-                        queue.append((None, block[5:].lstrip(b" ")))
-                    elif (event := parse_event(block)) is not None:
-                        queue.append(event)
-            else:
-                while True:
-                    end, sep = event_end(data, pos)
-                    if end < 0:
-                        break
-                    event = parse_event(bytes(data[pos:end]))
-                    pos = end + sep
-                    if event is not None:
-                        queue.append(event)
-            if pos:
-                del data[:pos]
-                if len(data) < RESUME_BELOW:
-                    self._conn.resume()
-                continue
-            if self._done:
-                if self._error is not None:
-                    raise self._error
-                event = parse_event(bytes(data)) if data else None
-                data.clear()
+        queue = self._events
+        if queue:
+            return queue.popleft()
+        data = self._data
+        pos = 0
+        if b"\r" not in data:  # blank lines are LF only (the usual case): one split finds every event
+            blocks = bytes(data).split(b"\n\n")
+            pos = len(data) - len(blocks.pop())
+            for block in blocks:
+                if block.startswith(b"data:") and b"\n" not in block:  # one data line (parse_event's fast path)
+                    queue.append((None, block[5:].lstrip(b" ")))
+                elif (event := parse_event(block)) is not None:
+                    queue.append(event)
+        else:
+            while True:
+                end, sep = event_end(data, pos)
+                if end < 0:
+                    break
+                event = parse_event(bytes(data[pos:end]))
+                pos = end + sep
                 if event is not None:
-                    yield event
+                    queue.append(event)
+        if pos:
+            del data[:pos]
+            if len(data) < RESUME_BELOW:
+                self._conn.resume()
+        if queue:
+            return queue.popleft()
+        if self._done:
+            if self._error is not None:
+                raise self._error
+            if data:  # the body ended without the blank line after its last event
+                tail = parse_event(bytes(data))
+                data.clear()
+                return tail
+        return None
+
+    @property
+    def ended(self) -> bool:
+        """No byte will arrive any more and every event has been handed over."""
+        return self._done and not self._events and not self._data
+
+    async def sse_events(self) -> AsyncIterator[Event]:
+        """The body's server-sent events as they arrive, a whole event per step (see `next_event`)."""
+        while True:
+            event = self.next_event()
+            if event is not None:
+                yield event
+            elif self.ended:
                 return
-            await self._wait()
+            else:
+                await self.wait()
 
     async def _lines(self) -> AsyncIterator[bytes]:
         data = self._data
@@ -163,7 +180,7 @@ class ResponseBody:
                     data.clear()
                     yield line
                 return
-            await self._wait()
+            await self.wait()
 
 
 class UpstreamResponse:
