@@ -117,9 +117,7 @@ class ResponseBody:
             blocks = bytes(data).split(b"\n\n")
             pos = len(data) - len(blocks.pop())
             for block in blocks:
-                if block.startswith(b"data:") and b"\n" not in block:  # one data line (parse_event's fast path)
-                    queue.append((None, block[5:].lstrip(b" ")))
-                elif (event := parse_event(block)) is not None:
+                if (event := parse_event(block)) is not None:
                     queue.append(event)
         else:
             while True:
