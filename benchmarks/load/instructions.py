@@ -89,7 +89,6 @@ def count(label: str, pythonpath: str, args: argparse.Namespace, tmp: Path, upst
         "FASTROUTE_PORT": str(port),
         "FASTROUTE_HOST": "127.0.0.1",
         "FASTROUTE_LOG_LEVEL": "warning",
-        "FASTROUTE_REQUEST_LOG": "off",
     }
     cmd = [
         "valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out_dir}/cg.%p",
