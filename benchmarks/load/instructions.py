@@ -29,7 +29,7 @@ from pathlib import Path
 
 import uvloop
 from driver import ClientConnection, Workload, _wire, check_plain, check_stream
-from targets import REPO, _wait_http, bench_config, bench_policy, free_port, start_upstream
+from targets import REPO, Target, _wait_http, bench_config, bench_policy, free_port, start_upstream
 
 
 def _callgrind_control(*args: str) -> None:
@@ -127,11 +127,7 @@ def count(label: str, pythonpath: str, args: argparse.Namespace, tmp: Path, upst
                           if busy.get(t, 0) or idle.get(t, 0)))
         return (sum(busy.values()) - sum(idle.values())) / args.requests
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        Target(label, port, proc).stop()
 
 
 def main(argv: list[str]) -> int:
