@@ -102,7 +102,10 @@ class Batched:
                 batch, self._queue = self._queue, []
                 try:
                     for step in self.steps:
-                        batch = await self._step(step, batch)
+                        if step.awaits_io and len(batch) > 1:
+                            batch = await self._step_concurrently(step, batch)
+                        else:
+                            batch = await self._step_in_turn(step, batch)
                         if not batch:
                             break
                 except BaseException:  # cancelled (shutdown): the waiters of this batch must not hang
@@ -115,29 +118,34 @@ class Batched:
         finally:
             self._task = None
 
-    async def _step(self, step: Step, batch: list[_Item]) -> list[_Item]:
-        """Runs `step` for every request of `batch`; returns those that go on to the next step."""
+    async def _step_in_turn(self, step: Step, batch: list[_Item]) -> list[_Item]:
+        """Runs `step` for each request of `batch` in turn; returns those that go on to the next step."""
         ending = not self._log_failures
-        if ending and any(done.cancelled() for _, done in batch):  # their handlers are gone: no further step
-            batch = [item for item in batch if not item[1].cancelled()]
         hook = getattr(step.target, step.method)  # looked up per batch, so a wrapped method is seen
         dropped = False
-        if step.awaits_io and len(batch) > 1:
-            results = await asyncio.gather(*(hook(ctx) for ctx, _ in batch), return_exceptions=True)
-            for item, result in zip(batch, results, strict=True):
-                if isinstance(result, Exception):
-                    dropped = self._failed(step, item, result) or dropped
-                elif isinstance(result, BaseException):
-                    raise result
-        else:
-            for item in batch:
-                try:
-                    await hook(item[0])
-                except Exception as e:
-                    dropped = self._failed(step, item, e) or dropped
-        if not dropped:
-            return batch
-        return [item for item in batch if not item[1].done()]
+        for item in batch:
+            if ending and item[1].cancelled():  # its handler is gone: no further step
+                dropped = True
+                continue
+            try:
+                await hook(item[0])
+            except Exception as e:
+                dropped = self._failed(step, item, e) or dropped
+        return [item for item in batch if not item[1].done()] if dropped else batch
+
+    async def _step_concurrently(self, step: Step, batch: list[_Item]) -> list[_Item]:
+        """Runs `step` for every request of `batch` at once (it waits on the network); returns those that go on."""
+        if not self._log_failures:
+            batch = [item for item in batch if not item[1].cancelled()]  # their handlers are gone
+        hook = getattr(step.target, step.method)
+        dropped = False
+        results = await asyncio.gather(*(hook(ctx) for ctx, _ in batch), return_exceptions=True)
+        for item, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                dropped = self._failed(step, item, result) or dropped
+            elif isinstance(result, BaseException):
+                raise result
+        return [item for item in batch if not item[1].done()] if dropped else batch
 
     def _failed(self, step: Step, item: _Item, error: Exception) -> bool:
         """Logs the failure or ends the request with it; True when the request leaves the batch."""
