@@ -15,6 +15,7 @@ from fastroute.catalogue import TIERS, Catalogue, ModelEntry
 from fastroute.compliance.policy import AppCompliance, Compliance, ContentRule, deployment_filter
 from fastroute.errors import PermissionDenied, PolicyViolation, ResidencyUnavailable, UpstreamError
 from fastroute.governance.pii import message_texts
+from fastroute.governance.snapshot_memo import SnapshotMemo
 from fastroute.governance.tenants import RequestGovernance, governance_of, note
 from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
@@ -37,9 +38,6 @@ def response_text(ctx: RequestContext) -> str:
         if isinstance(content, str):
             parts.append(content)
     return "\n".join(parts)
-
-
-_MEMO_MAX = 10_000  # ad-hoc application names must not grow the memo forever
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +74,7 @@ class ComplianceStage(Stage):
         self.catalogue = catalogue
         # Plans by (application, department) for one compliance section: a reload brings a new section
         # object, which starts the memo afresh.
-        self._plans_for: Compliance | None = None
-        self._plans: dict[tuple[str, str], AppPlan] = {}
+        self._plans: SnapshotMemo[tuple[str, str], AppPlan] = SnapshotMemo()
 
     def _plan(self, gov: RequestGovernance) -> AppPlan | None:
         """The plan for the request's application under its policy snapshot (kept on `gov` for its later hooks)."""
@@ -87,14 +84,10 @@ class ComplianceStage(Stage):
         comp = gov.policy.compliance
         if not isinstance(comp, Compliance):
             return None
-        if comp is not self._plans_for:
-            self._plans_for, self._plans = comp, {}
         key = (gov.app.name, gov.app.department)
-        plan = self._plans.get(key)
+        plan = self._plans.get(comp, key)
         if plan is None:
-            if len(self._plans) >= _MEMO_MAX:
-                self._plans.clear()
-            plan = self._plans[key] = app_plan(comp, comp.for_app(*key), self.catalogue)
+            plan = self._plans.put(key, app_plan(comp, comp.for_app(*key), self.catalogue))
         gov.compliance = plan
         return plan
 

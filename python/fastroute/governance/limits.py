@@ -17,6 +17,7 @@ from fastroute.catalogue import Catalogue, ModelEntry
 from fastroute.errors import BudgetExceeded, PolicyViolation, RateLimited
 from fastroute.governance.policy import PERIOD_TTL_S, Budget, budget_key
 from fastroute.governance.shared_table import SharedTableStore
+from fastroute.governance.snapshot_memo import SnapshotMemo
 from fastroute.governance.state import RATE_WINDOW_S, Line, MemoryStore, StateStore
 from fastroute.governance.tenants import RequestGovernance, governance_of, note
 from fastroute.ledger import Ledger
@@ -24,7 +25,6 @@ from fastroute.pipeline import RequestContext, Stage
 from fastroute.routing.decision import RouteDecision
 from fastroute.routing.router import tier_rank
 
-_LINE_CACHE_MAX = 10_000
 DAY_S = 86400
 # The prompt count is our tokenizer's; providers count a little differently, so leave headroom (+10% + 16).
 PROMPT_SLACK_TOKENS = 16
@@ -122,19 +122,14 @@ class RateLimitStage(Stage):
     def __init__(self, store: StateStore) -> None:
         self.store = store
         self.awaits_io = store.remote
-        self._lines_policy: object = None
-        self._lines_cache: dict[tuple[str, str, str], tuple[Line, ...]] = {}
+        self._lines: SnapshotMemo[tuple[str, str, str], tuple[Line, ...]] = SnapshotMemo()
 
-    def _lines(self, gov: RequestGovernance, unit: str) -> tuple[Line, ...]:
+    def _rate_lines(self, gov: RequestGovernance, unit: str) -> tuple[Line, ...]:
         """The rate lines of this request's application and department (built once per policy snapshot)."""
-        if gov.policy is not self._lines_policy:
-            self._lines_policy, self._lines_cache = gov.policy, {}
         key = (gov.app.name, gov.department.name, unit)
-        lines = self._lines_cache.get(key)
+        lines = self._lines.get(gov.policy, key)
         if lines is None:
-            if len(self._lines_cache) >= _LINE_CACHE_MAX:  # ad-hoc app names must not grow it forever
-                self._lines_cache.clear()
-            lines = self._lines_cache[key] = rate_lines(gov, unit)
+            lines = self._lines.put(key, rate_lines(gov, unit))
         return lines
 
     @staticmethod
@@ -150,7 +145,7 @@ class RateLimitStage(Stage):
         gov = governance_of(ctx)
         if gov is None:
             return
-        lines = self._lines(gov, "rpm")
+        lines = self._rate_lines(gov, "rpm")
         if lines:
             failed = await self.store.rate_acquire(lines, 1)
             if failed is not None:
@@ -160,7 +155,7 @@ class RateLimitStage(Stage):
         gov = governance_of(ctx)
         if gov is None or ctx.cached_body is not None:
             return
-        lines = self._lines(gov, "tpm")
+        lines = self._rate_lines(gov, "tpm")
         if lines:
             failed = await self.store.rate_acquire(lines, _prompt_tokens(ctx))
             if failed is not None:
@@ -282,22 +277,17 @@ class BudgetStage(Stage):
         self.ledger = ledger
         self._rid_prefix = os.urandom(8).hex()
         self._rids = itertools.count()
-        self._lines_at: tuple[object, int] = (None, -1)  # (policy snapshot, UTC day) the cache was built for
-        self._lines_cache: dict[tuple[str, str], tuple[list[tuple[Line, Budget]], tuple[Line, ...]]] = {}
+        # by (application, department), per policy snapshot and UTC day
+        self._lines: SnapshotMemo[tuple[str, str], tuple[list[tuple[Line, Budget]], tuple[Line, ...]]] = SnapshotMemo()
 
     def _budget_lines(self, gov: RequestGovernance) -> tuple[list[tuple[Line, Budget]], tuple[Line, ...]]:
         """`budget_lines` for now, built once per (policy snapshot, UTC day, app, department)."""
         t = time.time()
-        at = (gov.policy, int(t // DAY_S))
-        if at[0] is not self._lines_at[0] or at[1] != self._lines_at[1]:
-            self._lines_at, self._lines_cache = at, {}
         key = (gov.app.name, gov.department.name)
-        found = self._lines_cache.get(key)
+        found = self._lines.get(gov.policy, key, period=int(t // DAY_S))
         if found is None:
-            if len(self._lines_cache) >= _LINE_CACHE_MAX:
-                self._lines_cache.clear()
             pairs = budget_lines(gov, datetime.fromtimestamp(t, UTC))
-            found = self._lines_cache[key] = (pairs, tuple(line for line, _ in pairs))
+            found = self._lines.put(key, (pairs, tuple(line for line, _ in pairs)))
         return found
 
     async def start(self) -> None:
