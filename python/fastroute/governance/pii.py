@@ -71,13 +71,9 @@ def message_texts(messages: list[dict[str, Any]]) -> list[tuple[dict[str, Any], 
 Slots = list[tuple[dict[str, Any], str | int, str]]
 
 
-def screen_messages(
-    scanner: PiiScanner, messages: list[dict[str, Any]], *, redact: bool, slots: Slots | None = None
-) -> list[str]:
-    """Kinds found across all messages (sorted, unique); with `redact`, texts are replaced in place.
-    `slots`: `message_texts(messages)` when the caller already has it."""
-    if slots is None:
-        slots = message_texts(messages)
+def screen_messages(scanner: PiiScanner, messages: list[dict[str, Any]], *, redact: bool) -> list[str]:
+    """Kinds found across all messages (sorted, unique); with `redact`, texts are replaced in place."""
+    slots = message_texts(messages)
     if not slots:
         return []
     return screen_texts(scanner, slots, [text for _, _, text in slots], redact=redact)
