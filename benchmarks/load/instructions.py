@@ -29,7 +29,7 @@ from pathlib import Path
 
 import uvloop
 from driver import ClientConnection, Workload, _wire, check_plain, check_stream
-from targets import REPO, Target, _wait_http, bench_config, bench_policy, free_port, start_upstream
+from targets import REPO, bench_config, bench_policy, start_fastroute, start_upstream
 
 
 def _callgrind_control(*args: str) -> None:
@@ -57,6 +57,13 @@ def _totals(out_dir: Path, pid: int) -> dict[int, int]:
     return totals
 
 
+def _dump_totals(out_dir: Path, pid: int) -> dict[int, int]:
+    """Has callgrind write the counts since the last zeroing, then reads them (`_totals`)."""
+    _callgrind_control("--dump", str(pid))
+    time.sleep(0.5)
+    return _totals(out_dir, pid)
+
+
 async def _send(port: int, workload: Workload, first: int, count: int, connections: int) -> None:
     loop = asyncio.get_running_loop()
     check = check_stream if workload.stream else check_plain
@@ -79,45 +86,34 @@ def count(label: str, pythonpath: str, args: argparse.Namespace, tmp: Path, upst
     """Instructions per request of the build importable from `pythonpath`."""
     out_dir = tmp / label
     out_dir.mkdir()
-    port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": pythonpath,
         "FASTROUTE_CONFIG": str(bench_config(upstream_port, out_dir / "bench.yaml")),
         "FASTROUTE_POLICY": str(bench_policy(out_dir / "policy.yaml")),
         "FASTROUTE_DATA_DIR": str(out_dir / "data"),
-        "FASTROUTE_PORT": str(port),
-        "FASTROUTE_HOST": "127.0.0.1",
-        "FASTROUTE_LOG_LEVEL": "warning",
     }
-    cmd = [
-        "valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out_dir}/cg.%p",
-        sys.executable, "-m", "fastroute", "serve",
-    ]  # fmt: skip
-    log = out_dir / "gateway.log"
-    proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO)
+    valgrind = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out_dir}/cg.%p"]
+    gateway = start_fastroute(None, env, out_dir / "gateway.log", label, wrapper=valgrind, ready_timeout_s=600.0)
+    assert gateway.proc is not None
+    pid, port = gateway.proc.pid, gateway.port
     try:
-        _wait_http(port, proc, label, log, timeout_s=600.0)
         workload = Workload(stream=args.stream, temperature=args.temperature)
         uvloop.run(_send(port, workload, 0, args.warmup, args.connections))
         time.sleep(1.0)  # let background writers settle before counting
-        _callgrind_control("--zero", str(proc.pid))
+        _callgrind_control("--zero", str(pid))
         t0 = time.monotonic()
         uvloop.run(_send(port, workload, args.warmup, args.requests, args.connections))
         time.sleep(1.0)  # the deferred bookkeeping of the last requests (ledger flush, indexer) is counted too
         busy_s = time.monotonic() - t0
-        _callgrind_control("--dump", str(proc.pid))
-        time.sleep(0.5)
-        busy = _totals(out_dir, proc.pid)
-        for dump in out_dir.glob(f"cg.{proc.pid}.*-*"):
+        busy = _dump_totals(out_dir, pid)
+        for dump in out_dir.glob(f"cg.{pid}.*-*"):
             dump.rename(dump.with_name("busy-" + dump.name))
         # The same wall time idle: what timers and background threads cost regardless of requests (under
         # valgrind a request takes ~50x longer, so time-driven work would otherwise be charged to requests).
-        _callgrind_control("--zero", str(proc.pid))
+        _callgrind_control("--zero", str(pid))
         time.sleep(busy_s)
-        _callgrind_control("--dump", str(proc.pid))
-        time.sleep(0.5)
-        idle = _totals(out_dir, proc.pid)
+        idle = _dump_totals(out_dir, pid)
         if args.keep:
             for dump in out_dir.glob("*cg.*"):
                 shutil.copy(dump, Path(args.keep) / f"{label}.{dump.name}")
@@ -127,7 +123,7 @@ def count(label: str, pythonpath: str, args: argparse.Namespace, tmp: Path, upst
                           if busy.get(t, 0) or idle.get(t, 0)))
         return (sum(busy.values()) - sum(idle.values())) / args.requests
     finally:
-        Target(label, port, proc).stop()
+        gateway.stop()
 
 
 def main(argv: list[str]) -> int:

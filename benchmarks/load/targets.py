@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,13 +164,22 @@ def bench_policy(path: Path) -> Path:
     return path
 
 
-def start_fastroute(cpus: str | None, env: dict[str, str], log: Path, name: str = "fastroute") -> Target:
+def start_fastroute(
+    cpus: str | None,
+    env: dict[str, str],
+    log: Path,
+    name: str = "fastroute",
+    *,
+    wrapper: Sequence[str] = (),
+    ready_timeout_s: float = 60.0,
+) -> Target:
+    """`fastroute serve` on a free port; `wrapper` runs it under another command (e.g. valgrind)."""
     port = free_port()
     full_env = {**env, "FASTROUTE_PORT": str(port), "FASTROUTE_HOST": "127.0.0.1"}
     full_env.setdefault("FASTROUTE_LOG_LEVEL", "warning")
-    cmd = [*pin(cpus), sys.executable, "-m", "fastroute", "serve"]
+    cmd = [*pin(cpus), *wrapper, sys.executable, "-m", "fastroute", "serve"]
     proc = subprocess.Popen(cmd, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO)
-    _wait_http(port, proc, "fastroute", log)
+    _wait_http(port, proc, name, log, timeout_s=ready_timeout_s)
     return Target(name, port, proc, fastroute=True)
 
 
