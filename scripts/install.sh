@@ -18,7 +18,9 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-python3 -m pip install -q --upgrade pip maturin
+# --no-build-isolation below reaches the dependencies built from source too (hnswlib ships only an sdist), so
+# their build requirements come first: maturin for ours, numpy + pybind11 + setuptools + wheel for hnswlib.
+python3 -m pip install -q --upgrade pip maturin numpy pybind11 setuptools wheel
 # Editable install: builds fastroute._native in release mode and installs the runtime + dev deps.
 python3 -m pip install -q --no-build-isolation -e '.[dev]'
 python3 -c "import fastroute._native as n; print('fastroute native module', n.__version__, 'ready')"
