@@ -115,6 +115,7 @@ def count(label: str, pythonpath: str, args: argparse.Namespace, tmp: Path, upst
         time.sleep(busy_s)
         idle = _dump_totals(out_dir, pid)
         if args.keep:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
             for dump in out_dir.glob("*cg.*"):
                 shutil.copy(dump, Path(args.keep) / f"{label}.{dump.name}")
         threads = sorted(set(busy) | set(idle))
