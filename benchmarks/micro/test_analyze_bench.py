@@ -45,6 +45,18 @@ _CODE = "def area(r):\n    return 3.14159 * r ** 2  # circle\n"
 _SYSTEM = "You are a careful assistant. Answer concisely and show your reasoning when asked."
 
 
+def _sibling(name: str) -> Any:
+    """A helper module beside this file (the suite imports in importlib mode, so it is not on sys.path)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+noise = _sibling("machine_noise")
+
+
 def _prompt(tokens: int, seed: int) -> str:
     """A system + user conversation of about `tokens` cl100k tokens (prose, numbers, some code)."""
     rng = random.Random(seed)
@@ -103,32 +115,13 @@ def _clock_cost_us(clock: Callable[[], int], rounds: int = 2_000) -> float:
     return float(np.median(out)) / 1_000.0
 
 
-def machine_gaps(seconds: float = 1.0, threshold_us: float = 2.0) -> tuple[float, float]:
-    """(interruptions per second, their median length in us) seen by a loop that only reads the clock: time
-    the core spent elsewhere (interrupts, exits to the hypervisor, other processes). A call of length L meets
-    one with probability ~rate x L; when that is over 1 %, the p99 is a call that met one."""
-    clock, threshold = time.perf_counter_ns, int(threshold_us * 1_000)
-    start = prev = clock()
-    end = start + int(seconds * 1e9)
-    gaps: list[int] = []
-    while prev < end:
-        now = clock()
-        if now - prev > threshold:
-            gaps.append(now - prev)
-        prev = now
-    return len(gaps) / seconds, (float(np.median(gaps)) / 1_000.0 if gaps else 0.0)
-
-
 def _rounds(tokens: int, budget_s: float, per_call_us: float) -> int:
     return int(min(20_000, max(30, budget_s * 1e6 / max(per_call_us, 0.1))))
 
 
 @pytest.fixture(scope="module")
 def analyzers() -> dict[str, Any]:
-    spec = importlib.util.spec_from_file_location("py_baseline", Path(__file__).with_name("py_baseline.py"))
-    assert spec is not None and spec.loader is not None
-    baseline = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(baseline)
+    baseline = _sibling("py_baseline")
     found: dict[str, Any] = {"native": PromptAnalyzer("cl100k_base").analyze}
     if (MODELS / "embedding" / "table.q8").is_file():
         found["native+embedding"] = PromptAnalyzer.from_models_dir(MODELS).analyze
@@ -191,13 +184,12 @@ def test_analyze(benchmark: Any, analyzers: dict[str, Any], tokens: int) -> None
                 lines.append(f"  pure-python / {name}: {ratio:,.0f}x at wall p50, {cpu_ratio:,.0f}x at cpu p50")
     gateway = rows.get("native+embedding", rows["native"])
     if tokens == GOAL_TOKENS:
-        rate, median_gap = machine_gaps()
-        hit = rate * gateway["p50_us"] / 1e6
-        benchmark.extra_info.update({"gaps_per_s": rate, "gap_median_us": median_gap})
-        lines.append(
-            f"  this core was taken away {rate:,.0f} times/s (median {median_gap:.0f} us) by interrupts, the "
-            f"hypervisor or other processes: a {gateway['p50_us']:.0f} us call meets one in {100 * hit:.1f} % of calls"
+        gaps = noise.core_gaps()
+        benchmark.extra_info.update(
+            {"gaps_per_s": len(gaps), "gap_median_us": float(np.median(gaps)) if gaps else 0.0}
+            | {f"gaps_over_{t}us_per_s": r for t, r in noise.gap_rates(gaps, 1.0).items()}
         )
+        lines.append("  " + noise.describe(gaps, 1.0, gateway["p50_us"]))
         for clock, key in (("wall", "p99_us"), ("cpu", "cpu_p99_us")):
             met = gateway[key] <= GOAL_P99_US
             benchmark.extra_info[f"goal_{clock}_p99_met"] = met

@@ -14,11 +14,13 @@ processes). Run pinned and several times: `taskset -c 1 pytest ... --benchmark-e
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +37,18 @@ ENTRIES = 100_000
 REPEATS = 3  # lookups of each query per case
 SCOPE = CacheScope(tenant="bench")
 FP = fingerprint_request({"model": "bench"})
+
+
+def _sibling(name: str) -> Any:
+    """A helper module beside this file (the suite imports in importlib mode, so it is not on sys.path)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+noise = _sibling("machine_noise")
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,7 @@ def test_lookup_latency_100k(
             samples["gateway path"].append(wall() - t)
             cpu["gateway path"].append(thread() - c)
             hits["gateway path"] += hit is not None
+    gaps = noise.core_gaps()  # what the machine adds to any p99 (see machine_noise.py)
     print()
     for name, xs in samples.items():
         print(
@@ -103,6 +118,7 @@ def test_lookup_latency_100k(
         # queries cost, not the machine's noise (printed beside the raw figures, never instead of them).
         per_query = np.median(np.array(cpu[name]).reshape(REPEATS, len(queries)), axis=0)
         print(f"  per-query median thread CPU across {len(queries)} queries: {_percentiles(list(per_query), 1e-3)}")
+        print(f"  mean {np.mean(xs) * 1e6:.1f} us; " + noise.describe(gaps, 1.0, float(np.mean(xs)) * 1e6))
     it = iter(given * 1000)
 
     def one() -> None:
