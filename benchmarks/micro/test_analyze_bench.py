@@ -17,7 +17,6 @@ from /work/shared.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import platform
 import random
@@ -26,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import machine_noise as noise
 import numpy as np
 import pytest
 
@@ -44,17 +44,6 @@ _WORDS = (
 _CODE = "def area(r):\n    return 3.14159 * r ** 2  # circle\n"
 _SYSTEM = "You are a careful assistant. Answer concisely and show your reasoning when asked."
 
-
-def _sibling(name: str) -> Any:
-    """A helper module beside this file (the suite imports in importlib mode, so it is not on sys.path)."""
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-noise = _sibling("machine_noise")
 
 
 def _prompt(tokens: int, seed: int) -> str:
@@ -121,7 +110,8 @@ def _rounds(tokens: int, budget_s: float, per_call_us: float) -> int:
 
 @pytest.fixture(scope="module")
 def analyzers() -> dict[str, Any]:
-    baseline = _sibling("py_baseline")
+    import py_baseline as baseline
+
     found: dict[str, Any] = {"native": PromptAnalyzer("cl100k_base").analyze}
     if (MODELS / "embedding" / "table.q8").is_file():
         found["native+embedding"] = PromptAnalyzer.from_models_dir(MODELS).analyze

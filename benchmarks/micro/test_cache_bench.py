@@ -14,14 +14,13 @@ processes). Run pinned and several times: `taskset -c 1 pytest ... --benchmark-e
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import machine_noise as noise
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -38,17 +37,6 @@ REPEATS = 3  # lookups of each query per case
 SCOPE = CacheScope(tenant="bench")
 FP = fingerprint_request({"model": "bench"})
 
-
-def _sibling(name: str) -> Any:
-    """A helper module beside this file (the suite imports in importlib mode, so it is not on sys.path)."""
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-noise = _sibling("machine_noise")
 
 
 @dataclass(frozen=True)
