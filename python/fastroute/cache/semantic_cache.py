@@ -20,6 +20,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from fastroute.cache.keys import exact_key, partition_key, split_conversation
 from fastroute.cache.names import NameTable
 from fastroute.cache.settings import CacheSettings
 from fastroute.cache.types import AnalysisLike, CacheEntry, CacheHit, CacheScope, RequestKeys, Vector
-from fastroute.cache.vectors import IndexBatch, pack_single, single_id, unpack_single
+from fastroute.cache.vectors import IndexBatch, WaitingVectors, pack_single, single_id, unpack_single
 from fastroute.cache.verifier import MAX_VERIFIABLE_CHARS, Signature, numbers_digest, signature, verify
 
 __all__ = ["SemanticCache"]
@@ -111,7 +112,7 @@ class SemanticCache:
         self._singles: dict[str, bytes] = {}  # partition -> local id, scale, int8 vector (`vectors.pack_single`)
         # Vectors not yet in their index (queued or being inserted), by partition then local id; and the
         # queue of (partition, local id) not yet taken.
-        self._unindexed: dict[str, dict[int, Vector]] = {}
+        self._unindexed: dict[str, WaitingVectors] = {}
         self._index_queue: list[tuple[str, int]] = []
         self._vector_bytes = dim + 4  # signed bytes and a scale in the index
         # Replication (fastroute.cache.replication) sets `on_store` and drains `outbox`; without it the
@@ -233,10 +234,9 @@ class SemanticCache:
             candidates = [(single_id, float(single_vector @ vector))]
         elif index is not None and len(index):
             candidates = index.search_pairs(vector, s.candidates, s.ef_search)
-        if waiting:  # not yet in the index: compared one by one (few: the indexer keeps up)
-            seen = {c[0] for c in candidates}
-            candidates += [(i, float(v @ vector)) for i, v in waiting.items() if i not in seen]
-            candidates.sort(key=lambda c: -c[1])
+        if waiting:  # not yet in the index: compared exhaustively (few: at most _MAX_WAITING)
+            candidates += waiting.similarities(vector, skip={c[0] for c in candidates})
+            candidates.sort(key=itemgetter(1), reverse=True)
             del candidates[s.candidates :]
         query_sig: Signature | None = None
         query_numbers = 0
@@ -386,10 +386,12 @@ class SemanticCache:
             self._indexes[partition] = index
             single_id, single_vector = unpack_single(single)
             index.add(np.array([single_id], dtype=np.uint64), single_vector.reshape(1, -1))
-        waiting = self._unindexed.get(partition, {}) if self.defer_index else None
+        waiting = self._unindexed.get(partition) if self.defer_index else None
+        if self.defer_index and waiting is None:
+            waiting = WaitingVectors(self._dim)
         if waiting is not None and len(waiting) < _MAX_WAITING:
             self._unindexed[partition] = waiting
-            waiting[local_id] = vector
+            waiting.add(local_id, vector)
             self._index_queue.append((partition, local_id))
             if self.on_unindexed is not None:
                 self.on_unindexed()
@@ -415,19 +417,20 @@ class SemanticCache:
             index = self._indexes.get(partition)
             if index is not None:
                 waiting = self._unindexed[partition]
-                jobs.append((partition, index, tuple(ids), np.stack([waiting[i] for i in ids])))
+                jobs.append((partition, index, tuple(ids), waiting.take(ids)))
         return IndexBatch(tuple(jobs)) if jobs else None
 
     def finish_index_batch(self, batch: IndexBatch) -> None:
         """After `batch.run()`: the vectors are searchable through the index; entries removed meanwhile
         are deleted from it again."""
         for partition, index, ids, _ in batch.jobs:
-            waiting = self._unindexed.get(partition, {})
+            waiting = self._unindexed.get(partition)
             for local_id in ids:
-                waiting.pop(local_id, None)
+                if waiting is not None:
+                    waiting.discard(local_id)
                 if self._table.get(local_id) is None:
                     index.delete(local_id)
-            if not waiting:
+            if waiting is not None and not waiting:
                 self._unindexed.pop(partition, None)
             if len(index) == 0 and self._indexes.get(partition) is index and partition not in self._unindexed:
                 del self._indexes[partition]
@@ -467,7 +470,7 @@ class SemanticCache:
         waiting = self._unindexed.get(partition)
         if waiting is not None and local_id in waiting:
             # Queued: never inserted. Being inserted: finish_index_batch deletes it once it is in.
-            del waiting[local_id]
+            waiting.discard(local_id)
             if not waiting:
                 del self._unindexed[partition]
         elif index is not None:
