@@ -45,7 +45,6 @@ _CODE = "def area(r):\n    return 3.14159 * r ** 2  # circle\n"
 _SYSTEM = "You are a careful assistant. Answer concisely and show your reasoning when asked."
 
 
-
 def _prompt(tokens: int, seed: int) -> str:
     """A system + user conversation of about `tokens` cl100k tokens (prose, numbers, some code)."""
     rng = random.Random(seed)

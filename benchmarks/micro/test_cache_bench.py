@@ -38,7 +38,6 @@ SCOPE = CacheScope(tenant="bench")
 FP = fingerprint_request({"model": "bench"})
 
 
-
 @dataclass(frozen=True)
 class _Analysis:
     key: str
