@@ -425,13 +425,14 @@ class SemanticCache:
         are deleted from it again."""
         for partition, index, ids, _ in batch.jobs:
             waiting = self._unindexed.get(partition)
-            for local_id in ids:
-                if waiting is not None:
+            if waiting is not None:
+                for local_id in ids:
                     waiting.discard(local_id)
+                if not waiting:
+                    del self._unindexed[partition]
+            for local_id in ids:
                 if self._table.get(local_id) is None:
                     index.delete(local_id)
-            if waiting is not None and not waiting:
-                self._unindexed.pop(partition, None)
             if len(index) == 0 and self._indexes.get(partition) is index and partition not in self._unindexed:
                 del self._indexes[partition]
 

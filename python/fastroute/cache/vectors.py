@@ -74,11 +74,6 @@ class WaitingVectors:
     def __contains__(self, local_id: object) -> bool:
         return local_id in self._rows
 
-    def __getitem__(self, local_id: int) -> Vector:
-        """A copy of the waiting vector (rows move when others leave)."""
-        row: Vector = self._matrix[self._rows[local_id]].copy()
-        return row
-
     def take(self, ids: list[int]) -> Vector:
         """The vectors of `ids` (all waiting), in that order, as a new matrix (the indexer's batch: a copy, as
         rows move while it runs)."""

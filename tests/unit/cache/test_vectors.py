@@ -28,7 +28,7 @@ def test_similarities_equal_one_dot_product_per_vector() -> None:
     for i, v in kept.items():
         assert isinstance(got[i], float)
         assert got[i] == pytest.approx(float(v @ query), abs=1e-5)
-        assert i in waiting and np.array_equal(waiting[i], v)
+        assert i in waiting and np.array_equal(waiting.take([i])[0], v)
 
 
 def test_skipped_ids_are_left_out_and_an_empty_set_gives_nothing() -> None:
@@ -55,7 +55,7 @@ def test_removal_in_any_order_keeps_every_other_vector_whole() -> None:
             waiting.add(i, model[i])  # an id already waiting gets its new vector
         waiting.discard(10_000)  # never added: nothing happens
         assert len(waiting) == len(model)
-        assert all(i in waiting and np.array_equal(waiting[i], v) for i, v in model.items())
+        assert all(i in waiting and np.array_equal(waiting.take([i])[0], v) for i, v in model.items())
     query = _vector(7)
     got = dict(waiting.similarities(query))
     assert got.keys() == model.keys()
