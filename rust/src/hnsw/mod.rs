@@ -16,13 +16,14 @@ use rustc_hash::FxHashMap;
 
 mod cand;
 mod kernels;
+mod query_i16;
 mod persist;
 mod storage;
 
 use cand::{insert_sorted, Cand};
 #[cfg(test)]
 use kernels::dot_portable;
-use kernels::QueryI16;
+use query_i16::QueryI16;
 
 /// Errors from index operations (mapped to `ValueError` in Python).
 #[derive(Debug, PartialEq)]

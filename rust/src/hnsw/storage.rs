@@ -3,7 +3,8 @@
 //! `upper_at`), plus the distance from a query to a stored node. Accessors only; the graph algorithms
 //! live in `mod.rs`.
 
-use super::kernels::{dot, dot_f16, dot_i8, f16_slice_to_f32, f32_to_f16, QueryI16};
+use super::kernels::{dot, dot_f16, dot_i8, f16_slice_to_f32, f32_to_f16};
+use super::query_i16::QueryI16;
 use super::{Hnsw, Precision};
 
 impl Hnsw {
