@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
             if not args.no_pyspy and shutil.which("py-spy"):
                 spy = subprocess.Popen(
                     ["py-spy", "record", "-p", str(gateway.proc.pid if gateway.proc else 0), "-f", "raw",
-                     "-o", str(raw), "-r", str(args.rate), "-d", str(int(args.duration)),
+                     "-o", str(raw), "-r", str(args.rate), "-d", str(int(args.duration)), "--subprocesses",
                      *(["--gil"] if args.gil else [])],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
