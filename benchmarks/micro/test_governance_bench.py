@@ -1,5 +1,7 @@
-"""Governance cost per request on the hot path (in-process state): tenant + policy, PII redact, rpm/tpm,
-cost ceiling, budget reserve and settle — everything governance adds to one request.
+"""Governance cost per request on the hot path: tenant + policy, PII redact, rpm/tpm, cost ceiling, budget
+reserve and settle — everything governance adds to one request. Twice: with one process's in-process state
+(`MemoryStore`) and with the table `FASTROUTE_WORKERS=N` workers share (`SharedTableStore`, a file lock and a
+memory-mapped file), whose difference is what sharing budgets and rate limits costs each worker's request.
 
 Run: `pytest benchmarks/micro/test_governance_bench.py --benchmark-enable -s`.
 """
@@ -7,8 +9,11 @@ Run: `pytest benchmarks/micro/test_governance_bench.py --benchmark-enable -s`.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from fastroute.chat_request import parse_chat_request
 from fastroute.governance.limits import BudgetStage, CostCeilingStage, RateLimitStage
@@ -34,14 +39,17 @@ PROMPT = ("Please summarise the attached quarterly report and draft a reply to f
           "the variance in Q3 operating costs. ") * 3
 
 
-def test_all_governance_stages_per_request(benchmark: Any) -> None:
+@pytest.mark.parametrize("state", ["memory", "shared-table"])
+def test_all_governance_stages_per_request(benchmark: Any, state: str, tmp_path: Path) -> None:
     catalogue = demo_catalogue("http://127.0.0.1:1")
-    runtime = GovernanceRuntime(catalogue, GovernanceSettings(), policy_text=POLICY)
+    table = tmp_path / "state.table" if state == "shared-table" else None
+    runtime = GovernanceRuntime(catalogue, GovernanceSettings(), policy_text=POLICY, shared_table=table)
     stages = [TenantStage(runtime, catalogue), PiiStage(), RateLimitStage(runtime.store), CostCeilingStage(catalogue),
               BudgetStage(runtime.store, catalogue)]
     headers = {"x-fastroute-app": "app1"}
     chain = catalogue.tier_chain("mid")
     loop = asyncio.new_event_loop()
+    loop.run_until_complete(runtime.start())
 
     async def one() -> None:
         chat = parse_chat_request({"model": "auto", "max_tokens": 200,
@@ -61,4 +69,5 @@ def test_all_governance_stages_per_request(benchmark: Any) -> None:
     try:
         benchmark(lambda: loop.run_until_complete(one()))
     finally:
+        loop.run_until_complete(runtime.store.close())
         loop.close()

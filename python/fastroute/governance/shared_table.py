@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fastroute.errors import StateUnavailable
-from fastroute.governance.state import RATE_WINDOW_S, Line, SettledIds, _Counter, over_budget, sliding_level
+from fastroute.governance.state import RATE_WINDOW_S, Line, SettledIds, _Counter, over_budget
 
 MAGIC = b"FRSTATE1"
 _HEADER = struct.Struct("<8sIIII")  # magic, capacity, columns, seeded, reserved
@@ -43,6 +43,8 @@ _HEADER_SIZE = 64
 _SLOT_HEAD = struct.Struct("<Qdddd")  # key hash, expires, a, b, c
 _SLOT_KEY = struct.Struct("<Qd")  # the first two of them
 _WINDOW = struct.Struct("<ddd")  # the last three: a rate window's minute, previous and current amounts
+_MINUTE = struct.Struct("<d8xd")  # a rate window's minute and current amount (the previous skipped)
+_ROLL = struct.Struct("<dddd")  # expiry, then the window: what a new minute rewrites
 _F64 = struct.Struct("<d")
 _PAIR = struct.Struct("<dd")  # (amount, valid until) per column
 DEFAULT_CAPACITY = 16_384
@@ -96,14 +98,16 @@ class SharedTableStore:
         self._pid = os.getpid() if pid is None else pid  # the column's owner (tests stand in live pids)
         self._fd = -1
         self._map: mmap.mmap | None = None
+        self._lock: _FileLock | None = None
         self._capacity = 0
         self._columns = 0
         self._slot_size = 0
         self._slots_at = 0
         self.column = -1
+        self._mine_at = 0
         self._mine: dict[str, _Counter] = {}  # line key -> this worker's live reservations
         self._until: dict[str, float] = {}  # line key -> the latest expiry among them (while any is live)
-        self._where: dict[str, tuple[int, int]] = {}  # line key -> (hash, slot) last found: checked, not trusted
+        self._where: dict[str, tuple[int, int]] = {}  # line key -> (hash, slot offset) last found: checked, not trusted
         self._pairs = _PAIR
         self._settled = SettledIds()
         self._deferred: list[tuple[str, Sequence[Line], float]] = []  # (rid or "" for a rate add, lines, amount)
@@ -142,6 +146,7 @@ class SharedTableStore:
             raise StateUnavailable(f"shared state table {self.path} cannot be opened: {e}") from e
         self._fd = fd
         self._map = mmap.mmap(fd, 0)
+        self._lock = _FileLock(fd, self._map)
         magic, capacity, columns, _, _ = _HEADER.unpack_from(self._map, 0)
         if magic != MAGIC:
             await self.close()
@@ -152,6 +157,7 @@ class SharedTableStore:
         self._slots_at = _HEADER_SIZE + 8 * columns
         with self._locked():
             self.column = self._claim_column()
+        self._mine_at = _SLOT_HEAD.size + _PAIR.size * self.column  # this worker's pair, from a slot's start
 
     async def close(self) -> None:
         if self._flush_timer is not None:
@@ -165,6 +171,7 @@ class SharedTableStore:
                 self.column = -1
             self._map.close()
             self._map = None
+            self._lock = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -172,8 +179,8 @@ class SharedTableStore:
     # --- the table ---
 
     def _locked(self) -> _FileLock:
-        assert self._map is not None, "shared state store not started"
-        return _FileLock(self._fd, self._map)
+        assert self._lock is not None, "shared state store not started"
+        return self._lock
 
     def _claim_column(self) -> int:
         """A column whose owner is gone (or never was): ours now, with whatever it held cleared."""
@@ -198,20 +205,20 @@ class SharedTableStore:
         return self._slot_at(slot) + _SLOT_HEAD.size + _PAIR.size * col
 
     def _find(self, m: mmap.mmap, key: str, ttl_s: float, now: float) -> int:
-        """The slot of `key`, created (zeroed, expiring after `ttl_s`) if absent or expired."""
+        """The byte offset of `key`'s slot, created (zeroed, expiring after `ttl_s`) if absent or expired."""
         seen = self._where.get(key)
         if seen is not None:  # the slot it had last time, if it still holds this key (other workers may reuse it)
-            h, slot = seen
-            got, expires = _SLOT_KEY.unpack_from(m, self._slot_at(slot))
+            h, at = seen
+            got, expires = _SLOT_KEY.unpack_from(m, at)
             if got == h and expires > now:
-                return slot
+                return at
         else:
             h = _key_hash(key)
             if len(self._where) >= 4096:
                 self._where.clear()
-        slot = self._probe(m, h, ttl_s, now)
-        self._where[key] = (h, slot)
-        return slot
+        at = self._slot_at(self._probe(m, h, ttl_s, now))
+        self._where[key] = (h, at)
+        return at
 
     def _probe(self, m: mmap.mmap, h: int, ttl_s: float, now: float) -> int:
         start = h % self._capacity
@@ -242,41 +249,48 @@ class SharedTableStore:
         for col in range(self._columns):
             _PAIR.pack_into(m, self._pair_at(slot, col), 0.0, 0.0)
 
-    def _spent(self, m: mmap.mmap, slot: int) -> float:
-        """A budget counter's settled spend (its first number)."""
-        spent: float = _F64.unpack_from(m, self._slot_at(slot) + 16)[0]
-        return spent
+    def _reserved(self, m: mmap.mmap, at: int, now: float) -> float:
+        """Live reservations of every worker on the slot at `at`."""
+        held = 0.0
+        pairs = iter(self._pairs.unpack_from(m, at + _SLOT_HEAD.size))
+        for amount, until in zip(pairs, pairs, strict=True):  # (amount, valid until) per column
+            if until > now:
+                held += amount
+        return held
 
-    def _reserved(self, m: mmap.mmap, slot: int, now: float) -> float:
-        """Live reservations of every worker on this slot."""
-        pairs: tuple[float, ...] = self._pairs.unpack_from(m, self._pair_at(slot, 0))
-        return sum(amount for amount, until in zip(pairs[::2], pairs[1::2], strict=True) if until > now)
-
-    def _publish(self, m: mmap.mmap, slot: int, key: str, now: float) -> None:
-        """Writes this worker's live reservations on `key` into its column."""
+    def _publish(self, m: mmap.mmap, at: int, key: str, now: float) -> None:
+        """Writes this worker's live reservations on `key` into its column of the slot at `at`."""
         mine = self._mine.get(key)
         total = mine.live_reserved(now) if mine is not None else 0.0
         if mine is None or not mine.reserved:
-            _PAIR.pack_into(m, self._pair_at(slot, self.column), 0.0, 0.0)
+            _PAIR.pack_into(m, at + self._mine_at, 0.0, 0.0)
             self._mine.pop(key, None)
             self._until.pop(key, None)
             return
-        _PAIR.pack_into(m, self._pair_at(slot, self.column), total, self._until[key])
+        _PAIR.pack_into(m, at + self._mine_at, total, self._until[key])
 
     # --- StateStore ---
 
     async def reserve(self, rid: str, lines: Sequence[Line], amount: float, ttl_s: float) -> int | None:
         now = self._clock()
         with self._locked() as m:
-            self._apply_deferred(m, now)
-            slots = [self._find(m, line.key, line.ttl_s, now) for line in lines]
-            for i, (line, slot) in enumerate(zip(lines, slots, strict=True)):
-                if over_budget(line, self._spent(m, slot) + self._reserved(m, slot, now), amount):
+            if self._deferred:
+                self._apply_deferred(m, now)
+            ats = [self._find(m, line.key, line.ttl_s, now) for line in lines]
+            for i, at in enumerate(ats):
+                if over_budget(lines[i], _F64.unpack_from(m, at + 16)[0] + self._reserved(m, at, now), amount):
                     return i
-            for line, slot in zip(lines, slots, strict=True):
-                self._mine.setdefault(line.key, _Counter()).add(rid, amount, now + ttl_s)
-                self._until[line.key] = max(self._until.get(line.key, 0.0), now + ttl_s)
-                self._publish(m, slot, line.key, now)
+            expiry = now + ttl_s
+            for line, at in zip(lines, ats, strict=True):
+                key = line.key
+                mine = self._mine.get(key)
+                if mine is None:
+                    mine = self._mine[key] = _Counter()
+                mine.add(rid, amount, expiry)
+                until = self._until.get(key, 0.0)
+                if expiry > until:
+                    self._until[key] = until = expiry
+                _PAIR.pack_into(m, at + self._mine_at, mine.live_reserved(now), until)
         return None
 
     async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
@@ -299,18 +313,19 @@ class SharedTableStore:
 
     def _apply_deferred(self, m: mmap.mmap, now: float) -> None:
         deferred, self._deferred = self._deferred, []
+        idx = int(now // RATE_WINDOW_S)
         for rid, lines, amount in deferred:
             if not rid:  # a rate addition
                 for line in lines:
-                    self._add(m, self._window(m, line.key, now)[0], 4, amount)
+                    self._add(m, self._window(m, line.key, now, idx) + 32, amount)
                 continue
             for line in lines:
-                slot = self._find(m, line.key, line.ttl_s, now)
+                at = self._find(m, line.key, line.ttl_s, now)
                 mine = self._mine.get(line.key)
                 if mine is not None:
                     mine.drop(rid)
-                self._publish(m, slot, line.key, now)
-                self._add(m, slot, 2, amount)
+                self._publish(m, at, line.key, now)
+                self._add(m, at + 16, amount)
 
     def seed(self, increments: Sequence[tuple[str, float, float]]) -> bool:
         """Adds settled spend (key, amount, ttl) once per table: the first worker to seed from the ledger does
@@ -321,44 +336,46 @@ class SharedTableStore:
             if _HEADER.unpack_from(m, 0)[3]:
                 return False
             for key, amount, ttl_s in increments:
-                self._add(m, self._find(m, key, ttl_s, now), 2, amount)
+                self._add(m, self._find(m, key, ttl_s, now) + 16, amount)
             magic, capacity, columns, _, spare = _HEADER.unpack_from(m, 0)
             _HEADER.pack_into(m, 0, magic, capacity, columns, 1, spare)
         return True
 
-    def _add(self, m: mmap.mmap, slot: int, field: int, amount: float) -> None:
-        at = self._slot_at(slot) + 8 * field
+    @staticmethod
+    def _add(m: mmap.mmap, at: int, amount: float) -> None:
+        """Adds `amount` to the number at byte offset `at`."""
         _F64.pack_into(m, at, _F64.unpack_from(m, at)[0] + amount)
 
     async def levels(self, lines: Sequence[Line]) -> list[tuple[float, float]]:
         now = self._clock()
         with self._locked() as m:
             self._apply_deferred(m, now)
-            slots = [self._find(m, line.key, line.ttl_s, now) for line in lines]
-            return [(self._spent(m, s), self._reserved(m, s, now)) for s in slots]
+            ats = [self._find(m, line.key, line.ttl_s, now) for line in lines]
+            return [(_F64.unpack_from(m, at + 16)[0], self._reserved(m, at, now)) for at in ats]
 
-    def _window(self, m: mmap.mmap, key: str, now: float) -> tuple[int, float]:
-        """The slot of rate window `key`, rolled to the current minute, and its sliding-minute level."""
-        slot = self._find(m, key, 2 * RATE_WINDOW_S, now)
-        at = self._slot_at(slot) + 16
-        idx_f, prev, cur = _WINDOW.unpack_from(m, at)
-        idx = int(now // RATE_WINDOW_S)
+    def _window(self, m: mmap.mmap, key: str, now: float, idx: int) -> int:
+        """The byte offset of rate window `key`'s slot, rolled to minute `idx` (the minute of `now`)."""
+        at = self._find(m, key, 2 * RATE_WINDOW_S, now)
+        idx_f, cur = _MINUTE.unpack_from(m, at + 16)
         if int(idx_f) != idx:  # a new minute: roll (the slot's expiry moves on with it)
             prev, cur = (cur, 0.0) if int(idx_f) == idx - 1 else (0.0, 0.0)
-            _F64.pack_into(m, at - 8, now + 2 * RATE_WINDOW_S)
-            _WINDOW.pack_into(m, at, float(idx), prev, cur)
-        return slot, sliding_level(prev, cur, now)
+            _ROLL.pack_into(m, at + 8, now + 2 * RATE_WINDOW_S, float(idx), prev, cur)
+        return at
 
     async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
         now = self._clock()
+        idx = int(now // RATE_WINDOW_S)
+        weight = 1.0 - (now % RATE_WINDOW_S) / RATE_WINDOW_S  # of the previous minute (`sliding_level`)
         with self._locked() as m:
-            self._apply_deferred(m, now)
-            windows = [self._window(m, line.key, now) for line in lines]
-            for i, (line, (_, level)) in enumerate(zip(lines, windows, strict=True)):
-                if level + amount > line.limit:
+            if self._deferred:
+                self._apply_deferred(m, now)
+            ats = [self._window(m, line.key, now, idx) for line in lines]
+            for i, at in enumerate(ats):
+                _, prev, cur = _WINDOW.unpack_from(m, at + 16)
+                if prev * weight + cur + amount > lines[i].limit:  # `sliding_level`, its weight hoisted
                     return i
-            for slot, _ in windows:
-                self._add(m, slot, 4, amount)
+            for at in ats:
+                self._add(m, at + 32, amount)
         return None
 
     async def rate_add(self, lines: Sequence[Line], amount: float) -> None:

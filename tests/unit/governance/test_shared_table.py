@@ -125,6 +125,35 @@ async def test_the_table_agrees_with_memory_store_through_random_operations(tmp_
             assert got_held == pytest.approx(want_held, abs=1e-9)
 
 
+async def test_rate_windows_agree_with_memory_store_through_random_operations(tmp_path: Path) -> None:
+    import random
+
+    clock = Clock()
+    a, b = await pair(tmp_path, clock)
+    mem = MemoryStore(clock)
+    rng = random.Random(11)
+    lines = [Line(f"rpm{i}", rng.choice([5.0, 20.0, 80.0]), 120, f"rpm{i}") for i in range(4)]
+    refused = 0
+    for _ in range(600):
+        store, picked, amount = rng.choice([a, b]), rng.sample(lines, rng.randint(1, 3)), rng.choice([1, 2, 5])
+        op = rng.random()
+        if op < 0.6:
+            # A store applies its own deferred additions before it checks; another's reach the table within
+            # FLUSH_AFTER_S (here: at once, as if that time had passed).
+            (b if store is a else a).flush()
+            got = await store.rate_acquire(picked, amount)
+            assert got == await mem.rate_acquire(picked, amount)
+            refused += got is not None
+        elif op < 0.85:  # recorded without a check, reaching the table later (deferred)
+            await store.rate_add(picked, amount)
+            await mem.rate_add(picked, amount)
+        else:  # into the minute, or past it (the previous minute then counts in part, then not at all)
+            a.flush()  # what was added before the clock moves is counted in its own minute
+            b.flush()
+            clock.now += rng.choice([0.5, 7.0, 31.0, 65.0])
+    assert 50 < refused < 350  # both outcomes were exercised
+
+
 async def test_a_dead_workers_holds_are_cleared_when_its_column_is_claimed(tmp_path: Path) -> None:
     path = tmp_path / "state.table"
     SharedTableStore.create(path, columns=2, capacity=64)
