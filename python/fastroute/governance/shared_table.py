@@ -147,6 +147,7 @@ class SharedTableStore:
         self._fd = fd
         self._map = mmap.mmap(fd, 0)
         self._lock = _FileLock(fd, self._map)
+        self._where.clear()  # offsets found in a table opened before may not fit this one
         magic, capacity, columns, _, _ = _HEADER.unpack_from(self._map, 0)
         if magic != MAGIC:
             await self.close()
