@@ -46,6 +46,11 @@ _WINDOW = struct.Struct("<ddd")  # the last three: a rate window's minute, previ
 _MINUTE = struct.Struct("<d8xd")  # a rate window's minute and current amount (the previous skipped)
 _ROLL = struct.Struct("<dddd")  # expiry, then the window: what a new minute rewrites
 _F64 = struct.Struct("<d")
+# Byte offsets within a slot (`_SLOT_HEAD`): its expiry; its first number (a budget counter's settled spend, or
+# a rate window's minute, where the window starts); its third (a rate window's current amount).
+_EXPIRES_AT = 8
+_FIRST_AT = 16
+_CURRENT_AT = 32
 _PAIR = struct.Struct("<dd")  # (amount, valid until) per column
 DEFAULT_CAPACITY = 16_384
 FLUSH_AFTER_S = 0.005  # deferred settles and rate additions reach the table at most this late
@@ -279,7 +284,7 @@ class SharedTableStore:
                 self._apply_deferred(m, now)
             ats = [self._find(m, line.key, line.ttl_s, now) for line in lines]
             for i, at in enumerate(ats):
-                if over_budget(lines[i], _F64.unpack_from(m, at + 16)[0] + self._reserved(m, at, now), amount):
+                if over_budget(lines[i], _F64.unpack_from(m, at + _FIRST_AT)[0] + self._reserved(m, at, now), amount):
                     return i
             expiry = now + ttl_s
             for line, at in zip(lines, ats, strict=True):
@@ -288,10 +293,9 @@ class SharedTableStore:
                 if mine is None:
                     mine = self._mine[key] = _Counter()
                 mine.add(rid, amount, expiry)
-                until = self._until.get(key, 0.0)
-                if expiry > until:
-                    self._until[key] = until = expiry
-                _PAIR.pack_into(m, at + self._mine_at, mine.live_reserved(now), until)
+                if expiry > self._until.get(key, 0.0):
+                    self._until[key] = expiry
+                self._publish(m, at, key, now)
         return None
 
     async def settle(self, rid: str, lines: Sequence[Line], actual: float) -> None:
@@ -318,7 +322,7 @@ class SharedTableStore:
         for rid, lines, amount in deferred:
             if not rid:  # a rate addition
                 for line in lines:
-                    self._add(m, self._window(m, line.key, now, idx) + 32, amount)
+                    self._add(m, self._window(m, line.key, now, idx) + _CURRENT_AT, amount)
                 continue
             for line in lines:
                 at = self._find(m, line.key, line.ttl_s, now)
@@ -326,7 +330,7 @@ class SharedTableStore:
                 if mine is not None:
                     mine.drop(rid)
                 self._publish(m, at, line.key, now)
-                self._add(m, at + 16, amount)
+                self._add(m, at + _FIRST_AT, amount)
 
     def seed(self, increments: Sequence[tuple[str, float, float]]) -> bool:
         """Adds settled spend (key, amount, ttl) once per table: the first worker to seed from the ledger does
@@ -337,7 +341,7 @@ class SharedTableStore:
             if _HEADER.unpack_from(m, 0)[3]:
                 return False
             for key, amount, ttl_s in increments:
-                self._add(m, self._find(m, key, ttl_s, now) + 16, amount)
+                self._add(m, self._find(m, key, ttl_s, now) + _FIRST_AT, amount)
             magic, capacity, columns, _, spare = _HEADER.unpack_from(m, 0)
             _HEADER.pack_into(m, 0, magic, capacity, columns, 1, spare)
         return True
@@ -352,15 +356,15 @@ class SharedTableStore:
         with self._locked() as m:
             self._apply_deferred(m, now)
             ats = [self._find(m, line.key, line.ttl_s, now) for line in lines]
-            return [(_F64.unpack_from(m, at + 16)[0], self._reserved(m, at, now)) for at in ats]
+            return [(_F64.unpack_from(m, at + _FIRST_AT)[0], self._reserved(m, at, now)) for at in ats]
 
     def _window(self, m: mmap.mmap, key: str, now: float, idx: int) -> int:
         """The byte offset of rate window `key`'s slot, rolled to minute `idx` (the minute of `now`)."""
         at = self._find(m, key, 2 * RATE_WINDOW_S, now)
-        idx_f, cur = _MINUTE.unpack_from(m, at + 16)
+        idx_f, cur = _MINUTE.unpack_from(m, at + _FIRST_AT)
         if int(idx_f) != idx:  # a new minute: roll (the slot's expiry moves on with it)
             prev, cur = (cur, 0.0) if int(idx_f) == idx - 1 else (0.0, 0.0)
-            _ROLL.pack_into(m, at + 8, now + 2 * RATE_WINDOW_S, float(idx), prev, cur)
+            _ROLL.pack_into(m, at + _EXPIRES_AT, now + 2 * RATE_WINDOW_S, float(idx), prev, cur)
         return at
 
     async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
@@ -372,11 +376,11 @@ class SharedTableStore:
                 self._apply_deferred(m, now)
             ats = [self._window(m, line.key, now, idx) for line in lines]
             for i, at in enumerate(ats):
-                _, prev, cur = _WINDOW.unpack_from(m, at + 16)
+                _, prev, cur = _WINDOW.unpack_from(m, at + _FIRST_AT)
                 if prev * weight + cur + amount > lines[i].limit:  # `sliding_level`, its weight hoisted
                     return i
             for at in ats:
-                self._add(m, at + 32, amount)
+                self._add(m, at + _CURRENT_AT, amount)
         return None
 
     async def rate_add(self, lines: Sequence[Line], amount: float) -> None:
