@@ -16,8 +16,8 @@ use rustc_hash::FxHashMap;
 
 mod cand;
 mod kernels;
-mod query_i16;
 mod persist;
+mod query_i16;
 mod storage;
 
 use cand::{insert_sorted, Cand};
