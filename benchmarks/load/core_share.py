@@ -27,22 +27,6 @@ def machine_ticks() -> list[int]:
         return [int(x) for x in f.readline().split()[1:9]]
 
 
-def process_ticks(pid: int) -> int:
-    """User + system ticks of `pid` and its direct children (a supervisor's workers), all threads."""
-    pids = [pid]
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            pids += [int(c) for c in f.read().split()]
-    except OSError:
-        pass
-    total = 0
-    for p in pids:
-        with open(f"/proc/{p}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
@@ -63,25 +47,25 @@ def main() -> None:
         }
         gateway = start_fastroute(None, env, tmp / "fastroute.log")
         try:
-            assert gateway.proc is not None and upstream.proc is not None
             run_wrk(gateway.port, args.connections, 2.0, None, 1_000_000)  # warm-up
-            m0, g0, u0 = machine_ticks(), process_ticks(gateway.proc.pid), process_ticks(upstream.proc.pid)
+            m0, g0, u0 = machine_ticks(), gateway.cpu_s(), upstream.cpu_s()
             result = run_wrk(gateway.port, args.connections, args.duration, None, 5_000_000)
-            m1, g1, u1 = machine_ticks(), process_ticks(gateway.proc.pid), process_ticks(upstream.proc.pid)
+            m1, g1, u1 = machine_ticks(), gateway.cpu_s(), upstream.cpu_s()
         finally:
             gateway.stop()
             upstream.stop()
     spent = [b - a for a, b in zip(m0, m1, strict=True)]
     total = sum(spent) or 1
+    total_s = total / os.sysconf("SC_CLK_TCK")  # CPU seconds of all cores, idle included
     cores = os.cpu_count() or 1
     share = {k: 100 * v / total for k, v in zip(_FIELDS, spent, strict=True)}
-    gw, up = 100 * (g1 - g0) / total, 100 * (u1 - u0) / total
+    gw, up = 100 * (g1 - g0) / total_s, 100 * (u1 - u0) / total_s
     rps = float(result.get("rps") or 0.0)
     print(f"{args.workers} worker(s), {args.connections} connections, wrk: {rps:,.0f} RPS")
     print("all cores: " + ", ".join(f"{k} {v:.1f} %" for k, v in share.items() if v >= 0.05))
     print(
         f"fastroute {gw:.1f} % of {cores} cores ({gw * cores / 100:.2f} cores, "
-        f"{(g1 - g0) / os.sysconf('SC_CLK_TCK') / max(rps * args.duration, 1) * 1e6:.0f} us per request); "
+        f"{(g1 - g0) / max(rps * args.duration, 1) * 1e6:.0f} us per request); "
         f"fake upstream {up:.1f} %; the rest (wrk, the kernel's softirq, other) "
         f"{100 - share['idle'] - gw - up:.1f} %; idle {share['idle']:.1f} %"
     )
