@@ -63,6 +63,29 @@ def test_search_pairs_match_search(int8: bool) -> None:
     assert idx.search_pairs(strided, 1) == idx.search_pairs(x[0], 1)
 
 
+@pytest.mark.parametrize("int8", [False, True])
+def test_min_similarity_keeps_every_result_above_it(int8: bool) -> None:
+    # Near copies of every tenth item, as a response cache holds near-duplicate prompts.
+    rng = np.random.default_rng(9)
+    base = clustered(3000, 48, seed=9)
+    copies = np.repeat(base[::10], 3, axis=0) + 0.02 * rng.standard_normal((900, 48)).astype(np.float32)
+    x = np.concatenate([base, copies / np.linalg.norm(copies, axis=1, keepdims=True)]).astype(np.float32)
+    idx = VectorIndex(48, m=16, ef_construction=100, max_elements=len(x), int8=int8)
+    idx.add(np.arange(len(x), dtype=np.uint64), x)
+    queries = base[::10][:100] + 0.03 * rng.standard_normal((100, 48)).astype(np.float32)
+    above = 0
+    for v in (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32):
+        for t in (0.85, 0.95):
+            plain = idx.search_pairs(v, 4, 16)
+            bounded = idx.search_pairs(v, 4, 16, min_similarity=t)
+            assert [p for p in bounded if p[1] >= t] == [p for p in plain if p[1] >= t]
+            above += sum(p[1] >= t for p in plain)
+    assert above > 400  # most queries have their item and its copies above both bounds
+    # Nothing that similar: the plain search, result for result.
+    for v in clustered(20, 48, seed=10):
+        assert idx.search_pairs(v, 4, 16, min_similarity=0.999) == idx.search_pairs(v, 4, 16)
+
+
 def test_delete_hides_entries_and_slots_are_reused() -> None:
     x = clustered(500, 32, seed=3)
     idx = VectorIndex(32, m=8, ef_construction=64, max_elements=500)

@@ -233,7 +233,8 @@ class SemanticCache:
             single_id, single_vector = unpack_single(single)
             candidates = [(single_id, float(single_vector @ vector))]
         elif index is not None and len(index):
-            candidates = index.search_pairs(vector, s.candidates, s.ef_search)
+            # Only candidates above the threshold are served: the search stops soon after finding one.
+            candidates = index.search_pairs(vector, s.candidates, s.ef_search, s.similarity)
         if waiting:  # not yet in the index: compared exhaustively (few: at most _MAX_WAITING)
             candidates += waiting.similarities(vector, skip={c[0] for c in candidates})
             candidates.sort(key=itemgetter(1), reverse=True)

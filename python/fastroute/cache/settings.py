@@ -31,7 +31,9 @@ class CacheSettings:
         candidates: nearest neighbours checked by the verifier per lookup (`FASTROUTE_CACHE_CANDIDATES`).
         ef_search: HNSW search breadth (`FASTROUTE_CACHE_EF_SEARCH`). At 100k entries ef 16 found the exact
             nearest cached prompt for 99.2 % of queries with a neighbour above 0.85 (ef 48: 99.65 %) in
-            half the time; a missed neighbour is only a cache miss.
+            half the time; a missed neighbour is only a cache miss. Once the search has found a candidate
+            above `similarity` it stops walking entries far below it (rust/src/hnsw/near.rs): the same
+            candidates above the threshold, sooner.
         indexer_idle: HNSW inserts run in a thread at idle CPU priority, so they never delay the event loop
             on a shared core (`FASTROUTE_CACHE_INDEXER_IDLE`; see `BackgroundIndexer`).
         redis_url: with a URL, entries live in Redis and replicas share them (`FASTROUTE_REDIS_URL`).

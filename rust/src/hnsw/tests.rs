@@ -384,3 +384,64 @@ fn quantising_rounds_as_round_does() {
         assert_eq!(bytes, &expected[..]);
     }
 }
+
+/// Items of `unit_vectors` and, for every fifth, two to four near copies of it (the near-duplicates a
+/// response cache holds), with one more near copy of each such item as a query.
+fn near_duplicates(n: usize, dim: usize, seed: u64) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let base = unit_vectors(n, dim, seed);
+    let mut rng = crate::xorshift::XorShift::new(seed ^ 0x5eed);
+    let mut noisy = |v: &[f32], scale: f32| -> Vec<f32> {
+        let mut w: Vec<f32> = v
+            .iter()
+            .map(|x| x + scale * ((rng.next() % 2001) as f32 / 1000.0 - 1.0))
+            .collect();
+        let norm = w.iter().map(|x| x * x).sum::<f32>().sqrt();
+        w.iter_mut().for_each(|x| *x /= norm);
+        w
+    };
+    let (mut data, mut queries) = (base.clone(), Vec::new());
+    for (i, v) in base.iter().enumerate().step_by(5) {
+        for k in 0..2 + i % 3 {
+            data.push(noisy(v, 0.02 + 0.01 * k as f32));
+        }
+        queries.push(noisy(v, 0.03));
+    }
+    (data, queries)
+}
+
+#[test]
+fn a_bounded_search_finds_what_the_plain_search_finds_above_the_bound() {
+    let dim = 32;
+    let (data, queries) = near_duplicates(3000, dim, 11);
+    for precision in [Precision::F32, Precision::I8] {
+        let mut h = Hnsw::with_storage(dim, 16, 100, 10_000, precision);
+        for (i, v) in data.iter().enumerate() {
+            h.insert(i as u64, v).unwrap();
+        }
+        let mut wanted = 0;
+        for min_sim in [0.8f32, 0.9, 0.95, 0.99] {
+            for q in &queries {
+                let above = |found: Vec<(u64, f32)>| -> Vec<u64> {
+                    found
+                        .into_iter()
+                        .filter(|c| c.1 >= min_sim)
+                        .map(|c| c.0)
+                        .collect()
+                };
+                let plain = above(h.search(q, 4, 16).unwrap());
+                let bounded = above(h.search_near(q, 4, 16, Some(min_sim)).unwrap());
+                assert_eq!(bounded, plain, "{precision:?}, min similarity {min_sim}");
+                wanted += plain.len();
+            }
+        }
+        // Most queries have several near copies above most bounds: the comparison is not vacuous.
+        assert!(
+            wanted > 3 * queries.len(),
+            "{wanted} results above the bounds"
+        );
+        assert_eq!(
+            h.search_near(&queries[0], 4, 16, None).unwrap(),
+            h.search(&queries[0], 4, 16).unwrap()
+        );
+    }
+}

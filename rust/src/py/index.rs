@@ -150,27 +150,30 @@ impl PyVectorIndex {
         k: usize,
         ef: usize,
     ) -> PyResult<SearchResult<'py>> {
-        let found = self.search_pairs(py, vector, k, ef)?;
+        let found = self.search_pairs(py, vector, k, ef, None)?;
         let (ids, sims): (Vec<u64>, Vec<f32>) = found.into_iter().unzip();
         Ok((ids.into_pyarray(py), sims.into_pyarray(py)))
     }
 
     /// `search` as a list of `(id, similarity)`, best first: no arrays to build and convert when the
-    /// caller walks a handful of results in Python (the response cache).
-    #[pyo3(signature = (vector, k = 1, ef = 64))]
+    /// caller walks a handful of results in Python (the response cache). With `min_similarity`, the caller
+    /// wants only results at least that similar: the search stops sooner once it has found one (the same
+    /// results at or above it; fewer, or none, below it).
+    #[pyo3(signature = (vector, k = 1, ef = 64, min_similarity = None))]
     fn search_pairs(
         &self,
         py: Python<'_>,
         vector: PyReadonlyArray1<'_, f32>,
         k: usize,
         ef: usize,
+        min_similarity: Option<f32>,
     ) -> PyResult<Vec<(u64, f32)>> {
         let q = query_vec(&vector);
         py.detach(|| {
             self.inner
                 .read()
                 .map_err(poisoned)?
-                .search(&q, k, ef)
+                .search_near(&q, k, ef, min_similarity)
                 .map_err(to_py)
         })
     }
