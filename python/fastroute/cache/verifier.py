@@ -66,5 +66,10 @@ def numbers_digest(text: str) -> int:
 
 
 def verify(query: Signature, cached: Signature) -> str | None:
-    """None when `cached`'s answer may be served for `query`, else the name of the first rule that failed."""
+    """None when `cached`'s answer may be served for `query`, else the name of the first rule that failed.
+
+    Rules are checked cheapest first: R7, R1 (the numbers) and R3 (the options) need no walk over the
+    words, so a neighbour with other numbers or shuffled options is ruled out before the rest is analysed.
+    A pair failing several rules is reported under the first of that order.
+    """
     return _native.verify_signatures(query, cached)

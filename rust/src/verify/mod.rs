@@ -33,7 +33,9 @@ mod words;
 use entities::entities_in;
 pub use signature::{numbers_digest, signature, LazySignature, Signature};
 
-/// `verify` on lazily computed signatures: the numbers first, everything else only when they agree.
+/// `verify` on lazily computed signatures: the numbers first, then the options (both found without the walk
+/// over the prose), everything else only when they agree. Most neighbours that fail, fail there: changed
+/// numbers, shuffled options.
 pub fn verify_lazy(query: &LazySignature, cached: &LazySignature) -> Option<&'static str> {
     if query.too_long || cached.too_long {
         return Some("R7-size");
@@ -41,10 +43,14 @@ pub fn verify_lazy(query: &LazySignature, cached: &LazySignature) -> Option<&'st
     if query.numbers() != cached.numbers() {
         return Some("R1-numbers");
     }
+    if query.options() != cached.options() {
+        return Some("R3-options");
+    }
     verify(query.full(), cached.full())
 }
 
-/// `None` when `cached`'s answer may be served for `query`, else the name of the first rule that failed.
+/// `None` when `cached`'s answer may be served for `query`, else the name of the first rule that failed, in
+/// the order `verify_lazy` checks them (R7, R1, R3, then R2 and the rest).
 pub fn verify(query: &Signature, cached: &Signature) -> Option<&'static str> {
     if query.too_long || cached.too_long {
         return Some("R7-size");
@@ -52,11 +58,11 @@ pub fn verify(query: &Signature, cached: &Signature) -> Option<&'static str> {
     if query.numbers != cached.numbers {
         return Some("R1-numbers");
     }
-    if query.polarity != cached.polarity {
-        return Some("R2-negation");
-    }
     if query.options != cached.options {
         return Some("R3-options");
+    }
+    if query.polarity != cached.polarity {
+        return Some("R2-negation");
     }
     if query.entities != cached.entities
         && !(entities_in(&query.entities, &cached.words) && entities_in(&cached.entities, &query.words))

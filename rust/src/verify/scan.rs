@@ -17,7 +17,12 @@ use super::unit::{Narrow, Unit, DIGIT, KINDS, LETTER, OPENS_NUMBER, RIGHT_QUOTE}
 /// Letter runs are where all three meet: a token, a number word or a phrase starts only at a letter run,
 /// and digit numbers and digit tokens hold no letter, so each pass's own position (`*_next`) can be kept
 /// apart while the walk visits every character once.
-pub(super) fn analyse_prose(prose: &Narrow, code: Vec<String>, numbers: Option<Vec<f64>>) -> Signature {
+pub(super) fn analyse_prose(
+    prose: &Narrow,
+    code: Vec<String>,
+    numbers: Option<Vec<f64>>,
+    found_options: Option<Vec<(char, String)>>,
+) -> Signature {
     type U = u8;
     let chars: &[u8] = prose.units;
     let want_numbers = numbers.is_none();
@@ -140,9 +145,8 @@ pub(super) fn analyse_prose(prose: &Narrow, code: Vec<String>, numbers: Option<V
         }
         i += 1;
     }
-    // Quotes and parentheses are rare: found apart (memchr), they keep the walk's loop small.
+    // Quotes are rare: found apart (memchr), they keep the walk's loop small.
     quoted(chars, &|a, b| prose.text(a, b).into(), &mut found, true, true);
-    let parens: Vec<usize> = memchr::memchr_iter(b'(', chars).collect();
     let mut entities = in_order(found);
     let anchors = anchors(&parts.classes, &parts.hashes, &entities);
     entities.sort();
@@ -151,7 +155,7 @@ pub(super) fn analyse_prose(prose: &Narrow, code: Vec<String>, numbers: Option<V
         too_long: false,
         numbers: numbers.unwrap_or_else(|| in_text_order(digit_numbers, &number_words)),
         polarity: parts.polarity,
-        options: options(prose.prose, chars, &parens, &|a, b| prose.text(a, b).into()),
+        options: found_options.unwrap_or_else(|| prose_options(prose)),
         anchors,
         entities,
         code,
@@ -159,6 +163,13 @@ pub(super) fn analyse_prose(prose: &Narrow, code: Vec<String>, numbers: Option<V
         words: parts.hashes,
         sequence: parts.sequence,
     }
+}
+
+/// The prose's multiple-choice options (rule R3), found apart from the walk: its lines and parentheses
+/// (memchr) only, so `LazySignature` can compare them before paying for the walk.
+pub(super) fn prose_options(prose: &Narrow) -> Vec<(char, String)> {
+    let parens: Vec<usize> = memchr::memchr_iter(b'(', prose.units).collect();
+    options(prose.prose, prose.units, &parens, &|a, b| prose.text(a, b).into())
 }
 
 const LOWER: u128 = 0x2020_2020_2020_2020_2020_2020_2020_2020;

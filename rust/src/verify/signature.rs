@@ -11,7 +11,7 @@ use super::lexicon::POLARITY_SLOTS;
 #[cfg(test)]
 use super::lexicon::LEXICON;
 use super::numbers::numbers_in;
-use super::scan::analyse_prose;
+use super::scan::{analyse_prose, prose_options};
 use super::unit::{narrow, Narrow, Units};
 use super::words::fmix;
 use super::MAX_VERIFIABLE_CHARS;
@@ -92,6 +92,8 @@ pub struct LazySignature {
     /// The text split for the passes while the numbers are known and the rest not yet.
     split: Mutex<Option<Split>>,
     numbers: OnceLock<Vec<f64>>,
+    /// The options (R3), found without the walk when the numbers agree (see `verify_lazy`).
+    options: OnceLock<Vec<(char, String)>>,
     pub(super) full: OnceLock<Signature>,
 }
 
@@ -128,6 +130,7 @@ impl LazySignature {
             text,
             split: Mutex::new(None),
             numbers: OnceLock::new(),
+            options: OnceLock::new(),
             full: OnceLock::new(),
         }
     }
@@ -140,6 +143,18 @@ impl LazySignature {
                 let mut split = self.split.lock().unwrap_or_else(|e| e.into_inner());
                 let split = split.get_or_insert_with(|| Split::new(&self.text));
                 numbers_in(split.narrow(&self.text).units)
+            }),
+        }
+    }
+
+    /// The multiple-choice options (rule R3), without the walk over the prose when it has not run.
+    pub(super) fn options(&self) -> &[(char, String)] {
+        match self.full.get() {
+            Some(sig) => &sig.options,
+            None => self.options.get_or_init(|| {
+                let mut split = self.split.lock().unwrap_or_else(|e| e.into_inner());
+                let split = split.get_or_insert_with(|| Split::new(&self.text));
+                prose_options(&split.narrow(&self.text))
             }),
         }
     }
@@ -158,7 +173,7 @@ impl LazySignature {
     pub fn full(&self) -> &Signature {
         self.full.get_or_init(|| {
             let split = self.split.lock().unwrap_or_else(|e| e.into_inner()).take();
-            analyse(&self.text, split, self.numbers.get().cloned())
+            analyse(&self.text, split, self.numbers.get().cloned(), self.options.get().cloned())
         })
     }
 }
@@ -182,12 +197,17 @@ pub fn numbers_digest(text: &str) -> u64 {
 
 /// Analyses `text` once for `verify`.
 pub fn signature(text: &str) -> Signature {
-    analyse(text, None, None)
+    analyse(text, None, None, None)
 }
 
 /// `signature`, with the text's `Split` and the prose's numbers when they were already found (`numbers_in`
 /// of the same text).
-fn analyse(text: &str, split: Option<Split>, numbers: Option<Vec<f64>>) -> Signature {
+fn analyse(
+    text: &str,
+    split: Option<Split>,
+    numbers: Option<Vec<f64>>,
+    options: Option<Vec<(char, String)>>,
+) -> Signature {
     if too_long(text) {
         return Signature {
             too_long: true,
@@ -204,5 +224,5 @@ fn analyse(text: &str, split: Option<Split>, numbers: Option<Vec<f64>>) -> Signa
     }
     let mut split = split.unwrap_or_else(|| Split::new(text));
     let code = std::mem::take(&mut split.code);
-    analyse_prose(&split.narrow(text), code, numbers)
+    analyse_prose(&split.narrow(text), code, numbers, options)
 }
