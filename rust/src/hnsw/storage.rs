@@ -1,7 +1,7 @@
 //! Where an `Hnsw` keeps each node: its vector (f32, f16 or int8 + scale) and its links per layer, in the
 //! flat arrays `data0` (layer 0: link count, links, vector) and `upper` (higher layers, found through
 //! `upper_at`), plus the distance from a query to a stored node. Accessors only; the graph algorithms
-//! live in `mod.rs`.
+//! live in `mod.rs` (insert, linking) and `search.rs`.
 
 use super::kernels::{dot, dot_f16, dot_i8, f16_slice_to_f32, f32_to_f16};
 use super::query_i16::QueryI16;

@@ -138,12 +138,7 @@ impl LazySignature {
     pub(super) fn numbers(&self) -> &[f64] {
         match self.full.get() {
             Some(sig) => &sig.numbers,
-            None => self.numbers.get_or_init(|| {
-                // Kept for `full`, which (in a lookup) mostly follows.
-                let mut split = self.split.lock().unwrap_or_else(|e| e.into_inner());
-                let split = split.get_or_insert_with(|| Split::new(&self.text));
-                numbers_in(split.narrow(&self.text).units)
-            }),
+            None => self.numbers.get_or_init(|| self.on_prose(|prose| numbers_in(prose.units))),
         }
     }
 
@@ -151,12 +146,16 @@ impl LazySignature {
     pub(super) fn options(&self) -> &[(char, String)] {
         match self.full.get() {
             Some(sig) => &sig.options,
-            None => self.options.get_or_init(|| {
-                let mut split = self.split.lock().unwrap_or_else(|e| e.into_inner());
-                let split = split.get_or_insert_with(|| Split::new(&self.text));
-                prose_options(&split.narrow(&self.text))
-            }),
+            None => self.options.get_or_init(|| self.on_prose(prose_options)),
         }
+    }
+
+    /// `f` of the prose's units, the text split first if no pass has split it yet (the split is kept for
+    /// `full`, which in a lookup mostly follows).
+    fn on_prose<T>(&self, f: impl FnOnce(&Narrow) -> T) -> T {
+        let mut split = self.split.lock().unwrap_or_else(|e| e.into_inner());
+        let split = split.get_or_insert_with(|| Split::new(&self.text));
+        f(&split.narrow(&self.text))
     }
 
     /// `digest_numbers` of the prompt's numbers (computed once), or 0 for a prompt too long to verify
