@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from synthetic_prompts import synthetic_prompts
 
 from fastroute._native import VectorIndex
 from fastroute.cache.keys import split_conversation
@@ -35,13 +36,6 @@ def _jsonl(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.open()]
 
 
-def _synthetic(n: int, seed: int) -> list[str]:
-    vocab = json.loads((ROOT / "models/embedding/tokenizer.json").read_text())["model"]["vocab"]
-    words = [w for w in vocab if w.isalpha() and w.isascii() and len(w) > 2 and not w.startswith("##")]
-    rng = random.Random(seed)
-    return [" ".join(rng.choices(words, k=rng.randint(6, 24))) + "?" for _ in range(n)]
-
-
 def main() -> int:
     if not ROUTING.is_dir():
         print(f"skipped: {ROUTING} not found")
@@ -50,7 +44,7 @@ def main() -> int:
     train = [str(d["prompt"]) for d in routing if d["split"] == "train"]  # holdout rows are for reporting only
     evaluation = [str(d["text"]) for s in ("cache_dev", "cache_holdout") for d in _jsonl(EVAL / s / "cache.jsonl")]
     texts = list(dict.fromkeys(train + evaluation))
-    texts += _synthetic(ENTRIES - len(texts), seed=1)
+    texts += synthetic_prompts(ENTRIES - len(texts), 1, ROOT / "models")
     rng = random.Random(3)
 
     def drop_word(text: str) -> str:

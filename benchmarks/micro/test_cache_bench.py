@@ -18,7 +18,6 @@ processes). Run pinned and several times: `taskset -c 1 pytest ... --benchmark-e
 from __future__ import annotations
 
 import json
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import machine_noise as noise
 import numpy as np
 import numpy.typing as npt
 import pytest
+from synthetic_prompts import synthetic_prompts
 
 from fastroute._native import StaticEmbedder, normalize_key
 from fastroute.cache import CacheScope, CacheSettings, SemanticCache, fingerprint_request
@@ -49,20 +49,13 @@ class _Analysis:
     embedding: npt.NDArray[np.float32] | None = None
 
 
-def _synthetic(n: int, seed: int) -> list[str]:
-    vocab = json.loads((ROOT / "models/embedding/tokenizer.json").read_text())["model"]["vocab"]
-    words = [w for w in vocab if w.isalpha() and w.isascii() and len(w) > 2 and not w.startswith("##")]
-    rng = random.Random(seed)
-    return [" ".join(rng.choices(words, k=rng.randint(6, 24))) + "?" for _ in range(n)]
-
-
 @pytest.fixture(scope="module")
 def loaded() -> tuple[SemanticCache, list[str], StaticEmbedder]:
     embedder = load_embedder(ROOT / "models")
     cache = SemanticCache(CacheSettings(max_entries=ENTRIES + 10, max_bytes=2**31), embedder.embed, EMBEDDING_DIM)
     cached = [json.loads(line)["text"] for line in (DEV / "cache.jsonl").open()]
     t0 = time.perf_counter()
-    for text in cached + _synthetic(ENTRIES - len(cached), seed=1):
+    for text in cached + synthetic_prompts(ENTRIES - len(cached), 1, ROOT / "models"):
         cache.store(SCOPE, _Analysis(normalize_key(text)), FP, text, {"choices": [{"text": "cached answer"}]})
     print(f"\nloaded {len(cache)} entries in {time.perf_counter() - t0:.1f}s, ~{cache.bytes_used / 1e6:.0f} MB")
     queries = [json.loads(line)["text"] for line in (DEV / "queries.jsonl").open()]
