@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fastroute.errors import StateUnavailable
-from fastroute.governance.state import RATE_WINDOW_S, Line, SettledIds, _Counter, over_budget
+from fastroute.governance.state import RATE_WINDOW_S, Line, SettledIds, _Counter, over_budget, previous_minute_weight
 
 MAGIC = b"FRSTATE1"
 _HEADER = struct.Struct("<8sIIII")  # magic, capacity, columns, seeded, reserved
@@ -370,7 +370,7 @@ class SharedTableStore:
     async def rate_acquire(self, lines: Sequence[Line], amount: float) -> int | None:
         now = self._clock()
         idx = int(now // RATE_WINDOW_S)
-        weight = 1.0 - (now % RATE_WINDOW_S) / RATE_WINDOW_S  # of the previous minute (`sliding_level`)
+        weight = previous_minute_weight(now)  # once for every line (`sliding_level`)
         with self._locked() as m:
             if self._deferred:
                 self._apply_deferred(m, now)

@@ -61,11 +61,15 @@ def over_budget(line: Line, held: float, amount: float) -> bool:
     return held + amount > line.limit + 1e-12
 
 
+def previous_minute_weight(now: float) -> float:
+    """The part of the previous minute still inside the sliding window at `now` (1 at a minute's start)."""
+    return 1.0 - (now % RATE_WINDOW_S) / RATE_WINDOW_S
+
+
 def sliding_level(previous: float, current: float, now: float) -> float:
     """A sliding minute's level at `now`: the previous minute weighted by the part of it still inside the
     window, plus the current minute."""
-    frac = (now % RATE_WINDOW_S) / RATE_WINDOW_S
-    return previous * (1.0 - frac) + current
+    return previous * previous_minute_weight(now) + current
 
 
 @dataclass(slots=True)
