@@ -10,9 +10,9 @@
 //!
 //! Measured (benchmarks/micro/near_recall.py: 100k int8 entries of which 11.6k real prompts, 7,397 queries):
 //! at thresholds 0.85 and 0.90 a slack of 0.1 found exactly the true neighbours the plain search found
-//! (18,135 and 12,028), with a median search time 0.95-0.97 and 0.88-0.90 of the plain search's. In a first run of the check (its index also held the
-//! routing holdout rows), a slack of 0 missed 34 % and 4 % more than the plain search, 0.05 two more in
-//! 18,418, and 0.1 none.
+//! (18,135 and 12,028), with a median search time 0.95-0.97 and 0.88-0.90 of the plain search's. In a
+//! first run of the check (its index also held the routing holdout rows), a slack of 0 missed 34 % and 4 %
+//! more than the plain search, 0.05 two more in 18,418, and 0.1 none.
 
 /// How far beyond the threshold (in distance, 1 - similarity) the search still expands once a node
 /// within it is found.
